@@ -1,0 +1,104 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace MoCoV3.Models;
+
+/// <summary>
+/// A named architecture plus its MoCo v3 pretraining recipe, stored as JSON in <c>models/NAME.json</c>.
+/// Presets are data: every number a run depends on is here, and the run's <c>config.json</c> records the
+/// preset it actually used after command-line overrides.
+/// </summary>
+public sealed record ModelPreset
+{
+    public required string Name { get; init; }
+    public string Description { get; init; } = "";
+
+    /// <summary><c>vit</c> or <c>resnet</c>.</summary>
+    public required string Arch { get; init; }
+    public required int ImageSize { get; init; }
+    public int Channels { get; init; } = 3;
+
+    // ViT
+    public int PatchSize { get; init; } = 16;
+    public int EmbedDim { get; init; } = 384;
+    public int Depth { get; init; } = 12;
+    public int Heads { get; init; } = 12;
+    public double MlpRatio { get; init; } = 4.0;
+
+    // ResNet
+    /// <summary><c>basic</c> (ResNet-18/34) or <c>bottleneck</c> (ResNet-50 and deeper).</summary>
+    public string Block { get; init; } = "bottleneck";
+    public int[] Layers { get; init; } = [3, 4, 6, 3];
+    /// <summary>3x3 stride-1 stem without max-pool, for 28-32 px images.</summary>
+    public bool SmallStem { get; init; }
+    public bool ZeroInitResidual { get; init; } = true;
+
+    // Heads (official builder: bias-free Linear, BN+ReLU hidden layers)
+    public int ProjectorLayers { get; init; } = 3;
+    public int HiddenDim { get; init; } = 4096;
+    public int OutDim { get; init; } = 256;
+    public int PredictorLayers { get; init; } = 2;
+    /// <summary>ViT: the predictor ends in a non-affine BN; ResNet: it does not.</summary>
+    public bool PredictorLastBn { get; init; } = true;
+
+    // Recipe
+    public double Temperature { get; init; } = 0.2;
+    /// <summary><c>adamw</c> or <c>lars</c>.</summary>
+    public string Optimizer { get; init; } = "adamw";
+    /// <summary>lr = BaseLr x batch / 256.</summary>
+    public double BaseLr { get; init; } = 1.5e-4;
+    public double WeightDecay { get; init; } = 0.1;
+    public double Momentum0 { get; init; } = 0.99;
+    public double WarmupEpochs { get; init; } = 40;
+    public double Epochs { get; init; } = 300;
+    public int Batch { get; init; } = 4096;
+    public double CropMin { get; init; } = 0.08;
+    /// <summary>Largest Gaussian-blur sigma in pixels at <see cref="ImageSize"/> (BYOL: 2.0 at 224).</summary>
+    public double BlurSigmaMax { get; init; } = 2.0;
+    public double BlurSigmaMin { get; init; } = 0.1;
+    public double[] Mean { get; init; } = [0.485, 0.456, 0.406];
+    public double[] Std { get; init; } = [0.229, 0.224, 0.225];
+
+    public bool IsVit => Arch == "vit";
+
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+    };
+
+    /// <summary>Checks that the numbers describe a model that can be built; throws naming the field.</summary>
+    public void Validate(string source)
+    {
+        void Require(bool ok, string what)
+        {
+            if (!ok) throw new InvalidDataException($"{source}: preset '{Name}': {what}");
+        }
+        Require(Arch is "vit" or "resnet", $"arch must be 'vit' or 'resnet', found '{Arch}'");
+        Require(ImageSize is > 0 and <= 4096, $"image_size must be in 1..4096, found {ImageSize}");
+        Require(Channels is 1 or 3, $"channels must be 1 or 3, found {Channels}");
+        if (IsVit)
+        {
+            Require(PatchSize > 0 && ImageSize % PatchSize == 0, $"image_size {ImageSize} is not a multiple of patch_size {PatchSize}");
+            Require(EmbedDim > 0 && Heads > 0 && EmbedDim % Heads == 0, $"embed_dim {EmbedDim} is not a multiple of heads {Heads}");
+            Require(EmbedDim % 4 == 0, $"embed_dim {EmbedDim} must be a multiple of 4 for the 2-D sin-cos position embedding");
+            Require(Depth > 0, $"depth must be positive, found {Depth}");
+        }
+        else
+        {
+            Require(Block is "basic" or "bottleneck", $"block must be 'basic' or 'bottleneck', found '{Block}'");
+            Require(Layers.Length == 4 && Layers.All(l => l > 0), "layers must be four positive block counts");
+        }
+        Require(ProjectorLayers >= 1 && PredictorLayers >= 1, "projector_layers and predictor_layers must be >= 1");
+        Require(HiddenDim > 0 && OutDim > 0, "hidden_dim and out_dim must be positive");
+        Require(Temperature > 0, $"temperature must be positive, found {Temperature}");
+        Require(Optimizer is "adamw" or "lars", $"optimizer must be 'adamw' or 'lars', found '{Optimizer}'");
+        Require(CropMin is > 0 and <= 1, $"crop_min must be in (0, 1], found {CropMin}");
+        Require(Mean.Length == Channels && Std.Length == Channels, $"mean and std must have {Channels} values");
+        Require(Std.All(s => s > 0), "std values must be positive");
+    }
+}
