@@ -1,1 +1,10 @@
-System.Console.WriteLine(TorchSharp.torch.ones(2).sum().item<float>());
+using System.CommandLine;
+using MoCoV3.Cli.Commands;
+
+var root = new RootCommand("MoCoV3.NET: MoCo v3 self-supervised pretraining, export and evaluation for .NET")
+{
+    PresetsCommand.Create(),
+    PretrainCommand.Create(),
+    BenchCommand.Create(),
+};
+return root.Parse(args).Invoke();

@@ -1,0 +1,116 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using MoCoV3.Models;
+using MoCoV3.Training;
+using Spectre.Console;
+
+namespace MoCoV3.Cli.Commands;
+
+internal static class PretrainCommand
+{
+    public static Command Create()
+    {
+        var preset = new Option<string>("--preset") { Description = "Preset name (see `mocov3 presets`) or a preset JSON file", Required = true };
+        var data = new Option<string?>("--data") { Description = "Dataset folder or CSV manifest (default: /usr/share/datasets/fashion-mnist)" };
+        var dataset = new Option<string>("--dataset") { Description = "auto | fashion-mnist | imagefolder | csv", DefaultValueFactory = _ => "auto" };
+        var epochs = new Option<double?>("--epochs") { Description = "Run length in epochs (default: the preset's)" };
+        var maxSteps = new Option<long?>("--max-steps") { Description = "Run length in optimiser steps" };
+        var minutes = new Option<double?>("--minutes") { Description = "Time budget: the schedules are fitted to it after timing the first steps" };
+        var batch = new Option<int?>("--batch") { Description = "Batch size (default: the preset's)" };
+        var lr = new Option<double?>("--lr") { Description = "Peak learning rate (default: base_lr x batch / 256)" };
+        var warmup = new Option<double?>("--warmup-epochs") { Description = "Warmup length (default: the preset's, shortened in proportion for short runs)" };
+        var device = new Option<string>("--device") { Description = "cpu | cuda | cuda:N", DefaultValueFactory = _ => "cpu" };
+        var libtorch = new Option<string?>("--libtorch") { Description = "Folder of a CUDA libtorch (e.g. a PyTorch install's torch/lib)" };
+        var threads = new Option<int?>("--threads") { Description = "CPU threads (default: all cores)" };
+        var output = new Option<string>("--out") { Description = "Run folder", DefaultValueFactory = _ => "runs/pretrain" };
+        var resume = new Option<string?>("--resume") { Description = "Run folder or checkpoint to continue, or 'auto'" };
+        var init = new Option<string?>("--init") { Description = "Initial weights: a toolkit checkpoint or an official moco-v3 .pth.tar" };
+        var augment = new Option<string>("--augment") { Description = "mocov3 | none", DefaultValueFactory = _ => "mocov3" };
+        augment.AcceptOnlyFromAmong("mocov3", "none");
+        var seed = new Option<long>("--seed") { Description = "Random seed", DefaultValueFactory = _ => 0 };
+        var logEvery = new Option<int>("--log-every") { Description = "Steps between metrics rows", DefaultValueFactory = _ => 10 };
+        var saveEvery = new Option<long?>("--save-every") { Description = "Steps between checkpoints (default: every epoch)" };
+        var limit = new Option<int?>("--limit") { Description = "Use only the first N training images" };
+
+        var command = new Command("pretrain", "Pretrain a MoCo v3 encoder")
+        {
+            preset, data, dataset, epochs, maxSteps, minutes, batch, lr, warmup, device, libtorch, threads, output, resume, init,
+            augment, seed, logEvery, saveEvery, limit,
+        };
+        command.SetAction(r => CliErrors.Run(() =>
+        {
+            var options = new PretrainOptions
+            {
+                OutputDir = r.GetValue(output)!,
+                Data = r.GetValue(data),
+                DatasetKind = r.GetValue(dataset)!,
+                Epochs = r.GetValue(epochs),
+                MaxSteps = r.GetValue(maxSteps),
+                Minutes = r.GetValue(minutes),
+                Batch = r.GetValue(batch),
+                Lr = r.GetValue(lr),
+                WarmupEpochs = r.GetValue(warmup),
+                Device = r.GetValue(device)!,
+                LibTorch = r.GetValue(libtorch),
+                Threads = r.GetValue(threads),
+                Resume = r.GetValue(resume),
+                Init = r.GetValue(init),
+                Augment = r.GetValue(augment)!,
+                Seed = r.GetValue(seed),
+                LogEvery = Math.Max(1, r.GetValue(logEvery)),
+                SaveEvery = r.GetValue(saveEvery),
+                Limit = r.GetValue(limit),
+            };
+            return Run(PresetCatalog.Get(r.GetValue(preset)!), options);
+        }));
+        return command;
+    }
+
+    private static int Run(ModelPreset preset, PretrainOptions options)
+    {
+        using var cancel = new CancellationTokenSource();
+        void Stop(string signal)
+        {
+            if (!cancel.IsCancellationRequested) Console.Error.WriteLine($"{signal}: finishing this step and writing a checkpoint…");
+            cancel.Cancel();
+        }
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; Stop("SIGINT"); });
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; Stop("SIGTERM"); });
+
+        var trainer = new Pretrainer();
+        trainer.Info += message => AnsiConsole.MarkupLineInterpolated($"[grey]{message}[/]");
+        PretrainResult result;
+        if (AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected)
+        {
+            result = AnsiConsole.Progress()
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                .Start(ctx =>
+                {
+                    var task = ctx.AddTask("pretrain", maxValue: 1);
+                    trainer.Logged += (row, plan) =>
+                    {
+                        task.MaxValue = plan.TotalSteps;
+                        task.Value = row.Step;
+                        task.Description = $"step {row.Step}/{plan.TotalSteps} loss {row.Loss:F4} {row.ImgPerS:F0} img/s";
+                    };
+                    return trainer.Run(preset, options, cancel.Token);
+                });
+        }
+        else
+        {
+            trainer.Logged += (row, plan) => Console.WriteLine(
+                $"step {row.Step}/{plan.TotalSteps} epoch {row.Epoch:F2} loss {row.Loss:F4} lr {row.Lr:G3} m {row.Momentum:F5} " +
+                $"grad_norm {row.GradNorm:F3} {row.ImgPerS:F1} img/s elapsed {row.ElapsedS:F0}s");
+            result = trainer.Run(preset, options, cancel.Token);
+        }
+
+        if (result.Interrupted)
+        {
+            Console.Error.WriteLine($"stopped at step {result.Steps}; checkpoint {result.Checkpoint}. " +
+                                    $"Continue with: mocov3 pretrain --preset {preset.Name} --out {options.OutputDir} --resume auto");
+            return CliErrors.Interrupted;
+        }
+        Console.WriteLine($"done: {result.Steps} steps ({result.Plan.Epochs:F2} epochs) in {result.ElapsedSeconds:F0}s; checkpoint {result.Checkpoint}");
+        return 0;
+    }
+}

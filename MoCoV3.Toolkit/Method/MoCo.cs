@@ -1,0 +1,102 @@
+using MoCoV3.Models;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MoCoV3.Method;
+
+/// <summary>
+/// MoCo v3 (Chen, Xie, He, ICCV 2021, §3): a query encoder f_q (backbone + projector) followed by a
+/// predictor, a momentum encoder f_k (backbone + projector) that is a moving average of f_q, and a
+/// contrastive (InfoNCE) loss between queries of one crop and keys of the other crop of the same images.
+/// The keys of the other images in the batch are the negatives; there is no memory queue.
+/// <code>
+///   q1, q2 = predictor(f_q(x1)), predictor(f_q(x2))
+///   f_k ← m·f_k + (1-m)·f_q            (parameters only, before computing the keys)
+///   k1, k2 = f_k(x1), f_k(x2)           (no gradient)
+///   loss = ctr(q1, k2) + ctr(q2, k1)
+///   ctr(q, k) = CrossEntropy(q̂·k̂ᵀ / τ, labels = arange(N)) · 2τ      (q̂, k̂ L2-normalised)
+/// </code>
+/// Each crop is forwarded on its own, so BatchNorm statistics are per crop batch, as in the paper.
+/// </summary>
+public sealed class MoCo : nn.Module
+{
+    private readonly Encoder base_encoder;
+    private readonly Encoder momentum_encoder;
+    private readonly Sequential predictor;
+
+    /// <param name="preset">Architecture and heads.</param>
+    /// <param name="backboneFactory">Builds one backbone; called twice (query and momentum encoders).</param>
+    public MoCo(ModelPreset preset, Func<ModelPreset, Backbone> backboneFactory) : base(nameof(MoCo))
+    {
+        Temperature = preset.Temperature;
+        base_encoder = Encoder.Create(preset, backboneFactory);
+        momentum_encoder = Encoder.Create(preset, backboneFactory);
+        predictor = ProjectionMlp.Build(preset.PredictorLayers, preset.OutDim, preset.HiddenDim, preset.OutDim, preset.PredictorLastBn);
+        RegisterComponents();
+
+        // f_k starts as an exact copy of f_q and never receives gradients.
+        using (no_grad())
+        {
+            foreach (var (q, k) in base_encoder.parameters().Zip(momentum_encoder.parameters()))
+            {
+                k.copy_(q);
+                k.requires_grad = false;
+            }
+        }
+    }
+
+    /// <summary>τ of the contrastive loss (0.2 for ViT, 1.0 for ResNet-50 in the paper).</summary>
+    public double Temperature { get; }
+
+    /// <summary>The query encoder f_q: this is the one exported and evaluated.</summary>
+    public Encoder BaseEncoder => base_encoder;
+
+    public Encoder MomentumEncoder => momentum_encoder;
+
+    public Sequential Predictor => predictor;
+
+    /// <summary>Parameters the optimiser updates: f_q and the predictor, minus frozen ones (e.g. the patch projection).</summary>
+    public IEnumerable<Parameter> TrainableParameters() =>
+        base_encoder.parameters().Concat(predictor.parameters()).Where(p => p.requires_grad);
+
+    /// <summary>One MoCo v3 loss for a batch of two crops, updating f_k with momentum <paramref name="m"/> first.</summary>
+    public Tensor forward(Tensor x1, Tensor x2, double m)
+    {
+        var q1 = predictor.forward(base_encoder.forward(x1));
+        var q2 = predictor.forward(base_encoder.forward(x2));
+
+        Tensor k1, k2;
+        using (no_grad())
+        {
+            UpdateMomentumEncoder(m);
+            k1 = momentum_encoder.forward(x1);
+            k2 = momentum_encoder.forward(x2);
+        }
+        return ContrastiveLoss(q1, k2, Temperature) + ContrastiveLoss(q2, k1, Temperature);
+    }
+
+    /// <summary>θ_k ← m·θ_k + (1 − m)·θ_q for every parameter (BatchNorm running statistics are not averaged).</summary>
+    public void UpdateMomentumEncoder(double m)
+    {
+        using var _ = no_grad();
+        foreach (var (q, k) in base_encoder.parameters().Zip(momentum_encoder.parameters()))
+        {
+            if (!q.requires_grad) continue; // frozen in both encoders, hence already equal
+            k.mul_(m).add_(q, alpha: 1 - m);
+        }
+    }
+
+    /// <summary>
+    /// InfoNCE between queries and keys of the same N images: logits q̂·k̂ᵀ/τ, the positive of row i is column i,
+    /// scaled by 2τ (paper §5: makes the loss less sensitive to τ). Computed in fp32.
+    /// </summary>
+    public static Tensor ContrastiveLoss(Tensor q, Tensor k, double temperature)
+    {
+        q = nn.functional.normalize(q.to_type(ScalarType.Float32), dim: 1);
+        k = nn.functional.normalize(k.to_type(ScalarType.Float32), dim: 1);
+        var logits = matmul(q, k.t()) / temperature;
+        var labels = arange(q.shape[0], dtype: ScalarType.Int64, device: q.device);
+        return nn.functional.cross_entropy(logits, labels) * (2 * temperature);
+    }
+}

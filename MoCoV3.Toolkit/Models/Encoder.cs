@@ -1,0 +1,32 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MoCoV3.Models;
+
+/// <summary>A backbone followed by the projector MLP: one of the two encoders of MoCo v3 (query or momentum).</summary>
+public sealed class Encoder : nn.Module<Tensor, Tensor>
+{
+    private readonly Backbone backbone;
+    private readonly Sequential projector;
+
+    public Encoder(Backbone backbone, Sequential projector) : base(nameof(Encoder))
+    {
+        this.backbone = backbone;
+        this.projector = projector;
+        RegisterComponents();
+    }
+
+    /// <summary>Builds backbone and projector from a preset (projector input = the backbone's feature width).</summary>
+    public static Encoder Create(ModelPreset preset, Func<ModelPreset, Backbone> backboneFactory)
+    {
+        var backbone = backboneFactory(preset);
+        var projector = ProjectionMlp.Build(preset.ProjectorLayers, backbone.FeatureDim, preset.HiddenDim, preset.OutDim, lastBn: true);
+        return new Encoder(backbone, projector);
+    }
+
+    public Backbone Backbone => backbone;
+
+    public Sequential Projector => projector;
+
+    public override Tensor forward(Tensor x) => projector.forward(backbone.forward(x));
+}

@@ -1,0 +1,44 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MoCoV3.Models;
+
+/// <summary>A pre-norm transformer block: x + attn(norm1(x)), then x + mlp(norm2(x)); GELU MLP, LayerNorm eps 1e-6.</summary>
+public sealed class TransformerBlock : nn.Module<Tensor, Tensor>
+{
+    private readonly LayerNorm norm1;
+    private readonly Attention attn;
+    private readonly LayerNorm norm2;
+    private readonly Mlp mlp;
+
+    public TransformerBlock(int dim, int heads, double mlpRatio) : base(nameof(TransformerBlock))
+    {
+        norm1 = nn.LayerNorm(dim, eps: 1e-6);
+        attn = new Attention(dim, heads);
+        norm2 = nn.LayerNorm(dim, eps: 1e-6);
+        mlp = new Mlp(dim, (int)(dim * mlpRatio));
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        x = x + attn.forward(norm1.forward(x));
+        return x + mlp.forward(norm2.forward(x));
+    }
+
+    /// <summary>The ViT's MLP: fc1, exact (erf) GELU, fc2.</summary>
+    public sealed class Mlp : nn.Module<Tensor, Tensor>
+    {
+        private readonly Linear fc1;
+        private readonly Linear fc2;
+
+        public Mlp(int dim, int hidden) : base(nameof(Mlp))
+        {
+            fc1 = nn.Linear(dim, hidden);
+            fc2 = nn.Linear(hidden, dim);
+            RegisterComponents();
+        }
+
+        public override Tensor forward(Tensor x) => fc2.forward(nn.functional.gelu(fc1.forward(x)));
+    }
+}

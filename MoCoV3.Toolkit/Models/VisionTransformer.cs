@@ -1,0 +1,88 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MoCoV3.Models;
+
+/// <summary>
+/// The ViT of MoCo v3 (paper §4-5): a standard pre-norm ViT with the paper's stabilising changes —
+/// a <b>frozen random patch projection</b> (Xavier-uniform, then no gradient), a <b>fixed 2-D sin-cos
+/// position embedding</b> (zero at the class token), a class token initialised N(0, 1e-6), Q/K/V
+/// initialised as three separate Xavier-uniform matrices, LayerNorm eps 1e-6, no dropout or drop path.
+/// The output is the class token after the final norm. Parameter names follow timm
+/// (<c>patch_embed.proj</c>, <c>cls_token</c>, <c>pos_embed</c>, <c>blocks.i.attn.qkv</c>, <c>norm</c>),
+/// so official checkpoints map one to one.
+/// </summary>
+public sealed class VisionTransformer : Backbone
+{
+    private readonly Parameter cls_token;
+    private readonly Parameter pos_embed;
+    private readonly PatchEmbed patch_embed;
+    private readonly ModuleList<TransformerBlock> blocks;
+    private readonly LayerNorm norm;
+    private readonly int dim;
+
+    public VisionTransformer(ModelPreset preset) : base(nameof(VisionTransformer))
+    {
+        dim = preset.EmbedDim;
+        int grid = preset.ImageSize / preset.PatchSize;
+        patch_embed = new PatchEmbed(preset.Channels, preset.PatchSize, dim);
+        cls_token = new Parameter(zeros(1, 1, dim));
+        pos_embed = new Parameter(SinCosPositionEmbedding.Build(grid, grid, dim), requires_grad: false);
+        blocks = new ModuleList<TransformerBlock>(
+            Enumerable.Range(0, preset.Depth).Select(_ => new TransformerBlock(dim, preset.Heads, preset.MlpRatio)).ToArray());
+        norm = nn.LayerNorm(dim, eps: 1e-6);
+        RegisterComponents();
+        InitializeWeights(preset.Channels * preset.PatchSize * preset.PatchSize);
+    }
+
+    public override int FeatureDim => dim;
+
+    public Conv2d PatchProjection => patch_embed.Projection;
+
+    public Parameter PositionEmbedding => pos_embed;
+
+    public Parameter ClassToken => cls_token;
+
+    private void InitializeWeights(int patchFanIn)
+    {
+        using var _ = no_grad();
+        foreach (var (name, module) in blocks.named_modules())
+        {
+            if (module is not Linear linear) continue;
+            if (name.EndsWith("attn.qkv", StringComparison.Ordinal))
+            {
+                // Q, K and V are three D x D matrices stacked: Xavier bound over (out/3 + in).
+                double bound = Math.Sqrt(6.0 / (linear.weight!.shape[0] / 3.0 + linear.weight.shape[1]));
+                nn.init.uniform_(linear.weight, -bound, bound);
+            }
+            else
+            {
+                nn.init.xavier_uniform_(linear.weight!);
+            }
+            nn.init.zeros_(linear.bias!);
+        }
+        nn.init.normal_(cls_token, std: 1e-6);
+
+        // Random patch projection, Xavier-uniform over (C·P·P + D), then frozen (stop-gradient after it).
+        var proj = patch_embed.Projection;
+        double patchBound = Math.Sqrt(6.0 / (patchFanIn + dim));
+        nn.init.uniform_(proj.weight!, -patchBound, patchBound);
+        nn.init.zeros_(proj.bias!);
+        proj.weight!.requires_grad = false;
+        proj.bias!.requires_grad = false;
+    }
+
+    /// <summary>Patch tokens plus class token, position-embedded, through the blocks and the final norm: <c>[N, 1+T, D]</c>.</summary>
+    public Tensor ForwardTokens(Tensor x)
+    {
+        var tokens = patch_embed.forward(x);
+        var cls = cls_token.expand(tokens.shape[0], -1, -1);
+        var h = cat([cls, tokens], dim: 1) + pos_embed;
+        foreach (var block in blocks) h = block.forward(h);
+        return norm.forward(h);
+    }
+
+    /// <summary>The class token after the final norm: <c>[N, D]</c>.</summary>
+    public override Tensor forward(Tensor x) => ForwardTokens(x)[.., 0];
+}

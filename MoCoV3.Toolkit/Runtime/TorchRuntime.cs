@@ -1,0 +1,70 @@
+using System.Runtime.InteropServices;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MoCoV3.Runtime;
+
+/// <summary>
+/// Chooses the compute device. CPU uses the libtorch shipped with the toolkit. CUDA needs a CUDA build of
+/// libtorch on the machine (the <c>libtorch-cuda</c> NuGet packages are not used): a PyTorch installation's
+/// <c>torch/lib</c> works. It is found from <c>--libtorch DIR</c>, else the <c>MOCOV3_LIBTORCH</c> environment
+/// variable, else whatever the dynamic loader finds (e.g. <c>LD_LIBRARY_PATH</c>).
+/// </summary>
+public static class TorchRuntime
+{
+    public const string LibTorchEnvironmentVariable = "MOCOV3_LIBTORCH";
+
+    // Dependency order: each library's own libtorch dependencies come first, so that the dynamic loader
+    // binds later ones (and libLibTorchSharp) to these copies by soname rather than to the CPU build.
+    private static readonly string[] CudaLibraries =
+        ["libc10.so", "libc10_cuda.so", "libtorch_cpu.so", "libtorch_cuda.so", "libtorch.so"];
+
+    /// <summary>Initialises libtorch for <paramref name="device"/> (<c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>) and returns it.</summary>
+    public static Device Initialize(string device, string? libtorchDir = null, int? threads = null)
+    {
+        if (threads is > 0) set_num_threads(threads.Value);
+        else set_num_threads(Environment.ProcessorCount);
+
+        if (device == "cpu") return CPU;
+        if (!device.StartsWith("cuda", StringComparison.Ordinal))
+            throw new ArgumentException($"unknown device '{device}': use cpu, cuda or cuda:N");
+
+        libtorchDir ??= Environment.GetEnvironmentVariable(LibTorchEnvironmentVariable);
+        if (!string.IsNullOrEmpty(libtorchDir)) PreloadCudaLibTorch(libtorchDir);
+        bool ok;
+        try
+        {
+            ok = TryInitializeDeviceType(DeviceType.CUDA) && cuda.is_available();
+        }
+        catch (Exception e) when (e is DllNotFoundException or NotSupportedException or InvalidOperationException)
+        {
+            ok = false;
+        }
+        if (!ok)
+            throw new InvalidOperationException(
+                "CUDA is not available: no CUDA build of libtorch could be loaded or no GPU is visible. " +
+                $"Point --libtorch (or {LibTorchEnvironmentVariable}) at a CUDA libtorch folder, e.g. the torch/lib folder of a PyTorch " +
+                "installation (python3 -c \"import torch,os; print(os.path.dirname(torch.__file__)+'/lib')\"), and check nvidia-smi.");
+        return new Device(device);
+    }
+
+    private static void PreloadCudaLibTorch(string dir)
+    {
+        if (!Directory.Exists(dir))
+            throw new DirectoryNotFoundException($"{dir}: libtorch folder not found (--libtorch / {LibTorchEnvironmentVariable})");
+        string cuda = Path.Combine(dir, "libtorch_cuda.so");
+        if (!File.Exists(cuda))
+            throw new FileNotFoundException($"{dir}: no libtorch_cuda.so here; this is not a CUDA build of libtorch", cuda);
+        foreach (var name in CudaLibraries)
+        {
+            string path = Path.Combine(dir, name);
+            if (File.Exists(path)) NativeLibrary.Load(path);
+        }
+    }
+
+    /// <summary>Human-readable description of the compute setup, for logs and config.json.</summary>
+    public static string Describe(Device device) =>
+        device.type == DeviceType.CUDA
+            ? $"cuda ({cuda.device_count()} device(s))"
+            : $"cpu ({get_num_threads()} threads)";
+}

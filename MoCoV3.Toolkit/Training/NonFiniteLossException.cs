@@ -1,0 +1,11 @@
+namespace MoCoV3.Training;
+
+/// <summary>The loss became NaN or infinite; the run stopped without overwriting the last good checkpoint.</summary>
+public sealed class NonFiniteLossException(long step, double loss, string? lastCheckpoint)
+    : Exception($"loss is {loss} at step {step}; stopped. " +
+        (lastCheckpoint is null ? "No checkpoint was written yet." : $"The last good checkpoint is {lastCheckpoint} (resume with --resume).") +
+        " Try a lower --lr or a longer warmup.")
+{
+    public long Step { get; } = step;
+    public double Loss { get; } = loss;
+}

@@ -1,0 +1,32 @@
+namespace MoCoV3.Training;
+
+/// <summary>What a <c>pretrain</c> run was asked to do, beyond the preset. Null means "the preset's value".</summary>
+public sealed record PretrainOptions
+{
+    public required string OutputDir { get; init; }
+    public string? Data { get; init; }
+    public string DatasetKind { get; init; } = "auto";
+    public double? Epochs { get; init; }
+    public long? MaxSteps { get; init; }
+    public double? Minutes { get; init; }
+    public int? Batch { get; init; }
+    /// <summary>Peak learning rate (after batch scaling); null means base_lr × batch / 256.</summary>
+    public double? Lr { get; init; }
+    public double? WarmupEpochs { get; init; }
+    public string Device { get; init; } = "cpu";
+    public string? LibTorch { get; init; }
+    public int? Threads { get; init; }
+    /// <summary>A run folder or checkpoint file to continue, or "auto" (the output folder's checkpoint if any).</summary>
+    public string? Resume { get; init; }
+    /// <summary>Initial weights: a checkpoint of this toolkit or an official moco-v3 .pth.tar.</summary>
+    public string? Init { get; init; }
+    /// <summary><c>mocov3</c> (BYOL asymmetric recipe) or <c>none</c>.</summary>
+    public string Augment { get; init; } = "mocov3";
+    public long Seed { get; init; } = 0;
+    public int LogEvery { get; init; } = 10;
+    /// <summary>Steps between checkpoints; null = once per epoch (and at the end).</summary>
+    public long? SaveEvery { get; init; }
+    /// <summary>Use only the first N training images (quick runs and tests).</summary>
+    public int? Limit { get; init; }
+    public bool TensorBoard { get; init; } = true;
+}

@@ -1,0 +1,242 @@
+using System.Diagnostics;
+using System.Text.Json;
+using MoCoV3.Augment;
+using MoCoV3.Data;
+using MoCoV3.Method;
+using MoCoV3.Models;
+using MoCoV3.Optim;
+using MoCoV3.Runtime;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MoCoV3.Training;
+
+/// <summary>
+/// A MoCo v3 pretraining run: data → two augmented views → <see cref="MoCo"/> loss → optimiser, with the
+/// per-iteration learning-rate and momentum schedules, metrics, TensorBoard events and atomic checkpoints.
+/// </summary>
+public sealed class Pretrainer
+{
+    /// <summary>Steps timed (after two warm-up steps) before <c>--minutes</c> fixes the run length.</summary>
+    private const int TimingWarmupSteps = 2, TimingSteps = 5;
+
+    /// <summary>Raised for every logged step (after it is written to metrics.csv).</summary>
+    public event Action<MetricsRow, RunPlan>? Logged;
+
+    /// <summary>Human-readable notes about the run (plan, resume, checkpoints).</summary>
+    public event Action<string>? Info;
+
+    public PretrainResult Run(ModelPreset requestedPreset, PretrainOptions options, CancellationToken cancel = default)
+    {
+        Directory.CreateDirectory(options.OutputDir);
+        var device = TorchRuntime.Initialize(options.Device, options.LibTorch, options.Threads);
+        string checkpointPath = Path.Combine(options.OutputDir, CheckpointFile.DefaultName);
+        string? resumeFrom = ResolveResume(options, checkpointPath);
+
+        CheckpointHeader? resumed = resumeFrom is null ? null : CheckpointFile.ReadHeader(resumeFrom);
+        var preset = resumed?.Preset ?? requestedPreset;
+
+        IImageDataset dataset = DatasetFactory.Open(options.DatasetKind, options.Data, preset.ImageSize, preset.Channels, train: true);
+        if (options.Limit is int limit && limit < dataset.Count) dataset = new SubsetDataset(dataset, limit);
+
+        int batch = resumed?.Plan.Batch ?? options.Batch ?? preset.Batch;
+        if (batch < 2) throw new ArgumentException($"batch must be at least 2 (the other images are the negatives), got {batch}");
+        if (batch > dataset.Count)
+            throw new ArgumentException($"{dataset.Source}: {dataset.Count} images, fewer than one batch of {batch}; use a smaller --batch");
+        int stepsPerEpoch = dataset.Count / batch;
+
+        var plan = resumed?.Plan ?? InitialPlan(preset, options, batch, stepsPerEpoch);
+        bool planFixed = resumed is not null || options.Minutes is null;
+
+        manual_seed(options.Seed);
+        using var model = new MoCo(preset, BackboneFactory.Create);
+        model.to(device);
+        using var optimizer = TrainStep.CreateOptimizer(preset, model, plan.PeakLr);
+
+        long step = 0;
+        double priorElapsed = 0;
+        if (resumeFrom is not null)
+        {
+            var header = CheckpointFile.Load(resumeFrom, model, optimizer);
+            step = header.Step;
+            priorElapsed = header.ElapsedSeconds;
+            Info?.Invoke($"resumed from {resumeFrom} at step {step} ({step / (double)stepsPerEpoch:F2} epochs)");
+        }
+        else if (options.Init is not null)
+        {
+            InitialWeights.Load(options.Init, model, Info);
+        }
+
+        WriteConfig(options, preset, plan, device);
+        using var metrics = new MetricsLog(Path.Combine(options.OutputDir, "metrics.csv"), step);
+        var tensorboard = options.TensorBoard ? torch.utils.tensorboard.SummaryWriter(Path.Combine(options.OutputDir, "tb")) : null;
+        var augmentation = MoCoAugmentation.FromPreset(preset);
+        using var loader = new PrefetchLoader(dataset, batch, options.Seed, shuffle: true, dropLast: true);
+
+        Info?.Invoke(Describe(preset, plan, dataset, device, planFixed));
+        model.train();
+        var clock = Stopwatch.StartNew();
+        var sinceLog = Stopwatch.StartNew();
+        long imagesSinceLog = 0;
+        double waitSinceLog = 0;
+        string? lastCheckpoint = resumeFrom is not null ? checkpointPath : null;
+        double timingStart = 0;
+        bool cpu = device.type == DeviceType.CPU;
+        bool stoppedEarly = false;
+
+        while (step < plan.TotalSteps && !stoppedEarly)
+        {
+            int epoch = (int)(step / stepsPerEpoch);
+            foreach (var data in loader.Epoch(epoch, (int)(step % stepsPerEpoch)))
+            {
+                using var batchData = data;
+                using var scope = NewDisposeScope();
+                double t = (double)step / stepsPerEpoch;
+                double lr = Schedules.LearningRate(t, plan.PeakLr, plan.WarmupEpochs, plan.Epochs);
+                double m = Schedules.Momentum(t, plan.Epochs, preset.Momentum0);
+
+                var pixels = data.Pixels.to(device);
+                var (x1, x2) = options.Augment == "none"
+                    ? (augmentation.Plain(pixels), augmentation.Plain(pixels))
+                    : augmentation.TwoViews(pixels, options.Seed, step);
+                var loss = TrainStep.Run(model, optimizer, x1, x2, lr, m);
+                step++;
+                imagesSinceLog += batch;
+                waitSinceLog += data.WaitSeconds;
+
+                if (!planFixed && step == TimingWarmupSteps) timingStart = clock.Elapsed.TotalSeconds;
+                if (!planFixed && step == TimingWarmupSteps + TimingSteps)
+                {
+                    plan = FitToMinutes(preset, plan, options.Minutes!.Value * 60, clock.Elapsed.TotalSeconds,
+                        (clock.Elapsed.TotalSeconds - timingStart) / TimingSteps, step);
+                    planFixed = true;
+                    Info?.Invoke($"timed {TimingSteps} steps: the {options.Minutes} minute budget fits {plan.TotalSteps} steps " +
+                                 $"({plan.Epochs:F2} epochs, warmup {plan.WarmupEpochs:F2})");
+                }
+
+                bool last = step >= plan.TotalSteps;
+                bool log = step % options.LogEvery == 0 || last || step == 1;
+                bool save = last || (options.SaveEvery is long every ? step % every == 0 : step % stepsPerEpoch == 0);
+                bool stop = cancel.IsCancellationRequested;
+                if (log || save || stop || cpu)
+                {
+                    double lossValue = loss.item<float>();
+                    if (!double.IsFinite(lossValue)) throw new NonFiniteLossException(step, lossValue, lastCheckpoint);
+                    if (log)
+                    {
+                        double elapsed = priorElapsed + clock.Elapsed.TotalSeconds;
+                        var row = new MetricsRow
+                        {
+                            Step = step,
+                            Epoch = (double)step / stepsPerEpoch,
+                            Loss = lossValue,
+                            Lr = lr,
+                            Momentum = m,
+                            GradNorm = GradNorm(optimizer.Parameters),
+                            ImgPerS = imagesSinceLog / Math.Max(sinceLog.Elapsed.TotalSeconds, 1e-9),
+                            ElapsedS = elapsed,
+                        };
+                        metrics.Write(row);
+                        if (tensorboard is not null)
+                        {
+                            tensorboard.add_scalar("train/loss", (float)row.Loss, (int)step);
+                            tensorboard.add_scalar("train/lr", (float)row.Lr, (int)step);
+                            tensorboard.add_scalar("train/momentum", (float)row.Momentum, (int)step);
+                            tensorboard.add_scalar("train/grad_norm", (float)row.GradNorm, (int)step);
+                            tensorboard.add_scalar("train/img_per_s", (float)row.ImgPerS, (int)step);
+                            tensorboard.add_scalar("train/data_wait_share", (float)(waitSinceLog / Math.Max(sinceLog.Elapsed.TotalSeconds, 1e-9)), (int)step);
+                        }
+                        Logged?.Invoke(row, plan);
+                        sinceLog.Restart();
+                        imagesSinceLog = 0;
+                        waitSinceLog = 0;
+                    }
+                }
+                if (save || stop)
+                {
+                    var header = new CheckpointHeader { Preset = preset, Plan = plan, Step = step, ElapsedSeconds = priorElapsed + clock.Elapsed.TotalSeconds };
+                    CheckpointFile.Save(checkpointPath, header, model, optimizer);
+                    lastCheckpoint = checkpointPath;
+                }
+                if (stop)
+                {
+                    stoppedEarly = true;
+                    break;
+                }
+                if (last) break;
+            }
+        }
+        return new PretrainResult(checkpointPath, step, plan, priorElapsed + clock.Elapsed.TotalSeconds, stoppedEarly);
+    }
+
+    private static string? ResolveResume(PretrainOptions options, string checkpointPath)
+    {
+        if (options.Resume is null) return null;
+        if (options.Resume == "auto") return File.Exists(checkpointPath) ? checkpointPath : null;
+        if (Directory.Exists(options.Resume))
+        {
+            string inDir = Path.Combine(options.Resume, CheckpointFile.DefaultName);
+            if (!File.Exists(inDir)) throw new FileNotFoundException($"{options.Resume}: no {CheckpointFile.DefaultName} in this folder", inDir);
+            return inDir;
+        }
+        if (File.Exists(options.Resume)) return options.Resume;
+        throw new FileNotFoundException($"{options.Resume}: --resume expects a run folder, a checkpoint file or 'auto'", options.Resume);
+    }
+
+    private static RunPlan InitialPlan(ModelPreset preset, PretrainOptions options, int batch, int stepsPerEpoch)
+    {
+        long totalSteps = options.MaxSteps
+            ?? (long)Math.Ceiling((options.Epochs ?? preset.Epochs) * stepsPerEpoch);
+        if (totalSteps < 1) throw new ArgumentException("the run has no steps: check --epochs / --max-steps");
+        double epochs = (double)totalSteps / stepsPerEpoch;
+        return new RunPlan
+        {
+            Batch = batch,
+            StepsPerEpoch = stepsPerEpoch,
+            TotalSteps = totalSteps,
+            PeakLr = options.Lr ?? Schedules.ScaledLearningRate(preset.BaseLr, batch),
+            WarmupEpochs = options.WarmupEpochs ?? RunPlan.FitWarmup(preset.WarmupEpochs, preset.Epochs, epochs),
+            Seed = options.Seed,
+        };
+    }
+
+    private static RunPlan FitToMinutes(ModelPreset preset, RunPlan plan, double budgetSeconds, double elapsed, double secondsPerStep, long step)
+    {
+        long remaining = (long)Math.Floor(Math.Max(0, budgetSeconds - elapsed) / Math.Max(secondsPerStep, 1e-6));
+        long total = Math.Max(step, step + remaining);
+        double epochs = (double)total / plan.StepsPerEpoch;
+        return plan with { TotalSteps = total, WarmupEpochs = RunPlan.FitWarmup(preset.WarmupEpochs, preset.Epochs, epochs) };
+    }
+
+    /// <summary>L2 norm of all gradients together (what clip_grad_norm_ would measure).</summary>
+    private static double GradNorm(IReadOnlyList<Parameter> parameters)
+    {
+        using var _ = NewDisposeScope();
+        using var __ = no_grad();
+        var squares = parameters.Where(p => p.grad is not null).Select(p => p.grad!.to_type(ScalarType.Float32).square().sum()).ToList();
+        return squares.Count == 0 ? 0 : Math.Sqrt(stack(squares).sum().item<float>());
+    }
+
+    private void WriteConfig(PretrainOptions options, ModelPreset preset, RunPlan plan, Device device)
+    {
+        var config = new Dictionary<string, object?>
+        {
+            ["preset"] = preset,
+            ["plan"] = plan,
+            ["options"] = options,
+            ["device"] = TorchRuntime.Describe(device),
+            ["torchsharp"] = typeof(torch).Assembly.GetName().Version?.ToString(),
+            ["started"] = DateTimeOffset.UtcNow,
+        };
+        File.WriteAllText(Path.Combine(options.OutputDir, "config.json"), JsonSerializer.Serialize(config, ModelPreset.Json));
+    }
+
+    private static string Describe(ModelPreset preset, RunPlan plan, IImageDataset data, Device device, bool planFixed) =>
+        $"{preset.Name} on {data.Source} ({data.Count} images), {TorchRuntime.Describe(device)}: batch {plan.Batch}, " +
+        (planFixed ? $"{plan.TotalSteps} steps ({plan.Epochs:F2} epochs)" : "length set by the time budget after timing the first steps") +
+        $", peak lr {plan.PeakLr:G3}, warmup {plan.WarmupEpochs:F2} epochs, τ {preset.Temperature}, m0 {preset.Momentum0}, {preset.Optimizer}";
+}
+
+/// <summary>Where a run ended.</summary>
+public sealed record PretrainResult(string Checkpoint, long Steps, RunPlan Plan, double ElapsedSeconds, bool Interrupted);

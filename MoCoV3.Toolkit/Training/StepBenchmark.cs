@@ -1,0 +1,70 @@
+using System.Diagnostics;
+using MoCoV3.Augment;
+using MoCoV3.Method;
+using MoCoV3.Models;
+using MoCoV3.Runtime;
+using static TorchSharp.torch;
+
+namespace MoCoV3.Training;
+
+/// <summary>Result of timing full MoCo v3 steps on synthetic data.</summary>
+public sealed record BenchResult(string Preset, int Batch, string Device, int Threads, int Steps, double StepSecondsMedian,
+    double StepSecondsMin, double ImagesPerSecond, double AugmentSecondsMedian, long PeakRssBytes);
+
+/// <summary>
+/// Times the full MoCo v3 step — both crops through f_q and the predictor, the momentum update and both crops
+/// through f_k, the symmetric loss, backward and the optimiser step — on synthetic images, as
+/// <c>shared/bench/mocov3_step_reference.py</c> does for PyTorch. With <c>augment</c>, the batched
+/// augmentation of a uint8 batch is timed too and counted in the step.
+/// </summary>
+public static class StepBenchmark
+{
+    public static BenchResult Run(ModelPreset preset, int batch, int steps, int warmup = 2, string device = "cpu",
+        string? libtorch = null, int? threads = null, bool augment = false, long seed = 0)
+    {
+        var dev = TorchRuntime.Initialize(device, libtorch, threads);
+        manual_seed(seed);
+        using var model = new MoCo(preset, BackboneFactory.Create);
+        model.to(dev);
+        model.train();
+        using var optimizer = TrainStep.CreateOptimizer(preset, model, Schedules.ScaledLearningRate(preset.BaseLr, batch));
+        var augmentation = MoCoAugmentation.FromPreset(preset);
+        using var pixels = randint(0, 256, [batch, preset.Channels, preset.ImageSize, preset.ImageSize], dtype: ScalarType.Byte, device: dev);
+        using var fixed1 = randn(batch, preset.Channels, preset.ImageSize, preset.ImageSize, device: dev);
+        using var fixed2 = randn(batch, preset.Channels, preset.ImageSize, preset.ImageSize, device: dev);
+
+        var stepTimes = new List<double>();
+        var augmentTimes = new List<double>();
+        for (int i = 0; i < warmup + steps; i++)
+        {
+            using var scope = NewDisposeScope();
+            Synchronize(dev);
+            var clock = Stopwatch.StartNew();
+            var (x1, x2) = augment ? augmentation.TwoViews(pixels, seed, i) : (fixed1, fixed2);
+            Synchronize(dev);
+            double augmentSeconds = clock.Elapsed.TotalSeconds;
+            TrainStep.Run(model, optimizer, x1, x2, 1e-4, 0.99);
+            Synchronize(dev);
+            if (i >= warmup)
+            {
+                stepTimes.Add(clock.Elapsed.TotalSeconds);
+                augmentTimes.Add(augmentSeconds);
+            }
+        }
+        double median = Median(stepTimes);
+        return new BenchResult(preset.Name, batch, TorchRuntime.Describe(dev), get_num_threads(), steps, median, stepTimes.Min(),
+            batch / median, Median(augmentTimes), Process.GetCurrentProcess().PeakWorkingSet64);
+    }
+
+    private static void Synchronize(Device device)
+    {
+        if (device.type == DeviceType.CUDA) cuda.synchronize();
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToList();
+        int n = sorted.Count;
+        return n % 2 == 1 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+    }
+}

@@ -1,0 +1,93 @@
+using MoCoV3.Method;
+using MoCoV3.Models;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MoCoV3.Tests.Method;
+
+[TestClass]
+public sealed class MoCoTests
+{
+    private static MoCo Micro() => new(TestPresets.MicroVit, p => new VisionTransformer(p));
+
+    [TestMethod]
+    public void MomentumEncoderStartsAsACopyAndNeverGetsGradients()
+    {
+        manual_seed(7);
+        using var model = Micro();
+        foreach (var (q, k) in model.BaseEncoder.parameters().Zip(model.MomentumEncoder.parameters()))
+        {
+            Assert.IsTrue(q.equal(k).item<bool>());
+            Assert.IsFalse(k.requires_grad);
+        }
+
+        using var x1 = randn(4, 1, 16, 16);
+        using var x2 = randn(4, 1, 16, 16);
+        var loss = model.forward(x1, x2, m: 0.99);
+        loss.backward();
+
+        Assert.IsTrue(model.MomentumEncoder.parameters().All(p => p.grad is null), "momentum encoder got a gradient");
+        var named = model.named_parameters().ToDictionary(kv => kv.name, kv => kv.parameter);
+        Assert.IsNull(named["base_encoder.backbone.patch_embed.proj.weight"].grad, "frozen patch projection got a gradient");
+        Assert.IsNull(named["base_encoder.backbone.pos_embed"].grad, "position embedding got a gradient");
+        Assert.IsNotNull(named["base_encoder.backbone.blocks.0.attn.qkv.weight"].grad);
+        Assert.IsNotNull(named["base_encoder.backbone.cls_token"].grad);
+        Assert.IsNotNull(named["predictor.0.weight"].grad);
+        Assert.IsTrue(model.TrainableParameters().All(p => p.requires_grad));
+        Assert.IsFalse(model.TrainableParameters().Any(p => ReferenceEquals(p, named["base_encoder.backbone.patch_embed.proj.weight"])));
+    }
+
+    [TestMethod]
+    public void MomentumUpdateIsAnExponentialMovingAverage()
+    {
+        manual_seed(8);
+        using var model = Micro();
+        var q = model.BaseEncoder.named_parameters().ToDictionary(kv => kv.name, kv => kv.parameter);
+        var k = model.MomentumEncoder.named_parameters().ToDictionary(kv => kv.name, kv => kv.parameter);
+        const string name = "backbone.blocks.1.mlp.fc2.weight";
+        using (no_grad()) q[name].add_(1.0);
+        var before = k[name].clone();
+        model.UpdateMomentumEncoder(0.9);
+        var expected = before * 0.9 + q[name] * 0.1;
+        Assert.IsTrue((k[name] - expected).abs().max().item<float>() < 1e-6);
+        Assert.IsTrue((k[name] - before).abs().min().item<float>() > 0.09, "every element moved by ~0.1");
+    }
+
+    [TestMethod]
+    public void LossIsSymmetrisedOverBothCropOrders()
+    {
+        manual_seed(9);
+        using var model = Micro();
+        model.eval(); // fixed BN statistics so both computations see the same features
+        using var x1 = randn(6, 1, 16, 16);
+        using var x2 = randn(6, 1, 16, 16);
+        using var _ = no_grad();
+        var loss = model.forward(x1, x2, m: 1.0).item<float>();
+        var q1 = model.Predictor.forward(model.BaseEncoder.forward(x1));
+        var q2 = model.Predictor.forward(model.BaseEncoder.forward(x2));
+        var k1 = model.MomentumEncoder.forward(x1);
+        var k2 = model.MomentumEncoder.forward(x2);
+        double expected = MoCo.ContrastiveLoss(q1, k2, 0.2).item<float>() + MoCo.ContrastiveLoss(q2, k1, 0.2).item<float>();
+        Assert.AreEqual(expected, loss, 1e-5);
+    }
+
+    [TestMethod]
+    public void HeadsFollowTheOfficialBuilder()
+    {
+        using var model = Micro();
+        var names = model.state_dict().Keys.ToHashSet();
+        // ViT projector: Linear, BN, ReLU, Linear, BN, ReLU, Linear, BN(no affine); all Linear bias-free.
+        Assert.IsTrue(names.Contains("base_encoder.projector.6.weight"));
+        Assert.IsTrue(names.Contains("base_encoder.projector.7.running_mean"));
+        Assert.IsFalse(names.Contains("base_encoder.projector.7.weight"), "last BN must have no γ");
+        Assert.IsFalse(names.Contains("base_encoder.projector.0.bias"), "Linear layers are bias-free");
+        Assert.IsTrue(names.Contains("base_encoder.projector.1.weight"), "hidden BN is affine");
+        // ViT predictor: Linear, BN, ReLU, Linear, BN(no affine).
+        Assert.IsTrue(names.Contains("predictor.4.running_var"));
+        Assert.IsFalse(names.Contains("predictor.4.weight"));
+
+        var resnetStyle = ProjectionMlp.Build(2, 16, 64, 16, lastBn: false);
+        Assert.AreEqual(4, resnetStyle.children().Count(), "ResNet predictor: Linear, BN, ReLU, Linear");
+        Assert.IsInstanceOfType<Linear>(resnetStyle.children().Last());
+    }
+}

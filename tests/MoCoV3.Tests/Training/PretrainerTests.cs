@@ -1,0 +1,147 @@
+using MoCoV3.Data;
+using MoCoV3.Models;
+using MoCoV3.Training;
+
+namespace MoCoV3.Tests.Training;
+
+[TestClass]
+public sealed class PretrainerTests
+{
+    public TestContext TestContext { get; set; } = null!;
+
+    private string NewDir()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "mocov3-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        return dir;
+    }
+
+    /// <summary>vit-tiny-fmnist shrunk (64 wide, 2 blocks) so a few hundred steps run in seconds on 2 cores.</summary>
+    private static ModelPreset SmallFmnistVit => PresetCatalog.Get("vit-tiny-fmnist") with
+    {
+        Name = "vit-fmnist-test",
+        EmbedDim = 64,
+        Depth = 2,
+        Heads = 2,
+        HiddenDim = 256,
+        OutDim = 64,
+    };
+
+    private static void RequireFashionMnist()
+    {
+        if (!Directory.Exists(FashionMnist.DefaultFolder))
+            Assert.Inconclusive($"{FashionMnist.DefaultFolder} missing: apt-get install dataset-fashion-mnist");
+    }
+
+    [TestMethod]
+    public void ShortRealRunOnFashionMnistLowersTheLoss()
+    {
+        RequireFashionMnist();
+        string dir = NewDir();
+        var options = new PretrainOptions
+        {
+            OutputDir = dir, Limit = 4096, Batch = 128, Epochs = 4, Lr = 2e-3, WarmupEpochs = 0.5, LogEvery = 8,
+            Seed = 1, TensorBoard = false,
+        };
+        var result = new Pretrainer().Run(SmallFmnistVit, options);
+
+        Assert.AreEqual(128, result.Steps);
+        Assert.IsTrue(File.Exists(result.Checkpoint));
+        Assert.IsFalse(File.Exists(result.Checkpoint + ".tmp"), "temporary checkpoint left behind");
+        Assert.IsTrue(File.Exists(Path.Combine(dir, "config.json")));
+        var rows = MetricsLog.Read(Path.Combine(dir, "metrics.csv"));
+        Assert.AreEqual(128, rows[^1].Step);
+        double first = rows.Take(3).Average(r => r.Loss);
+        double last = rows.TakeLast(3).Average(r => r.Loss);
+        TestContext.WriteLine($"loss {first:F4} -> {last:F4} over {rows.Count} logged steps");
+        // Random features give ≈ 2·2τ·ln(128) = 3.88; training must move well below.
+        Assert.IsTrue(first > 3.0, $"initial loss {first}");
+        Assert.IsTrue(last < first - 0.5, $"loss did not go down: {first:F4} -> {last:F4}");
+        Assert.IsTrue(rows.All(r => r.GradNorm > 0 && r.ImgPerS > 0));
+        Assert.AreEqual(1.0, rows[^1].Momentum, 1e-12, "momentum reaches 1 at the end of the schedule");
+    }
+
+    [TestMethod]
+    public void ResumeContinuesExactlyAsAnUninterruptedRun()
+    {
+        RequireFashionMnist();
+        var preset = SmallFmnistVit with { Depth = 1, HiddenDim = 128 };
+        PretrainOptions Options(string dir) => new()
+        {
+            OutputDir = dir, Limit = 512, Batch = 64, MaxSteps = 12, Lr = 1e-3, LogEvery = 1, SaveEvery = 100, Seed = 5,
+            TensorBoard = false,
+        };
+
+        string straight = NewDir();
+        new Pretrainer().Run(preset, Options(straight));
+
+        string interrupted = NewDir();
+        using (var cancel = new CancellationTokenSource())
+        {
+            var trainer = new Pretrainer();
+            trainer.Logged += (row, _) => { if (row.Step == 5) cancel.Cancel(); };
+            var stopped = trainer.Run(preset, Options(interrupted), cancel.Token);
+            Assert.IsTrue(stopped.Interrupted);
+            Assert.AreEqual(5, stopped.Steps);
+        }
+        var resumed = new Pretrainer().Run(preset, Options(interrupted) with { Resume = "auto" });
+        Assert.IsFalse(resumed.Interrupted);
+        Assert.AreEqual(12, resumed.Steps);
+
+        var a = MetricsLog.Read(Path.Combine(straight, "metrics.csv"));
+        var b = MetricsLog.Read(Path.Combine(interrupted, "metrics.csv"));
+        CollectionAssert.AreEqual(a.Select(r => r.Step).ToList(), b.Select(r => r.Step).ToList());
+        for (int i = 0; i < a.Count; i++)
+        {
+            Assert.AreEqual(a[i].Loss, b[i].Loss, 1e-6, $"loss at step {a[i].Step}");
+            Assert.AreEqual(a[i].Lr, b[i].Lr, 1e-15, $"lr at step {a[i].Step}");
+            Assert.AreEqual(a[i].Momentum, b[i].Momentum, 1e-15, $"momentum at step {a[i].Step}");
+        }
+    }
+
+    [TestMethod]
+    public void MissingDataFolderIsNamed()
+    {
+        var options = new PretrainOptions { OutputDir = NewDir(), Data = "/nonexistent/fmnist", DatasetKind = "fashion-mnist", TensorBoard = false };
+        var e = Assert.Throws<Exception>(() => new Pretrainer().Run(SmallFmnistVit, options));
+        StringAssert.Contains(e.Message, "/nonexistent/fmnist");
+    }
+
+    [TestMethod]
+    public void CorruptIdxFileIsNamedAndNothingIsWritten()
+    {
+        string data = NewDir();
+        File.WriteAllBytes(Path.Combine(data, "train-images-idx3-ubyte"), [0, 0, 8, 3, 0, 0, 0, 9, 0, 0]);
+        File.WriteAllBytes(Path.Combine(data, "train-labels-idx1-ubyte"), [0, 0, 8, 1, 0, 0, 0, 1, 3]);
+        string output = NewDir();
+        var options = new PretrainOptions { OutputDir = output, Data = data, DatasetKind = "fashion-mnist", TensorBoard = false };
+        var e = Assert.ThrowsExactly<DataFormatException>(() => new Pretrainer().Run(SmallFmnistVit, options));
+        StringAssert.Contains(e.Message, "train-images-idx3-ubyte");
+        Assert.IsFalse(File.Exists(Path.Combine(output, CheckpointFile.DefaultName)));
+    }
+
+    [TestMethod]
+    public void CorruptCheckpointIsRefusedByName()
+    {
+        string dir = NewDir();
+        string path = Path.Combine(dir, CheckpointFile.DefaultName);
+        File.WriteAllBytes(path, "MOCOV3CK\u0001\0\0\0garbage"u8.ToArray());
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => CheckpointFile.ReadHeader(path));
+        StringAssert.Contains(e.Message, path);
+        File.WriteAllText(path, "not a checkpoint");
+        e = Assert.ThrowsExactly<InvalidDataException>(() => CheckpointFile.ReadHeader(path));
+        StringAssert.Contains(e.Message, "not a MoCoV3.NET checkpoint");
+    }
+
+    [TestMethod]
+    public void HugeLearningRateStopsWithANamedError()
+    {
+        RequireFashionMnist();
+        var options = new PretrainOptions
+        {
+            OutputDir = NewDir(), Limit = 256, Batch = 64, MaxSteps = 40, Lr = 1e12, WarmupEpochs = 0, LogEvery = 1, TensorBoard = false,
+        };
+        var e = Assert.ThrowsExactly<NonFiniteLossException>(() => new Pretrainer().Run(SmallFmnistVit, options));
+        StringAssert.Contains(e.Message, "loss is");
+    }
+}
