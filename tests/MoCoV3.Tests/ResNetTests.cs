@@ -187,6 +187,20 @@ public sealed class ResNetTests
     }
 
     [TestMethod]
+    public void Forward_DisposesItsIntermediates()
+    {
+        using var model = new ResNet(Resnet18Fmnist);
+        using var noGrad = no_grad();
+        using var x = randn(2, 1, 28, 28);
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        long before = Tensor.TotalCount;
+        using (var y = model.forward(x))
+            Assert.AreEqual(before + 1, Tensor.TotalCount, "only the output is alive");
+        Assert.AreEqual(before, Tensor.TotalCount);
+    }
+
+    [TestMethod]
     public void Resnet_RejectsBadPresets()
     {
         Assert.ThrowsExactly<ArgumentException>(() => new ResNet(Resnet50 with { Block = "wide" }));
