@@ -1,0 +1,187 @@
+using System.Runtime.ExceptionServices;
+using SkiaSharp;
+
+namespace MoCoV3.Data;
+
+/// <summary>
+/// Decodes image files (JPEG, PNG, WebP) with SkiaSharp into 8-bit CHW pixels of a fixed square size: the shorter side is
+/// resized to the size, the longer one center-cropped; the result is RGB (3 channels) or luminance (1 channel,
+/// 0.299 R + 0.587 G + 0.114 B). Alpha is dropped (the stored colours are kept), colour profiles are not applied, and
+/// EXIF orientation is ignored, as torchvision's default PIL loader does. Every call uses its own Skia objects, so
+/// calls may run in parallel.
+/// </summary>
+internal static class ImageDecoder
+{
+    /// <summary>The file extensions read as images, compared ignoring case.</summary>
+    public static IReadOnlyList<string> Extensions { get; } = [".jpg", ".jpeg", ".png", ".webp"];
+
+    // Refuse images whose pixels alone would take more than 1 GiB as RGBA (a tiny file can claim huge dimensions).
+    private const long MaxSourcePixels = 1L << 28;
+
+    public static bool HasImageExtension(string path)
+    {
+        string extension = Path.GetExtension(path);
+        foreach (string e in Extensions)
+        {
+            if (string.Equals(e, extension, StringComparison.OrdinalIgnoreCase))
+                return true;
+        }
+        return false;
+    }
+
+    /// <summary>Checks the arguments shared by the datasets that decode files.</summary>
+    public static void ValidateShape(int size, int channels)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(size, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(size, 8192);
+        if (channels is not (1 or 3))
+            throw new ArgumentOutOfRangeException(nameof(channels), channels, "expected 1 (luminance) or 3 (RGB) channels");
+    }
+
+    /// <summary>
+    /// Decodes the images <c>paths[indices[i]]</c> into <paramref name="pixels"/>, image i at
+    /// <c>i * channels * size * size</c>, in parallel. If several fail, the failure of the first one in batch order is
+    /// thrown, with its original type.
+    /// </summary>
+    public static unsafe void DecodeBatch(IReadOnlyList<string> paths, ReadOnlySpan<int> indices, int size, int channels,
+        Span<byte> pixels)
+    {
+        int imageBytes = channels * size * size;
+        if (pixels.Length != (long)imageBytes * indices.Length)
+            throw new ArgumentException($"expected {indices.Length} x {imageBytes} bytes, found {pixels.Length}", nameof(pixels));
+        if (indices.Length == 0)
+            return;
+
+        string[] files = new string[indices.Length];
+        for (int i = 0; i < files.Length; i++)
+            files[i] = paths[indices[i]];
+        var errors = new Exception?[files.Length];
+        fixed (byte* start = pixels)
+        {
+            nint address = (nint)start;
+            Parallel.For(0, files.Length, i =>
+            {
+                try
+                {
+                    var destination = new Span<byte>((byte*)address + (long)i * imageBytes, imageBytes);
+                    Decode(files[i], size, channels, destination);
+                }
+                catch (Exception e)
+                {
+                    errors[i] = e;
+                }
+            });
+        }
+        foreach (Exception? error in errors)
+        {
+            if (error is not null)
+                ExceptionDispatchInfo.Throw(error);
+        }
+    }
+
+    /// <summary>Decodes one image file into <paramref name="destination"/> (<c>channels * size * size</c> bytes, CHW).</summary>
+    /// <exception cref="DataFormatException">The file is not a decodable image, or it is truncated.</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    public static void Decode(string path, int size, int channels, Span<byte> destination)
+    {
+        if (destination.Length != channels * size * size)
+            throw new ArgumentException($"expected {channels * size * size} bytes, found {destination.Length}", nameof(destination));
+
+        using FileStream file = File.OpenRead(path);
+        if (file.Length == 0)
+            throw new DataFormatException(path, 0, "expected a JPEG, PNG or WebP image, found an empty file");
+        using SKData data = SKData.Create(file)
+            ?? throw new DataFormatException(path, null, "expected a JPEG, PNG or WebP image, found a file Skia cannot read");
+        using SKCodec codec = SKCodec.Create(data)
+            ?? throw new DataFormatException(path, 0, "expected a JPEG, PNG or WebP image, found data that no image decoder recognises");
+
+        SKImageInfo sourceInfo = codec.Info;
+        if (sourceInfo.Width < 1 || sourceInfo.Height < 1 || (long)sourceInfo.Width * sourceInfo.Height > MaxSourcePixels)
+            throw new DataFormatException(path, null, $"expected an image of 1 to {MaxSourcePixels} pixels, found "
+                + $"{sourceInfo.Width}x{sourceInfo.Height}");
+
+        // Let the codec shrink while decoding where it can (JPEG by 1/8 steps, WebP freely), but never below the size.
+        SKSizeI decodeSize = ChooseDecodeSize(codec, size);
+        var decodeInfo = new SKImageInfo(decodeSize.Width, decodeSize.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+        using var decoded = new SKBitmap(decodeInfo);
+        SKCodecResult result = codec.GetPixels(decodeInfo, decoded.GetPixels());
+        if (result != SKCodecResult.Success)
+            throw new DataFormatException(path, null, $"expected a complete {codec.EncodedFormat} image of "
+                + $"{sourceInfo.Width}x{sourceInfo.Height}, the decoder reported {result}"
+                + (result == SKCodecResult.IncompleteInput ? " (the file is truncated)" : ""));
+
+        // Read the unpremultiplied pixels as opaque: alpha is dropped and the stored colours are kept.
+        var opaqueInfo = new SKImageInfo(decodeSize.Width, decodeSize.Height, SKColorType.Rgba8888, SKAlphaType.Opaque);
+        using SKImage image = SKImage.FromPixels(opaqueInfo, decoded.GetPixels(), decoded.RowBytes)
+            ?? throw new InvalidOperationException($"{path}: Skia could not wrap the decoded pixels");
+
+        var targetInfo = new SKImageInfo(size, size, SKColorType.Rgba8888, SKAlphaType.Opaque);
+        using var target = new SKBitmap(targetInfo);
+        using (var canvas = new SKCanvas(target))
+        {
+            canvas.Clear(SKColors.Black);
+            int width = decodeSize.Width, height = decodeSize.Height;
+            float scale = size / (float)Math.Min(width, height);
+            // Resize so that the shorter side is `size`, then crop the center, at a whole-pixel offset as a crop of
+            // the resized image would be.
+            float dx = MathF.Round((size - width * scale) / 2);
+            float dy = MathF.Round((size - height * scale) / 2);
+            canvas.Translate(dx, dy);
+            canvas.Scale(scale);
+            canvas.DrawImage(image, 0, 0, Sampling(width, height, size), null);
+        }
+
+        WriteChw(target, size, channels, destination);
+    }
+
+    private static SKSamplingOptions Sampling(int width, int height, int size)
+    {
+        if (Math.Min(width, height) == size)
+            return new SKSamplingOptions(SKFilterMode.Nearest, SKMipmapMode.None); // whole pixels: an exact copy
+        // Bilinear on the nearest mipmap level: when shrinking by more than about 1.4x it samples a pre-averaged level,
+        // so fine detail does not alias; when enlarging it is plain bilinear (torchvision's default for Resize).
+        // Measured on 2 cores for a 313x235 -> 224 draw: 0.85 ms, against 2.7 ms for trilinear (linear mipmaps) and
+        // 2.5 ms for cubic.
+        return new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Nearest);
+    }
+
+    private static SKSizeI ChooseDecodeSize(SKCodec codec, int size)
+    {
+        SKSizeI full = codec.Info.Size;
+        if (Math.Min(full.Width, full.Height) <= size)
+            return full;
+        for (int eighths = 1; eighths < 8; eighths++)
+        {
+            SKSizeI scaled = codec.GetScaledDimensions(eighths / 8f);
+            if (scaled.Width <= full.Width && scaled.Height <= full.Height && Math.Min(scaled.Width, scaled.Height) >= size)
+                return scaled;
+        }
+        return full;
+    }
+
+    private static void WriteChw(SKBitmap target, int size, int channels, Span<byte> destination)
+    {
+        ReadOnlySpan<byte> rgba = target.GetPixelSpan();
+        int rowBytes = target.RowBytes;
+        int plane = size * size;
+        for (int y = 0; y < size; y++)
+        {
+            ReadOnlySpan<byte> row = rgba.Slice(y * rowBytes, size * 4);
+            int o = y * size;
+            for (int x = 0; x < size; x++, o++)
+            {
+                byte r = row[4 * x], g = row[4 * x + 1], b = row[4 * x + 2];
+                if (channels == 3)
+                {
+                    destination[o] = r;
+                    destination[plane + o] = g;
+                    destination[2 * plane + o] = b;
+                }
+                else
+                {
+                    destination[o] = (byte)((299 * r + 587 * g + 114 * b + 500) / 1000);
+                }
+            }
+        }
+    }
+}
