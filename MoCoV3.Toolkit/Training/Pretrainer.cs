@@ -153,6 +153,7 @@ public sealed class Pretrainer
                         waitSinceLog = 0;
                     }
                 }
+                stop = cancel.IsCancellationRequested; // a handler of Logged may have asked to stop at this step
                 if (save || stop)
                 {
                     var header = new CheckpointHeader { Preset = preset, Plan = plan, Step = step, ElapsedSeconds = priorElapsed + clock.Elapsed.TotalSeconds };

@@ -3,6 +3,7 @@ using MoCoV3.Augment;
 using MoCoV3.Method;
 using MoCoV3.Models;
 using MoCoV3.Runtime;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace MoCoV3.Training;

@@ -1,4 +1,5 @@
 using MoCoV3.Runtime;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace MoCoV3.Tests.Runtime;

@@ -1,4 +1,5 @@
 using MoCoV3.Data;
+using MoCoV3.Method;
 using MoCoV3.Models;
 using MoCoV3.Training;
 
@@ -58,7 +59,10 @@ public sealed class PretrainerTests
         Assert.IsTrue(first > 3.0, $"initial loss {first}");
         Assert.IsTrue(last < first - 0.5, $"loss did not go down: {first:F4} -> {last:F4}");
         Assert.IsTrue(rows.All(r => r.GradNorm > 0 && r.ImgPerS > 0));
-        Assert.AreEqual(1.0, rows[^1].Momentum, 1e-12, "momentum reaches 1 at the end of the schedule");
+        // Each row logs the lr and momentum its step used: the last step runs at t = 127/32 epochs of 4.
+        Assert.AreEqual(Schedules.Momentum(127 / 32.0, 4, 0.99), rows[^1].Momentum, 1e-15);
+        Assert.IsTrue(rows[^1].Momentum > 0.99999);
+        Assert.AreEqual(Schedules.LearningRate(127 / 32.0, 2e-3, 0.5, 4), rows[^1].Lr, 1e-15);
     }
 
     [TestMethod]
