@@ -11,14 +11,23 @@ internal static class PresetsCommand
         var command = new Command("presets", "List the named model presets (models/*.json)");
         command.SetAction(_ => CliErrors.Run(() =>
         {
-            var table = new Table().AddColumns("name", "arch", "input", "width/depth/heads", "recipe", "description");
-            foreach (var p in PresetCatalog.All())
+            string[] header = ["name", "arch", "input", "width/depth/heads", "recipe", "description"];
+            var rows = PresetCatalog.All().Select(p => new[]
             {
-                string shape = p.IsVit ? $"{p.EmbedDim}/{p.Depth}/{p.Heads} (patch {p.PatchSize})" : $"{p.Block} {string.Join("-", p.Layers)}";
-                string recipe = $"{p.Optimizer} base lr {p.BaseLr:G3}, τ {p.Temperature}, batch {p.Batch}, {p.Epochs} ep";
-                table.AddRow(Markup.Escape(p.Name), p.Arch, $"{p.Channels}x{p.ImageSize}x{p.ImageSize}", Markup.Escape(shape),
-                    Markup.Escape(recipe), Markup.Escape(p.Description));
+                p.Name, p.Arch, $"{p.Channels}x{p.ImageSize}x{p.ImageSize}",
+                p.IsVit ? $"{p.EmbedDim}/{p.Depth}/{p.Heads} (patch {p.PatchSize})" : $"{p.Block} {string.Join("-", p.Layers)}",
+                $"{p.Optimizer} base lr {p.BaseLr:G3}, τ {p.Temperature}, batch {p.Batch}, {p.Epochs} ep",
+                p.Description,
+            }).ToList();
+            if (Console.IsOutputRedirected)
+            {
+                // Plain tab-separated lines for scripts and logs.
+                foreach (var row in rows.Prepend(header)) Console.WriteLine(string.Join('\t', row));
+                return 0;
             }
+            var table = new Table();
+            foreach (var column in header) table.AddColumn(new TableColumn(column) { NoWrap = column == "name" });
+            foreach (var row in rows) table.AddRow(row.Select(Markup.Escape).ToArray());
             AnsiConsole.Write(table);
             return 0;
         }));

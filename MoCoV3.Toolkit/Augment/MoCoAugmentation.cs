@@ -147,7 +147,7 @@ public sealed class MoCoAugmentation
     }
 
     /// <summary>Rotates hue by <paramref name="shift"/> (fraction of a turn) in HSV space, per image.</summary>
-    private static Tensor ShiftHue(Tensor rgb, Tensor shift)
+    internal static Tensor ShiftHue(Tensor rgb, Tensor shift)
     {
         var r = rgb[.., 0]; var g = rgb[.., 1]; var b = rgb[.., 2];
         var max = rgb.amax([1]); var min = rgb.amin([1]);

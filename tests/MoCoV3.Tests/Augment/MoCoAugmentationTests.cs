@@ -121,3 +121,27 @@ public sealed class MoCoAugmentationTests
         Assert.AreEqual(1684538736, SeedSequence.Derive(42, 7, 1));
     }
 }
+
+[TestClass]
+public sealed class HueShiftTests
+{
+    [TestMethod]
+    public void AThirdOfATurnMapsRedToGreenToBlue()
+    {
+        // Pixels: red, green, blue, and a dark orange (0.6, 0.3, 0.0) whose hue is 1/12.
+        using var rgb = tensor(new float[] { 1, 0, 0, 0.6f, 0, 1, 0, 0.3f, 0, 0, 1, 0 }, [1, 3, 1, 4]);
+        using var shifted = MoCoAugmentation.ShiftHue(rgb, tensor(new float[] { 1f / 3 }, [1, 1, 1, 1]));
+        var v = shifted.flatten().data<float>().ToArray(); // R row, then G row, then B row
+        float[] expected = [0, 0, 1, 0.0f, 1, 0, 0, 0.6f, 0, 1, 0, 0.3f];
+        for (int i = 0; i < 12; i++) Assert.AreEqual(expected[i], v[i], 1e-5, $"value {i}");
+    }
+
+    [TestMethod]
+    public void ZeroShiftIsIdentity()
+    {
+        manual_seed(11);
+        using var rgb = rand(5, 3, 4, 4);
+        using var same = MoCoAugmentation.ShiftHue(rgb, zeros(5, 1, 1, 1));
+        Assert.IsTrue((same - rgb).abs().max().item<float>() < 1e-5);
+    }
+}

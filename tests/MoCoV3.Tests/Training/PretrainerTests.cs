@@ -149,3 +149,29 @@ public sealed class PretrainerTests
         StringAssert.Contains(e.Message, "loss is");
     }
 }
+
+[TestClass]
+public sealed class TimeBudgetTests
+{
+    [TestMethod]
+    public void MinutesFitTheScheduleToTheBudgetAfterTimingTheFirstSteps()
+    {
+        if (!Directory.Exists(FashionMnist.DefaultFolder)) Assert.Inconclusive("Fashion-MNIST missing");
+        string dir = Path.Combine(Path.GetTempPath(), "mocov3-tests", Guid.NewGuid().ToString("N"));
+        var preset = PresetCatalog.Get("vit-tiny-fmnist") with { EmbedDim = 32, Depth = 1, Heads = 2, HiddenDim = 64, OutDim = 32 };
+        const double minutes = 0.1;
+        var options = new PretrainOptions { OutputDir = dir, Limit = 1024, Batch = 32, Minutes = minutes, LogEvery = 5, TensorBoard = false };
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var result = new Pretrainer().Run(preset, options);
+        clock.Stop();
+
+        Assert.IsTrue(result.Plan.TotalSteps > 7, $"only {result.Plan.TotalSteps} steps planned");
+        Assert.AreEqual(result.Plan.TotalSteps, result.Steps, "the run must end exactly at the planned step");
+        Assert.AreEqual(RunPlan.FitWarmup(preset.WarmupEpochs, preset.Epochs, result.Plan.Epochs), result.Plan.WarmupEpochs, 1e-12);
+        var rows = MetricsLog.Read(Path.Combine(dir, "metrics.csv"));
+        Assert.AreEqual(result.Plan.TotalSteps, rows[^1].Step);
+        // The plan was made from measured step times; the run may overshoot the budget only by start-up costs.
+        Assert.IsTrue(clock.Elapsed.TotalSeconds < minutes * 60 * 2 + 20, $"took {clock.Elapsed.TotalSeconds:F1}s for a {minutes * 60}s budget");
+        Assert.AreEqual(CheckpointFile.ReadHeader(result.Checkpoint).Plan, result.Plan, "the checkpoint stores the fitted plan");
+    }
+}

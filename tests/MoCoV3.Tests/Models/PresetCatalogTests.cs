@@ -1,0 +1,59 @@
+using MoCoV3.Models;
+
+namespace MoCoV3.Tests.Models;
+
+[TestClass]
+public sealed class PresetCatalogTests
+{
+    [TestMethod]
+    public void ShipsTheSixPresetsAndEachBuilds()
+    {
+        var names = PresetCatalog.All().Select(p => p.Name).ToList();
+        CollectionAssert.AreEquivalent(
+            new[] { "vit-tiny-fmnist", "vit-small", "vit-base", "vit-large", "resnet50", "resnet18-fmnist" }, names);
+    }
+
+    [TestMethod]
+    public void RecipesMatchThePaper()
+    {
+        var vitS = PresetCatalog.Get("vit-small");
+        Assert.AreEqual(("adamw", 1.5e-4, 0.1, 0.2, 0.99, 40.0), (vitS.Optimizer, vitS.BaseLr, vitS.WeightDecay, vitS.Temperature, vitS.Momentum0, vitS.WarmupEpochs));
+        Assert.AreEqual((3, 4096, 256, true), (vitS.ProjectorLayers, vitS.HiddenDim, vitS.OutDim, vitS.PredictorLastBn));
+        var r50 = PresetCatalog.Get("resnet50");
+        Assert.AreEqual(("lars", 0.6, 1e-6, 1.0, 2, false), (r50.Optimizer, r50.BaseLr, r50.WeightDecay, r50.Temperature, r50.ProjectorLayers, r50.PredictorLastBn));
+        var tiny = PresetCatalog.Get("vit-tiny-fmnist");
+        Assert.AreEqual((28, 1, 4, 192, 6, 3), (tiny.ImageSize, tiny.Channels, tiny.PatchSize, tiny.EmbedDim, tiny.Depth, tiny.Heads));
+        var r18 = PresetCatalog.Get("resnet18-fmnist");
+        Assert.IsTrue(r18.SmallStem);
+        Assert.AreEqual("basic", r18.Block);
+    }
+
+    [TestMethod]
+    public void UnknownPresetListsTheKnownOnes()
+    {
+        var e = Assert.ThrowsExactly<ArgumentException>(() => PresetCatalog.Get("vit-huge"));
+        StringAssert.Contains(e.Message, "vit-huge");
+        StringAssert.Contains(e.Message, "vit-small");
+    }
+
+    [TestMethod]
+    public void BadPresetFilesNameTheFileAndField()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "mocov3-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        string path = Path.Combine(dir, "bad.json");
+
+        File.WriteAllText(path, """{ "name": "bad", "arch": "vit", "image_size": 30, "patch_size": 16 }""");
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => PresetCatalog.Load(path));
+        StringAssert.Contains(e.Message, path);
+        StringAssert.Contains(e.Message, "not a multiple of patch_size");
+
+        File.WriteAllText(path, """{ "name": "bad", "arch": "vit", "image_size": 32, "embed_dimm": 64 }""");
+        e = Assert.ThrowsExactly<InvalidDataException>(() => PresetCatalog.Load(path));
+        StringAssert.Contains(e.Message, "embed_dimm");
+
+        File.WriteAllText(path, """{ "name": "bad", "arch": """);
+        e = Assert.ThrowsExactly<InvalidDataException>(() => PresetCatalog.Load(path));
+        StringAssert.Contains(e.Message, path);
+    }
+}
