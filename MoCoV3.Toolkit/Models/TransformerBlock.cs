@@ -22,8 +22,11 @@ public sealed class TransformerBlock : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x)
     {
+        // Intermediates are released as soon as the block returns (autograd keeps what backward needs),
+        // instead of living until the end of the training step.
+        using var scope = NewDisposeScope();
         x = x + attn.forward(norm1.forward(x));
-        return x + mlp.forward(norm2.forward(x));
+        return (x + mlp.forward(norm2.forward(x))).MoveToOuterDisposeScope();
     }
 
     /// <summary>The ViT's MLP: fc1, exact (erf) GELU, fc2.</summary>
@@ -39,6 +42,10 @@ public sealed class TransformerBlock : nn.Module<Tensor, Tensor>
             RegisterComponents();
         }
 
-        public override Tensor forward(Tensor x) => fc2.forward(nn.functional.gelu(fc1.forward(x)));
+        public override Tensor forward(Tensor x)
+        {
+            using var scope = NewDisposeScope();
+            return fc2.forward(nn.functional.gelu(fc1.forward(x))).MoveToOuterDisposeScope();
+        }
     }
 }

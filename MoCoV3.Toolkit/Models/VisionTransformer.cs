@@ -76,13 +76,23 @@ public sealed class VisionTransformer : Backbone
     /// <summary>Patch tokens plus class token, position-embedded, through the blocks and the final norm: <c>[N, 1+T, D]</c>.</summary>
     public Tensor ForwardTokens(Tensor x)
     {
+        using var scope = NewDisposeScope();
         var tokens = patch_embed.forward(x);
         var cls = cls_token.expand(tokens.shape[0], -1, -1);
         var h = cat([cls, tokens], dim: 1) + pos_embed;
-        foreach (var block in blocks) h = block.forward(h);
-        return norm.forward(h);
+        foreach (var block in blocks)
+        {
+            var next = block.forward(h);
+            h.Dispose();
+            h = next;
+        }
+        return norm.forward(h).MoveToOuterDisposeScope();
     }
 
     /// <summary>The class token after the final norm: <c>[N, D]</c>.</summary>
-    public override Tensor forward(Tensor x) => ForwardTokens(x)[.., 0];
+    public override Tensor forward(Tensor x)
+    {
+        using var tokens = ForwardTokens(x);
+        return tokens[.., 0];
+    }
 }

@@ -91,3 +91,32 @@ public sealed class MoCoTests
         Assert.IsInstanceOfType<Linear>(resnetStyle.children().Last());
     }
 }
+
+
+[TestClass]
+public sealed class StepMemoryTests
+{
+    [TestMethod]
+    public void TrainingStepsLeaveNoLiveTensorsBehind()
+    {
+        manual_seed(41);
+        using var model = new MoCo(TestPresets.MicroVit, BackboneFactory.Create);
+        using var optimizer = MoCoV3.Training.TrainStep.CreateOptimizer(TestPresets.MicroVit, model, 1e-3);
+        var augmentation = MoCoV3.Augment.MoCoAugmentation.FromPreset(TestPresets.MicroVit);
+        using var pixels = randint(0, 256, [8, 1, 16, 16], dtype: ScalarType.Byte);
+        var live = new List<long>();
+        for (int step = 0; step < 5; step++)
+        {
+            using (NewDisposeScope())
+            {
+                var (x1, x2) = augmentation.TwoViews(pixels, 0, step);
+                MoCoV3.Training.TrainStep.Run(model, optimizer, x1, x2, 1e-3, 0.99);
+            }
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            live.Add(Tensor.TotalCount);
+        }
+        // The first step creates optimiser state and gradients; after that the count must stay flat.
+        Assert.AreEqual(live[1], live[4], $"live tensors per step: {string.Join(", ", live)}");
+    }
+}
