@@ -78,10 +78,10 @@ internal static class PretrainCommand
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; Stop("SIGTERM"); });
 
         var trainer = new Pretrainer();
-        trainer.Info += message => AnsiConsole.MarkupLineInterpolated($"[grey]{message}[/]");
         PretrainResult result;
         if (AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected)
         {
+            trainer.Info += message => AnsiConsole.MarkupLineInterpolated($"[grey]{message}[/]");
             result = AnsiConsole.Progress()
                 .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
                 .Start(ctx =>
@@ -98,6 +98,7 @@ internal static class PretrainCommand
         }
         else
         {
+            trainer.Info += Console.WriteLine;
             trainer.Logged += (row, plan) => Console.WriteLine(
                 $"step {row.Step}/{plan.TotalSteps} epoch {row.Epoch:F2} loss {row.Loss:F4} lr {row.Lr:G3} m {row.Momentum:F5} " +
                 $"grad_norm {row.GradNorm:F3} {row.ImgPerS:F1} img/s elapsed {row.ElapsedS:F0}s");
