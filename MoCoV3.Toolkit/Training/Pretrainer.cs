@@ -69,17 +69,13 @@ public sealed class Pretrainer
         }
 
         WriteConfig(options, preset, plan, device);
-        using var metrics = new MetricsLog(Path.Combine(options.OutputDir, "metrics.csv"), step);
-        var tensorboard = options.TensorBoard ? torch.utils.tensorboard.SummaryWriter(Path.Combine(options.OutputDir, "tb")) : null;
+        using var log = new RunLog(options.OutputDir, step, options.TensorBoard);
         var augmentation = MoCoAugmentation.FromPreset(preset);
         using var loader = new PrefetchLoader(dataset, batch, options.Seed, shuffle: true, dropLast: true);
 
         Info?.Invoke(Describe(preset, plan, dataset, device, planFixed));
         model.train();
         var clock = Stopwatch.StartNew();
-        var sinceLog = Stopwatch.StartNew();
-        long imagesSinceLog = 0;
-        double waitSinceLog = 0;
         string? lastCheckpoint = resumeFrom is not null ? checkpointPath : null;
         double timingStart = 0;
         bool cpu = device.type == DeviceType.CPU;
@@ -102,8 +98,7 @@ public sealed class Pretrainer
                     : augmentation.TwoViews(pixels, options.Seed, step);
                 var loss = TrainStep.Run(model, optimizer, x1, x2, lr, m);
                 step++;
-                imagesSinceLog += batch;
-                waitSinceLog += data.WaitSeconds;
+                log.Count(batch, data.WaitSeconds);
 
                 if (!planFixed && step == TimingWarmupSteps) timingStart = clock.Elapsed.TotalSeconds;
                 if (!planFixed && step == TimingWarmupSteps + TimingSteps)
@@ -116,41 +111,18 @@ public sealed class Pretrainer
                 }
 
                 bool last = step >= plan.TotalSteps;
-                bool log = step % options.LogEvery == 0 || last || step == 1;
+                bool logStep = step % options.LogEvery == 0 || last || step == 1;
                 bool save = last || (options.SaveEvery is long every ? step % every == 0 : step % stepsPerEpoch == 0);
                 bool stop = cancel.IsCancellationRequested;
-                if (log || save || stop || cpu)
+                if (logStep || save || stop || cpu)
                 {
                     double lossValue = loss.item<float>();
                     if (!double.IsFinite(lossValue)) throw new NonFiniteLossException(step, lossValue, lastCheckpoint);
-                    if (log)
+                    if (logStep)
                     {
-                        double elapsed = priorElapsed + clock.Elapsed.TotalSeconds;
-                        var row = new MetricsRow
-                        {
-                            Step = step,
-                            Epoch = (double)step / stepsPerEpoch,
-                            Loss = lossValue,
-                            Lr = lr,
-                            Momentum = m,
-                            GradNorm = GradNorm(optimizer.Parameters),
-                            ImgPerS = imagesSinceLog / Math.Max(sinceLog.Elapsed.TotalSeconds, 1e-9),
-                            ElapsedS = elapsed,
-                        };
-                        metrics.Write(row);
-                        if (tensorboard is not null)
-                        {
-                            tensorboard.add_scalar("train/loss", (float)row.Loss, (int)step);
-                            tensorboard.add_scalar("train/lr", (float)row.Lr, (int)step);
-                            tensorboard.add_scalar("train/momentum", (float)row.Momentum, (int)step);
-                            tensorboard.add_scalar("train/grad_norm", (float)row.GradNorm, (int)step);
-                            tensorboard.add_scalar("train/img_per_s", (float)row.ImgPerS, (int)step);
-                            tensorboard.add_scalar("train/data_wait_share", (float)(waitSinceLog / Math.Max(sinceLog.Elapsed.TotalSeconds, 1e-9)), (int)step);
-                        }
+                        var row = log.Write(step, (double)step / stepsPerEpoch, lossValue, lr, m, GradNorm(optimizer.Parameters),
+                            priorElapsed + clock.Elapsed.TotalSeconds);
                         Logged?.Invoke(row, plan);
-                        sinceLog.Restart();
-                        imagesSinceLog = 0;
-                        waitSinceLog = 0;
                     }
                 }
                 stop = cancel.IsCancellationRequested; // a handler of Logged may have asked to stop at this step

@@ -1,0 +1,58 @@
+using System.Diagnostics;
+using TorchSharp.Modules;
+
+namespace MoCoV3.Training;
+
+/// <summary>
+/// Where a run's logged steps go: <c>metrics.csv</c>, TensorBoard (<c>tb/</c>), and the throughput and
+/// data-wait figures measured between two logged steps.
+/// </summary>
+internal sealed class RunLog : IDisposable
+{
+    private readonly MetricsLog metrics;
+    private readonly SummaryWriter? tensorboard;
+    private readonly Stopwatch sinceLog = Stopwatch.StartNew();
+    private long images;
+    private double dataWaitSeconds;
+
+    public RunLog(string outputDir, long resumeStep, bool tensorboard)
+    {
+        metrics = new MetricsLog(Path.Combine(outputDir, "metrics.csv"), resumeStep);
+        this.tensorboard = tensorboard ? TorchSharp.torch.utils.tensorboard.SummaryWriter(Path.Combine(outputDir, "tb")) : null;
+    }
+
+    /// <summary>Counts a finished step's images and the time it waited for its batch.</summary>
+    public void Count(int batch, double waitSeconds)
+    {
+        images += batch;
+        dataWaitSeconds += waitSeconds;
+    }
+
+    /// <summary>Writes a row (throughput = images counted since the last row) and starts a new interval.</summary>
+    public MetricsRow Write(long step, double epoch, double loss, double lr, double momentum, double gradNorm, double elapsedSeconds)
+    {
+        double interval = Math.Max(sinceLog.Elapsed.TotalSeconds, 1e-9);
+        var row = new MetricsRow
+        {
+            Step = step, Epoch = epoch, Loss = loss, Lr = lr, Momentum = momentum, GradNorm = gradNorm,
+            ImgPerS = images / interval, ElapsedS = elapsedSeconds,
+        };
+        metrics.Write(row);
+        if (tensorboard is not null)
+        {
+            int s = (int)step;
+            tensorboard.add_scalar("train/loss", (float)row.Loss, s);
+            tensorboard.add_scalar("train/lr", (float)row.Lr, s);
+            tensorboard.add_scalar("train/momentum", (float)row.Momentum, s);
+            tensorboard.add_scalar("train/grad_norm", (float)row.GradNorm, s);
+            tensorboard.add_scalar("train/img_per_s", (float)row.ImgPerS, s);
+            tensorboard.add_scalar("train/data_wait_share", (float)(dataWaitSeconds / interval), s);
+        }
+        sinceLog.Restart();
+        images = 0;
+        dataWaitSeconds = 0;
+        return row;
+    }
+
+    public void Dispose() => metrics.Dispose();
+}
