@@ -19,38 +19,51 @@ public sealed class ImportArchitectureTests
         Assert.AreEqual(0.0, FeatureDifference(source, imported.Backbone, TestPresets.MicroVit));
     }
 
+    /// <summary>Key shapes of a backbone as the importer sees them after renaming (our names).</summary>
+    private static Dictionary<string, long[]> Shapes(ModelPreset preset)
+    {
+        using var backbone = BackboneFactory.Create(preset);
+        return backbone.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.shape);
+    }
+
     [TestMethod]
     public void MicroResNetIsDetectedAmongGivenPresets()
     {
-        using var source = SourceBackbone(MicroResNet, 42);
-        string path = Flat(source, "fc", "micro.pth");
-        using var imported = CheckpointImporter.Load(path, null, null, PresetCatalog.All().Append(TestPresets.MicroVit).Append(MicroResNet));
-        Assert.AreEqual("micro-resnet", imported.Preset.Name);
+        var presets = PresetCatalog.All().Append(TestPresets.MicroVit).Append(MicroResNet);
+        Assert.AreEqual("micro-resnet", ArchitectureDetector.Detect(Shapes(MicroResNet), presets, "test").Name);
+    }
+
+    [TestMethod]
+    [DataRow("vit-small")]
+    [DataRow("resnet50")]
+    [DataRow("vit-tiny-fmnist")]
+    [DataRow("resnet18-fmnist")]
+    public void ShippedPresetIsDetectedFromKeyShapes(string name)
+    {
+        var shapes = Shapes(PresetCatalog.Get(name));
+        Assert.AreEqual(name, ArchitectureDetector.Detect(shapes, PresetCatalog.All(), "test").Name);
     }
 
     [TestMethod]
     public void VitSmallIsDetectedFromOfficialKeyShapes()
     {
-        var preset = PresetCatalog.Get("vit-small");
-        using var source = SourceMoCo(preset with { HiddenDim = 32, OutDim = 16 }, 43);
-        string path = Official(source, vit: true);
-        using var imported = CheckpointImporter.Load(path, null, null);
-        Assert.AreEqual("vit-small", imported.Preset.Name);
-        Assert.AreEqual(0.0, FeatureDifference(source.BaseEncoder.Backbone, imported.Backbone, preset, batch: 1));
+        // pos_embed [1,197,384] + 12 blocks, as an official checkpoint names them.
+        var layout = MoCoV3.Checkpoints.KeyLayout.For(MoCoV3.Checkpoints.CheckpointFormat.Official);
+        var official = Shapes(PresetCatalog.Get("vit-small")).ToDictionary(kv => layout.FromBackbone(kv.Key), kv => kv.Value);
+        CollectionAssert.AreEqual(new long[] { 1, 197, 384 }, official["module.base_encoder.pos_embed"]);
+        var ours = official.ToDictionary(kv => layout.Map(kv.Key).Name, kv => kv.Value);
+        Assert.AreEqual("vit-small", ArchitectureDetector.Detect(ours, PresetCatalog.All(), "test").Name);
     }
 
     [TestMethod]
-    public void ResNet50IsDetectedFromTorchvisionKeyShapes()
+    public void ShippedPresetIsDetectedFromATimmFile()
     {
-        var preset = PresetCatalog.Get("resnet50");
+        var preset = PresetCatalog.Get("vit-tiny-fmnist");
         using var source = SourceBackbone(preset, 44);
-        string path = Flat(source, "fc", "resnet50.pth");
+        string path = Flat(source, "head", "vit_tiny.pth");
         using var imported = CheckpointImporter.Load(path, null, null);
-        Assert.AreEqual("resnet50", imported.Preset.Name);
-        CollectionAssert.AreEqual(new long[] { 10, 2048 }, imported.Head!.Weight.shape);
-        var expected = source.state_dict();
-        foreach (var (key, value) in imported.Backbone.state_dict())
-            Assert.IsTrue(value.allclose(expected[key], 0, 0), $"{key} differs");
+        Assert.AreEqual("vit-tiny-fmnist", imported.Preset.Name);
+        Assert.AreEqual(0.0, FeatureDifference(source, imported.Backbone, preset));
     }
 
     [TestMethod]

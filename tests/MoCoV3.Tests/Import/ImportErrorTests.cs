@@ -96,8 +96,13 @@ public sealed class ImportErrorTests
     [TestMethod]
     public void ResNetInAVitPresetIsRefused()
     {
-        using var source = SourceBackbone(MicroResNet, 54);
-        string path = Flat(source, "fc", "resnet.pth");
+        var state = new Hashtable
+        {
+            ["conv1.weight"] = TorchSharp.torch.zeros(64, 1, 3, 3),
+            ["bn1.weight"] = TorchSharp.torch.ones(64),
+            ["layer1.0.conv1.weight"] = TorchSharp.torch.zeros(64, 64, 3, 3),
+        };
+        string path = Pickle("resnet.pth", state);
         var e = Assert.ThrowsExactly<InvalidDataException>(() => CheckpointImporter.Load(path, null, TestPresets.MicroVit));
         StringAssert.Contains(e.Message, path);
         StringAssert.Contains(e.Message, "unexpected: conv1.weight [64,1,3,3]");
