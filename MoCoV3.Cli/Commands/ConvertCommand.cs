@@ -29,7 +29,7 @@ internal static class ConvertCommand
             ModelPreset? preset = archName is null ? null : PresetCatalog.Get(archName);
             var result = CheckpointConverter.Convert(r.GetValue(checkpoint)!, source, preset, Enum.Parse<CheckpointFormat>(r.GetValue(to)!, ignoreCase: true), r.GetValue(output)!);
             foreach (var line in result.Report.Lines()) Console.WriteLine(line);
-            Console.WriteLine($"wrote {result.Output}: {result.To} checkpoint of preset '{result.Preset.Name}', {result.TensorsWritten} backbone tensors" +
+            Console.WriteLine($"wrote {result.Output}: {result.To} checkpoint of preset '{result.Preset.Name}', {result.TensorsWritten} tensors" +
                               (result.To == CheckpointFormat.Toolkit ? " (projector and predictor freshly initialised)" : ""));
             return 0;
         }));
