@@ -148,6 +148,9 @@ public static class CheckpointImporter
             if (missingCounters.Count > 0) notes.Add($"no BatchNorm num_batches_tracked counters in the checkpoint ({missingCounters.Count}); left at 0");
             var dtypes = backbone.Values.Select(v => v.Value.dtype).Where(d => d != ScalarType.Float32 && d != ScalarType.Int64).Distinct().ToList();
             if (dtypes.Count > 0) notes.Add($"converted {string.Join(", ", dtypes)} tensors to float32");
+            var nonFinite = backbone.Where(kv => kv.Value.Value.is_floating_point() && !kv.Value.Value.isfinite().all().item<bool>()).Select(kv => kv.Value.Key).ToList();
+            if (nonFinite.Count > 0)
+                notes.Add($"warning: {nonFinite.Count} tensors hold NaN or infinity ({string.Join(", ", nonFinite.Take(5))}): the run that wrote this checkpoint may have diverged");
             if (head.TryGetValue("weight", out var hw))
                 notes.Add($"classifier head {hw.Key} {Shape(hw.Value.shape)}: {hw.Value.shape[0]} classes, kept beside the backbone");
             if (preset.IsVit)

@@ -131,4 +131,17 @@ public sealed class ImportErrorTests
         StringAssert.Contains(e.Message, "encoder.weight");
         StringAssert.Contains(e.Message, "--from");
     }
+
+    [TestMethod]
+    public void NonFiniteWeightsAreReported()
+    {
+        var preset = TestPresets.MicroVit;
+        using var source = SourceBackbone(preset, 56);
+        var state = new Hashtable();
+        foreach (var (key, value) in source.state_dict()) state[key] = value;
+        state["norm.weight"] = TorchSharp.torch.full(32, float.NaN);
+        string path = Pickle("diverged.pth", state);
+        using var imported = CheckpointImporter.Load(path, null, preset);
+        Assert.IsTrue(imported.Report.Notes.Any(n => n.StartsWith("warning: 1 tensors hold NaN or infinity (norm.weight)", StringComparison.Ordinal)));
+    }
 }
