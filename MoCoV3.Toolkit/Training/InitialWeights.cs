@@ -1,6 +1,6 @@
 using System.Collections;
+using MoCoV3.Checkpoints;
 using MoCoV3.Method;
-using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
 namespace MoCoV3.Training;
@@ -24,23 +24,12 @@ public static class InitialWeights
             info?.Invoke($"initialised from {path}");
             return;
         }
-        if (head.Length < 2 || head[0] != (byte)'P' || head[1] != (byte)'K')
-            throw new InvalidDataException($"{path}: neither a MoCoV3.NET checkpoint nor a PyTorch zip checkpoint (first bytes {Convert.ToHexString(head)})");
         LoadOfficial(path, model, info);
     }
 
     private static void LoadOfficial(string path, MoCo model, Action<string>? info)
     {
-        Hashtable root;
-        try
-        {
-            root = PyTorchUnpickler.UnpickleStateDict(path);
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            throw new InvalidDataException($"{path}: cannot read PyTorch checkpoint: {e.Message}", e);
-        }
-        var source = root["state_dict"] as Hashtable ?? root;
+        var source = PyTorchFile.FindStateDict(PyTorchFile.Read(path), out _);
         var mapped = new Dictionary<string, Tensor>();
         foreach (DictionaryEntry entry in source)
         {
@@ -66,19 +55,7 @@ public static class InitialWeights
         info?.Invoke($"initialised from official checkpoint {path} ({mapped.Count} tensors)");
     }
 
-    /// <summary>Official moco-v3 names to ours: the projector is the backbone's <c>head</c> (ViT) or <c>fc</c> (ResNet).</summary>
-    public static string? MapOfficialKey(string key)
-    {
-        const string prefix = "module.";
-        if (key.StartsWith(prefix, StringComparison.Ordinal)) key = key[prefix.Length..];
-        foreach (var encoder in new[] { "base_encoder.", "momentum_encoder." })
-        {
-            if (!key.StartsWith(encoder, StringComparison.Ordinal)) continue;
-            string rest = key[encoder.Length..];
-            foreach (var head in new[] { "head.", "fc." })
-                if (rest.StartsWith(head, StringComparison.Ordinal)) return encoder + "projector." + rest[head.Length..];
-            return encoder + "backbone." + rest;
-        }
-        return key.StartsWith("predictor.", StringComparison.Ordinal) ? key : null;
-    }
+    /// <summary>Official moco-v3 names to ours: the projector is the backbone's <c>head</c> (ViT) or <c>fc</c> (ResNet).
+    /// The layout itself lives in <see cref="OfficialKeyLayout"/>.</summary>
+    public static string? MapOfficialKey(string key) => OfficialKeyLayout.ToMoCo(key);
 }

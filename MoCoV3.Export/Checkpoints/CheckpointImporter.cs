@@ -1,0 +1,220 @@
+using System.Collections;
+using MoCoV3.Checkpoints;
+using MoCoV3.Method;
+using MoCoV3.Models;
+using MoCoV3.Training;
+using static TorchSharp.torch;
+
+namespace MoCoV3.Export.Checkpoints;
+
+/// <summary>
+/// Loads the backbone (query encoder) of a checkpoint in any known layout into one of our backbones, strictly:
+/// every backbone tensor of the preset must be present with its shape, and every key of the checkpoint must be
+/// either a backbone tensor or a known other part (projector, predictor, momentum encoder, classifier head),
+/// which is reported as skipped. Anything else refuses the whole import, naming the keys and shapes; nothing is
+/// half-loaded.
+/// </summary>
+public static class CheckpointImporter
+{
+    /// <summary>Imports with the shipped presets as the candidates for <paramref name="arch"/> detection.</summary>
+    /// <param name="path">A <c>torch.save</c> file or a toolkit checkpoint.</param>
+    /// <param name="format">The layout, or null to detect it from the file and its keys.</param>
+    /// <param name="arch">The preset to build, or null to pick the shipped preset whose shapes match.</param>
+    public static ImportedBackbone Load(string path, CheckpointFormat? format, ModelPreset? arch) =>
+        Load(path, format, arch, presets: null);
+
+    /// <param name="presets">Candidates for architecture detection (default: <see cref="PresetCatalog.All"/>).</param>
+    public static ImportedBackbone Load(string path, CheckpointFormat? format, ModelPreset? arch, IEnumerable<ModelPreset>? presets)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: checkpoint not found", path);
+        bool toolkit = IsToolkitFile(path);
+        if (format == CheckpointFormat.Toolkit && !toolkit)
+            throw new InvalidDataException($"{path}: not a MoCoV3.NET checkpoint (no MOCOV3CK magic), but the format was given as toolkit");
+        if (toolkit && format is not null and not CheckpointFormat.Toolkit)
+            throw new InvalidDataException($"{path}: a MoCoV3.NET checkpoint, but the format was given as {format}");
+        return toolkit ? LoadToolkit(path, arch, presets) : LoadPyTorch(path, format, arch, presets);
+    }
+
+    public static bool IsToolkitFile(string path)
+    {
+        Span<byte> head = stackalloc byte[8];
+        using var f = File.OpenRead(path);
+        return f.ReadAtLeast(head, head.Length, throwOnEndOfStream: false) == head.Length && head.SequenceEqual("MOCOV3CK"u8);
+    }
+
+    private static ImportedBackbone LoadToolkit(string path, ModelPreset? arch, IEnumerable<ModelPreset>? presets)
+    {
+        var header = CheckpointFile.ReadHeader(path);
+        using var moco = new MoCo(header.Preset, BackboneFactory.Create);
+        CheckpointFile.Load(path, moco, optimizer: null);
+        var notes = new List<string> { $"checkpoint of preset '{header.Preset.Name}' at step {header.Step}" };
+        return FromStateDict(path, moco.state_dict(), ToolkitKeyLayout.Instance, "", arch ?? header.Preset, presets, notes);
+    }
+
+    private static ImportedBackbone LoadPyTorch(string path, CheckpointFormat? format, ModelPreset? arch, IEnumerable<ModelPreset>? presets)
+    {
+        var root = PyTorchFile.Read(path);
+        try
+        {
+            var dict = PyTorchFile.FindStateDict(root, out string wrapper);
+            var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+            var others = new List<string>();
+            foreach (DictionaryEntry entry in dict)
+            {
+                if (entry.Key is string key && entry.Value is Tensor t) tensors[key] = t;
+                else others.Add(entry.Key?.ToString() ?? "?");
+            }
+            if (tensors.Count == 0)
+                throw new InvalidDataException($"{path}: holds no tensors{(wrapper.Length > 0 ? $" under '{wrapper}'" : "")} " +
+                                               $"(keys: {string.Join(", ", others.Take(10))})");
+            var detected = KeyLayout.Detect(tensors.Keys);
+            var chosen = format ?? detected ?? throw new InvalidDataException(
+                $"{path}: cannot tell the checkpoint layout from its keys ({string.Join(", ", tensors.Keys.Order(StringComparer.Ordinal).Take(8))}" +
+                $"{(tensors.Count > 8 ? ", …" : "")}); pass --from official|mmselfsup|timm|torchvision");
+            var notes = new List<string>();
+            if (format is not null && detected is not null && detected != format)
+                notes.Add($"the keys look like {detected}, read as {format} as asked");
+            if (others.Count > 0) notes.Add($"ignored {others.Count} non-tensor entries ({string.Join(", ", others.Take(5))})");
+            return FromStateDict(path, tensors, KeyLayout.For(chosen), wrapper, arch, presets, notes);
+        }
+        finally
+        {
+            DisposeTensors(root);
+        }
+    }
+
+    private static ImportedBackbone FromStateDict(string path, IReadOnlyDictionary<string, Tensor> tensors, KeyLayout layout, string wrapper,
+                                                  ModelPreset? arch, IEnumerable<ModelPreset>? presets, List<string> notes)
+    {
+        var backbone = new Dictionary<string, (string Key, Tensor Value)>(StringComparer.Ordinal);
+        var head = new Dictionary<string, (string Key, Tensor Value)>(StringComparer.Ordinal);
+        var skipped = new List<SkippedKey>();
+        var problems = new List<string>();
+        foreach (var (key, value) in tensors.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            var mapped = layout.Map(key);
+            var into = mapped.Part switch
+            {
+                CheckpointPart.Backbone => backbone,
+                CheckpointPart.ClassifierHead => head,
+                _ => null,
+            };
+            if (into is null) skipped.Add(new SkippedKey(key, mapped.Part));
+            else if (!into.TryAdd(mapped.Name, (key, value)))
+                problems.Add($"{key} and {into[mapped.Name].Key} both map to {mapped.Name}");
+        }
+
+        var preset = arch ?? ArchitectureDetector.Detect(backbone.ToDictionary(kv => kv.Key, kv => kv.Value.Value.shape), presets ?? PresetCatalog.All(), path);
+        var model = BackboneFactory.Create(preset);
+        try
+        {
+            var target = model.state_dict();
+            string expects = $"preset '{preset.Name}' expects";
+            var misShaped = new List<string>();
+            var missing = new List<string>();
+            var missingCounters = new List<string>();
+            foreach (var (name, t) in target)
+            {
+                if (backbone.TryGetValue(name, out var found))
+                {
+                    if (!t.shape.SequenceEqual(found.Value.shape))
+                        misShaped.Add($"mis-shaped: {Describe(name, found.Key)}: checkpoint {Shape(found.Value.shape)}, {expects} {Shape(t.shape)}");
+                }
+                else if (name.EndsWith("num_batches_tracked", StringComparison.Ordinal)) missingCounters.Add(name);
+                else missing.Add($"missing: {layout.FromBackbone(name)} {Shape(t.shape)}");
+            }
+            var unexpected = backbone.Where(kv => !target.ContainsKey(kv.Key))
+                .Select(kv => $"unexpected: {kv.Value.Key} {Shape(kv.Value.Value.shape)}{(kv.Key == kv.Value.Key ? "" : $" (read as {kv.Key})")}").ToList();
+            if (head.Count > 0) CheckHead(head, model.FeatureDim, problems);
+            foreach (var group in new[] { misShaped, missing, unexpected })
+            {
+                const int shown = 10;
+                problems.AddRange(group.Take(shown));
+                if (group.Count > shown) problems.Add($"(+{group.Count - shown} more {group[0][..group[0].IndexOf(':')]})");
+            }
+            if (problems.Count > 0)
+            {
+                throw new InvalidDataException(
+                    $"{path}: this {layout.Format} checkpoint does not fit preset '{preset.Name}' " +
+                    $"({backbone.Keys.Count(target.ContainsKey)} of {target.Count} backbone tensors found by name; " +
+                    $"{misShaped.Count} mis-shaped, {missing.Count} missing, {unexpected.Count} unexpected); nothing was loaded:\n  " +
+                    string.Join("\n  ", problems));
+            }
+
+            using (no_grad())
+            {
+                foreach (var (name, (_, value)) in backbone) target[name].copy_(value);
+            }
+            if (missingCounters.Count > 0) notes.Add($"no BatchNorm num_batches_tracked counters in the checkpoint ({missingCounters.Count}); left at 0");
+            var dtypes = backbone.Values.Select(v => v.Value.dtype).Where(d => d != ScalarType.Float32 && d != ScalarType.Int64).Distinct().ToList();
+            if (dtypes.Count > 0) notes.Add($"converted {string.Join(", ", dtypes)} tensors to float32");
+            var nonFinite = backbone.Where(kv => kv.Value.Value.is_floating_point() && !kv.Value.Value.isfinite().all().item<bool>()).Select(kv => kv.Value.Key).ToList();
+            if (nonFinite.Count > 0)
+                notes.Add($"warning: {nonFinite.Count} tensors hold NaN or infinity ({string.Join(", ", nonFinite.Take(5))}): the run that wrote this checkpoint may have diverged");
+            if (head.TryGetValue("weight", out var hw))
+                notes.Add($"classifier head {hw.Key} {Shape(hw.Value.shape)}: {hw.Value.shape[0]} classes, kept beside the backbone");
+            if (preset.IsVit)
+                notes.Add($"attention heads: {preset.Heads}, from preset '{preset.Name}' (weights do not record them; moco-v3's ViT-S uses 12, timm's vit_small 6)");
+            model.eval();
+            return new ImportedBackbone
+            {
+                Preset = preset,
+                Backbone = model,
+                Format = layout.Format,
+                Head = head.Count > 0 ? new ClassifierHead(Copy(head["weight"].Value), head.TryGetValue("bias", out var b) ? Copy(b.Value) : null) : null,
+                Report = new ImportReport
+                {
+                    Source = path,
+                    Format = layout.Format,
+                    Wrapper = wrapper,
+                    Loaded = backbone.Keys.ToList(),
+                    Skipped = skipped,
+                    Notes = notes,
+                },
+            };
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    private static void CheckHead(Dictionary<string, (string Key, Tensor Value)> head, int featureDim, List<string> problems)
+    {
+        if (!head.TryGetValue("weight", out var w))
+        {
+            problems.Add($"classifier head: {head.Values.First().Key} without a weight");
+            return;
+        }
+        if (w.Value.dim() != 2 || w.Value.shape[1] != featureDim)
+            problems.Add($"mis-shaped: classifier {w.Key}: checkpoint {Shape(w.Value.shape)}, backbone gives {featureDim} features");
+        if (head.TryGetValue("bias", out var b) && (b.Value.dim() != 1 || b.Value.shape[0] != w.Value.shape[0]))
+            problems.Add($"mis-shaped: classifier {b.Key}: checkpoint {Shape(b.Value.shape)}, weight has {w.Value.shape[0]} rows");
+    }
+
+    private static string Describe(string name, string key) => key == name ? name : $"{name} (checkpoint key {key})";
+
+    private static Tensor Copy(Tensor t) => t.detach().to(ScalarType.Float32).clone();
+
+    internal static string Shape(long[] shape) => $"[{string.Join(",", shape)}]";
+
+    /// <summary>Frees the native memory of every tensor read from a file (state dict, optimiser state, …) now rather than at GC.</summary>
+    private static void DisposeTensors(object? node, HashSet<object>? seen = null)
+    {
+        seen ??= new HashSet<object>(ReferenceEqualityComparer.Instance);
+        if (node is null || node is string || !seen.Add(node)) return;
+        switch (node)
+        {
+            case Tensor t:
+                t.Dispose();
+                break;
+            case IDictionary d:
+                foreach (DictionaryEntry e in d) DisposeTensors(e.Value, seen);
+                break;
+            case IEnumerable list:
+                foreach (var item in list) DisposeTensors(item, seen);
+                break;
+        }
+    }
+}
