@@ -50,13 +50,13 @@ public static class OnnxVerifier
         return Compare(onnx, torch, n) with { Fp16 = runner.IsFp16 };
     }
 
-    /// <summary>Max |a − b| and the smallest per-row cosine of two <c>[rows, D]</c> arrays.</summary>
+    /// <summary>Max |a − b|, the smallest per-row cosine and max |b| of two <c>[rows, D]</c> arrays (<paramref name="b"/>: the reference).</summary>
     public static VerifyResult Compare(float[] a, float[] b, int rows)
     {
         if (a.Length != b.Length || rows <= 0 || a.Length % rows != 0)
             throw new ArgumentException($"cannot compare {a.Length} and {b.Length} values as {rows} rows");
         int d = a.Length / rows;
-        double maxAbs = 0, cosMin = double.PositiveInfinity;
+        double maxAbs = 0, cosMin = double.PositiveInfinity, scale = 0;
         for (int r = 0; r < rows; r++)
         {
             double dot = 0, na = 0, nb = 0;
@@ -65,6 +65,7 @@ public static class OnnxVerifier
                 double x = a[j], y = b[j];
                 double diff = Math.Abs(x - y);
                 if (double.IsNaN(diff) || diff > maxAbs) maxAbs = double.IsNaN(diff) ? double.NaN : Math.Max(maxAbs, diff);
+                scale = Math.Max(scale, Math.Abs(y));
                 dot += x * y;
                 na += x * x;
                 nb += y * y;
@@ -72,6 +73,6 @@ public static class OnnxVerifier
             double cos = na == 0 && nb == 0 ? 1 : dot / Math.Sqrt(na * nb);
             cosMin = double.IsNaN(cos) ? double.NaN : Math.Min(cosMin, cos);
         }
-        return new VerifyResult(maxAbs, cosMin, rows);
+        return new VerifyResult(maxAbs, cosMin, rows) { ReferenceMaxAbs = scale };
     }
 }

@@ -77,7 +77,7 @@ public static class ExportCommand
         }
         Console.Error.WriteLine(fp16
             ? FormattableString.Invariant($"error: verify failed: cosine_min {result.CosineMin:F6} < {VerifyResult.Fp16CosineMin}")
-            : FormattableString.Invariant($"error: verify failed: max_abs_diff {result.MaxAbsDiff:G3} > {VerifyResult.Fp32MaxAbsDiff:G3}"));
+            : FormattableString.Invariant($"error: verify failed: max_abs_diff {result.MaxAbsDiff:G3} > {result.Fp32Bound:G3}"));
         return VerifyFailed;
     }
 

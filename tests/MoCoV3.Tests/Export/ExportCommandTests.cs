@@ -38,7 +38,7 @@ public sealed class ExportCommandTests
     {
         manual_seed(21);
         using var moco = new MoCo(TestPresets.MicroVit, BackboneFactory.Create);
-        ExportTestModels.Perturb(moco.BaseEncoder.Backbone);
+        ExportTestModels.Perturb(moco.BaseEncoder.Backbone, TestPresets.MicroVit);
         string path = Path.Combine(dir, "checkpoint.ckpt");
         var plan = new RunPlan { Batch = 8, StepsPerEpoch = 1, TotalSteps = 1, PeakLr = 1e-3, WarmupEpochs = 0, Seed = 0 };
         CheckpointFile.Save(path, new CheckpointHeader { Preset = TestPresets.MicroVit, Plan = plan, Step = 1, ElapsedSeconds = 0 }, moco, null);

@@ -36,11 +36,11 @@ internal static class ExportTestModels
     {
         manual_seed(seed);
         var backbone = BackboneFactory.Create(preset);
-        Perturb(backbone);
+        Perturb(backbone, preset);
         return backbone;
     }
 
-    public static void Perturb(Backbone backbone)
+    public static void Perturb(Backbone backbone, ModelPreset preset)
     {
         using (no_grad())
         {
@@ -54,29 +54,17 @@ internal static class ExportTestModels
                 if (module is not BatchNorm2d bn) continue;
                 bn.weight!.uniform_(0.5, 1.5);
                 bn.bias!.normal_(0, 0.2);
+                bn.momentum = 1.0; // running statistics := those of the next train-mode batch
             }
         }
         if (backbone is ResNet)
         {
             backbone.train();
-            using (no_grad())
-            {
-                for (int i = 0; i < 3; i++)
-                {
-                    using var scope = NewDisposeScope();
-                    var shape = InputShapeOf(backbone);
-                    backbone.forward(rand(shape) * 2 - 0.5);
-                }
-            }
+            using var noGrad = no_grad();
+            using var scope = NewDisposeScope();
+            backbone.forward(randn(8, preset.Channels, preset.ImageSize, preset.ImageSize));
         }
         backbone.eval();
-    }
-
-    private static long[] InputShapeOf(Backbone backbone)
-    {
-        // The stem conv tells the channels; 32x32 fits every ResNet here.
-        long channels = backbone.named_parameters().First(p => p.name == "conv1.weight").parameter.shape[1];
-        return [8, channels, 32, 32];
     }
 
     public static VerifyResult ExportAndVerify(Backbone backbone, ModelPreset preset, ExportOptions? options = null, int batch = 4)

@@ -49,7 +49,7 @@ public sealed class OnnxExportFileTests
         using var moco = new MoCo(MicroVit, BackboneFactory.Create);
         var query = moco.BaseEncoder.Backbone;
         var momentum = moco.MomentumEncoder.Backbone;
-        ExportTestModels.Perturb(query);
+        ExportTestModels.Perturb(query, MicroVit);
         query.eval();
         using (no_grad())
             foreach (var p in momentum.parameters()) p.add_(1.0); // the two encoders now differ clearly

@@ -27,6 +27,7 @@ public sealed class OnnxExportVitTests
         using var backbone = ExportTestModels.Build(preset);
         var result = ExportTestModels.ExportAndVerify(backbone, preset);
         Assert.IsTrue(result.Passed, result.ToString());
+        Assert.IsLessThanOrEqualTo(1e-4, result.MaxAbsDiff);
     }
 
     [TestMethod]
@@ -36,6 +37,7 @@ public sealed class OnnxExportVitTests
         using var backbone = ExportTestModels.Build(preset);
         var result = ExportTestModels.ExportAndVerify(backbone, preset, batch: 2);
         Assert.IsTrue(result.Passed, result.ToString());
+        Assert.IsLessThanOrEqualTo(1e-4, result.MaxAbsDiff);
         Assert.AreEqual(2, result.Batch);
     }
 
