@@ -34,15 +34,31 @@ public sealed class ExportCommandTests
         }
     }
 
-    private static string MicroCheckpoint(string dir)
+    private static string MicroCheckpoint(string dir, ModelPreset? preset = null)
     {
+        preset ??= TestPresets.MicroVit;
         manual_seed(21);
-        using var moco = new MoCo(TestPresets.MicroVit, BackboneFactory.Create);
-        ExportTestModels.Perturb(moco.BaseEncoder.Backbone, TestPresets.MicroVit);
+        using var moco = new MoCo(preset, BackboneFactory.Create);
+        ExportTestModels.Perturb(moco.BaseEncoder.Backbone, preset);
         string path = Path.Combine(dir, "checkpoint.ckpt");
         var plan = new RunPlan { Batch = 8, StepsPerEpoch = 1, TotalSteps = 1, PeakLr = 1e-3, WarmupEpochs = 0, Seed = 0 };
-        CheckpointFile.Save(path, new CheckpointHeader { Preset = TestPresets.MicroVit, Plan = plan, Step = 1, ElapsedSeconds = 0 }, moco, null);
+        CheckpointFile.Save(path, new CheckpointHeader { Preset = preset, Plan = plan, Step = 1, ElapsedSeconds = 0 }, moco, null);
         return path;
+    }
+
+    [TestMethod]
+    public void ExportCommand_VerifiesOnRealImages_WithData()
+    {
+        if (!Directory.Exists("/usr/share/datasets/fashion-mnist")) Assert.Inconclusive("Fashion-MNIST missing");
+        var preset = TestPresets.MicroVit with { Name = "micro-28", ImageSize = 28, PatchSize = 7 };
+        string dir = ExportTestModels.TempFolder();
+        string checkpoint = MicroCheckpoint(dir, preset);
+        string output = Path.Combine(dir, "micro28.onnx");
+        var (code, stdout, stderr) = Export("--checkpoint", checkpoint, "--out", output, "--verify",
+                                            "--data", "/usr/share/datasets/fashion-mnist", "--verify-batch", "5");
+        Assert.AreEqual(0, code, stderr);
+        StringAssert.Contains(stdout, "batch=5");
+        StringAssert.Contains(stdout, "verify: passed");
     }
 
     [TestMethod]
