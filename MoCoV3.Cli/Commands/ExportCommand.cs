@@ -1,0 +1,97 @@
+using System.CommandLine;
+using MoCoV3.Data;
+using MoCoV3.Export;
+using MoCoV3.Method;
+using MoCoV3.Models;
+using MoCoV3.Runtime;
+using MoCoV3.Training;
+using static TorchSharp.torch;
+
+namespace MoCoV3.Cli.Commands;
+
+/// <summary><c>mocov3 export</c>: a checkpoint's query backbone to ONNX, optionally checked against TorchSharp in ONNX Runtime.</summary>
+public static class ExportCommand
+{
+    /// <summary>Exit code when <c>--verify</c> finds ONNX Runtime and TorchSharp too far apart.</summary>
+    public const int VerifyFailed = 4;
+
+    public static Command Create()
+    {
+        var checkpoint = new Option<string>("--checkpoint") { Description = "Toolkit checkpoint (checkpoint.ckpt of `mocov3 pretrain`)", Required = true };
+        var arch = new Option<string?>("--arch") { Description = "Preset name or JSON file (default: the checkpoint's own preset)" };
+        var output = new Option<string>("--out") { Description = "ONNX file to write", DefaultValueFactory = _ => "model.onnx" };
+        var head = new Option<bool>("--head") { Description = "Also export the checkpoint's linear classifier as output 'logits' (needs a checkpoint that has one)" };
+        var verify = new Option<bool>("--verify") { Description = "Run the exported model in ONNX Runtime and the backbone in TorchSharp on one batch and compare" };
+        var fp16 = new Option<bool>("--fp16") { Description = "Float16 weights and compute (input and output stay float32)" };
+        var opset = new Option<int>("--opset") { Description = $"ONNX opset ({ExportOptions.MinOpset}-{ExportOptions.MaxOpset})", DefaultValueFactory = _ => ExportOptions.DefaultOpset };
+        var data = new Option<string?>("--data") { Description = "Images for --verify: dataset folder or CSV manifest (default: random pixels)" };
+        var verifyBatch = new Option<int>("--verify-batch") { Description = "Images in the --verify batch", DefaultValueFactory = _ => OnnxVerifier.DefaultBatch };
+
+        var command = new Command("export", "Export a checkpoint's backbone to ONNX (input: pixels in [0,1], output: embedding)")
+        {
+            checkpoint, arch, output, head, verify, fp16, opset, data, verifyBatch,
+        };
+        command.SetAction(r => CliErrors.Run(() => Run(
+            r.GetValue(checkpoint)!, r.GetValue(arch), r.GetValue(output)!, r.GetValue(head), r.GetValue(verify), r.GetValue(fp16),
+            r.GetValue(opset), r.GetValue(data), r.GetValue(verifyBatch))));
+        return command;
+    }
+
+    private static int Run(string checkpoint, string? arch, string output, bool withHead, bool verify, bool fp16, int opset,
+                           string? data, int verifyBatch)
+    {
+        if (verifyBatch <= 0) throw new ArgumentException($"--verify-batch must be positive, found {verifyBatch}");
+        TorchRuntime.Initialize("cpu");
+        var header = CheckpointFile.ReadHeader(checkpoint);
+        var preset = arch is null ? header.Preset : PresetCatalog.Get(arch);
+        using var model = new MoCo(preset, BackboneFactory.Create);
+        try
+        {
+            CheckpointFile.Load(checkpoint, model, null);
+        }
+        catch (InvalidDataException e) when (arch is not null)
+        {
+            throw new InvalidDataException($"{e.Message} (does --arch {arch} match the checkpoint's preset '{header.Preset.Name}'?)", e);
+        }
+        if (withHead)
+            throw new ArgumentException($"--head: {checkpoint} is a MoCo v3 pretraining checkpoint; it holds no linear classifier to export");
+
+        // Only the query encoder's backbone: no projector, predictor or momentum encoder.
+        var backbone = model.BaseEncoder.Backbone;
+        var options = new ExportOptions { Opset = opset, Fp16 = fp16 };
+        var onnx = OnnxExporter.ExportToFile(backbone, preset, options, output);
+        long bytes = new FileInfo(output).Length;
+        string external = File.Exists(output + ".data") ? $" + external data {output}.data" : "";
+        Console.WriteLine($"wrote {output} ({bytes / 1e6:F1} MB{external}): {preset.Arch} '{preset.Name}', opset {opset}, " +
+                          $"{(fp16 ? "fp16" : "fp32")}, {onnx.Graph.Node.Count} nodes, input [N,{preset.Channels},{preset.ImageSize},{preset.ImageSize}] " +
+                          $"-> embedding [N,{backbone.FeatureDim}]");
+        if (!verify) return 0;
+
+        using var pixels = data is null ? null : LoadPixels(data, preset, verifyBatch);
+        var result = OnnxVerifier.Verify(output, backbone, preset, pixels, verifyBatch);
+        Console.WriteLine(FormattableString.Invariant($"max_abs_diff={result.MaxAbsDiff:G3} cosine_min={result.CosineMin:F6} batch={result.Batch}"));
+        if (result.Passed)
+        {
+            Console.WriteLine("verify: passed");
+            return 0;
+        }
+        Console.Error.WriteLine(fp16
+            ? FormattableString.Invariant($"error: verify failed: cosine_min {result.CosineMin:F6} < {VerifyResult.Fp16CosineMin}")
+            : FormattableString.Invariant($"error: verify failed: max_abs_diff {result.MaxAbsDiff:G3} > {result.Fp32Bound:G3}"));
+        return VerifyFailed;
+    }
+
+    /// <summary>The first <paramref name="batch"/> images of a dataset as float32 <c>[N, C, H, W]</c> in [0, 1].</summary>
+    private static Tensor LoadPixels(string path, ModelPreset preset, int batch)
+    {
+        var dataset = DatasetFactory.Open(DatasetFactory.AutoKind, path, preset.ImageSize, preset.Channels, train: false);
+        int n = Math.Min(batch, dataset.Count);
+        if (n == 0) throw new InvalidDataException($"{path}: no images to verify with");
+        int[] indices = Enumerable.Range(0, n).ToArray();
+        var bytes = new byte[(long)n * dataset.Channels * dataset.Height * dataset.Width];
+        dataset.ReadBatch(indices, bytes, new long[n]);
+        var floats = new float[bytes.Length];
+        for (long i = 0; i < bytes.LongLength; i++) floats[i] = bytes[i] / 255f;
+        return tensor(floats, [n, dataset.Channels, dataset.Height, dataset.Width]);
+    }
+}

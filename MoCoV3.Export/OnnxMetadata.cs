@@ -1,0 +1,27 @@
+namespace MoCoV3.Export;
+
+/// <summary>
+/// The <c>metadata_props</c> keys of an exported model. Lists of numbers are comma-separated in the invariant
+/// culture (<c>0.485,0.456,0.406</c>); <see cref="Preset"/> is the full preset JSON.
+/// </summary>
+public static class OnnxMetadata
+{
+    public const string Producer = "MoCoV3.NET";
+    public const string InputName = "input";
+    public const string EmbeddingName = "embedding";
+    public const string LogitsName = "logits";
+    public const string BatchDim = "N";
+
+    public const string Arch = "mocov3.arch";
+    public const string Preset = "mocov3.preset";
+    public const string InputSize = "mocov3.input_size";
+    public const string Channels = "mocov3.channels";
+    public const string Mean = "mocov3.mean";
+    public const string Std = "mocov3.std";
+    public const string EmbeddingDim = "mocov3.embedding_dim";
+    public const string Recipe = "mocov3.recipe";
+    /// <summary><c>fp32</c> or <c>fp16</c> (weights and compute; inputs and outputs are float32 either way).</summary>
+    public const string Precision = "mocov3.precision";
+    /// <summary>Number of classes of the <c>logits</c> output, when there is a head.</summary>
+    public const string HeadClasses = "mocov3.head_classes";
+}

@@ -1,0 +1,42 @@
+using MoCoV3.Models;
+using static TorchSharp.torch;
+
+namespace MoCoV3.Export;
+
+/// <summary>The backbone in TorchSharp as the exported graph computes it: eval mode, no gradient, normalised input.</summary>
+public static class TorchReference
+{
+    /// <summary>Embeddings <c>[N * D]</c> of pixels <c>[N, C, H, W]</c> in [0, 1]; the backbone's training flag is restored afterwards.</summary>
+    public static float[] Embed(Backbone backbone, ModelPreset preset, Tensor pixels)
+    {
+        ArgumentNullException.ThrowIfNull(backbone);
+        ArgumentNullException.ThrowIfNull(preset);
+        ArgumentNullException.ThrowIfNull(pixels);
+        bool wasTraining = backbone.training;
+        backbone.eval();
+        try
+        {
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            var device = backbone.parameters().FirstOrDefault()?.device ?? CPU;
+            var x = pixels.to_type(ScalarType.Float32).to(device);
+            var shape = new long[] { 1, preset.Channels, 1, 1 };
+            var mean = tensor(preset.Mean.Select(v => (float)v).ToArray(), shape, device: device);
+            var std = tensor(preset.Std.Select(v => (float)v).ToArray(), shape, device: device);
+            return TensorData.ToFloatArray(backbone.forward((x - mean) / std));
+        }
+        finally
+        {
+            backbone.train(wasTraining);
+        }
+    }
+
+    /// <summary><paramref name="batch"/> random images in [0, 1] from <paramref name="seed"/>, as a float32 tensor <c>[N, C, H, W]</c>.</summary>
+    public static Tensor RandomPixels(int batch, int channels, int size, int seed = 0)
+    {
+        var random = new Random(seed);
+        var data = new float[(long)batch * channels * size * size];
+        for (long i = 0; i < data.LongLength; i++) data[i] = random.NextSingle();
+        return tensor(data, [batch, channels, size, size]);
+    }
+}

@@ -1,0 +1,117 @@
+using System.CommandLine;
+using MoCoV3.Cli.Commands;
+using MoCoV3.Export;
+using MoCoV3.Method;
+using MoCoV3.Models;
+using MoCoV3.Training;
+using static TorchSharp.torch;
+
+namespace MoCoV3.Tests.Export;
+
+/// <summary><c>mocov3 export</c>, run in-process (the command is not registered in Program.cs yet).</summary>
+[TestClass]
+public sealed class ExportCommandTests
+{
+    private const int BadInput = 2; // CliErrors.BadInput (internal to the CLI)
+
+    private static (int Code, string Out, string Err) Export(params string[] args)
+    {
+        var root = new RootCommand { ExportCommand.Create() };
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        var (oldOut, oldErr) = (Console.Out, Console.Error);
+        Console.SetOut(stdout);
+        Console.SetError(stderr);
+        try
+        {
+            int code = root.Parse(["export", .. args]).Invoke();
+            return (code, stdout.ToString(), stderr.ToString());
+        }
+        finally
+        {
+            Console.SetOut(oldOut);
+            Console.SetError(oldErr);
+        }
+    }
+
+    private static string MicroCheckpoint(string dir, ModelPreset? preset = null)
+    {
+        preset ??= TestPresets.MicroVit;
+        manual_seed(21);
+        using var moco = new MoCo(preset, BackboneFactory.Create);
+        ExportTestModels.Perturb(moco.BaseEncoder.Backbone, preset);
+        string path = Path.Combine(dir, "checkpoint.ckpt");
+        var plan = new RunPlan { Batch = 8, StepsPerEpoch = 1, TotalSteps = 1, PeakLr = 1e-3, WarmupEpochs = 0, Seed = 0 };
+        CheckpointFile.Save(path, new CheckpointHeader { Preset = preset, Plan = plan, Step = 1, ElapsedSeconds = 0 }, moco, null);
+        return path;
+    }
+
+    [TestMethod]
+    public void ExportCommand_VerifiesOnRealImages_WithData()
+    {
+        if (!Directory.Exists("/usr/share/datasets/fashion-mnist")) Assert.Inconclusive("Fashion-MNIST missing");
+        var preset = TestPresets.MicroVit with { Name = "micro-28", ImageSize = 28, PatchSize = 7 };
+        string dir = ExportTestModels.TempFolder();
+        string checkpoint = MicroCheckpoint(dir, preset);
+        string output = Path.Combine(dir, "micro28.onnx");
+        var (code, stdout, stderr) = Export("--checkpoint", checkpoint, "--out", output, "--verify",
+                                            "--data", "/usr/share/datasets/fashion-mnist", "--verify-batch", "5");
+        Assert.AreEqual(0, code, stderr);
+        StringAssert.Contains(stdout, "batch=5");
+        StringAssert.Contains(stdout, "verify: passed");
+    }
+
+    [TestMethod]
+    public void ExportCommand_WritesAndVerifiesAToolkitCheckpoint()
+    {
+        string dir = ExportTestModels.TempFolder();
+        string checkpoint = MicroCheckpoint(dir);
+        string output = Path.Combine(dir, "micro.onnx");
+        var (code, stdout, stderr) = Export("--checkpoint", checkpoint, "--out", output, "--verify", "--verify-batch", "3");
+        Assert.AreEqual(0, code, stderr);
+        StringAssert.Contains(stdout, "max_abs_diff=");
+        StringAssert.Contains(stdout, "cosine_min=");
+        StringAssert.Contains(stdout, "verify: passed");
+        Assert.IsTrue(File.Exists(output));
+
+        // The file holds the checkpoint's query backbone.
+        using var moco = new MoCo(TestPresets.MicroVit, BackboneFactory.Create);
+        CheckpointFile.Load(checkpoint, moco, null);
+        Assert.IsTrue(OnnxVerifier.Verify(output, moco.BaseEncoder.Backbone, TestPresets.MicroVit).Passed);
+    }
+
+    [TestMethod]
+    public void ExportCommand_Fp16AndOpset_AreHonoured()
+    {
+        string dir = ExportTestModels.TempFolder();
+        string checkpoint = MicroCheckpoint(dir);
+        string output = Path.Combine(dir, "micro16.onnx");
+        var (code, stdout, stderr) = Export("--checkpoint", checkpoint, "--out", output, "--fp16", "--opset", "18", "--verify");
+        Assert.AreEqual(0, code, stderr);
+        StringAssert.Contains(stdout, "fp16");
+        var model = Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(output));
+        Assert.AreEqual(18L, model.OpsetImport.Single().Version);
+    }
+
+    [TestMethod]
+    public void ExportCommand_BadInputs_FailWithOneLine()
+    {
+        string dir = ExportTestModels.TempFolder();
+        var (code, _, stderr) = Export("--checkpoint", Path.Combine(dir, "missing.ckpt"), "--out", Path.Combine(dir, "m.onnx"));
+        Assert.AreEqual(BadInput, code);
+        StringAssert.Contains(stderr, "missing.ckpt");
+
+        string checkpoint = MicroCheckpoint(dir);
+        (code, _, stderr) = Export("--checkpoint", checkpoint, "--out", Path.Combine(dir, "m.onnx"), "--head");
+        Assert.AreEqual(BadInput, code);
+        StringAssert.Contains(stderr, "no linear classifier");
+
+        (code, _, stderr) = Export("--checkpoint", checkpoint, "--out", Path.Combine(dir, "m.onnx"), "--opset", "12");
+        Assert.AreEqual(BadInput, code);
+        StringAssert.Contains(stderr, "opset 12");
+
+        (code, _, stderr) = Export("--checkpoint", checkpoint, "--out", Path.Combine(dir, "m.onnx"), "--arch", "vit-tiny-fmnist");
+        Assert.AreEqual(BadInput, code);
+        StringAssert.Contains(stderr, "--arch vit-tiny-fmnist");
+    }
+}
