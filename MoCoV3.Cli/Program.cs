@@ -6,5 +6,7 @@ var root = new RootCommand("MoCoV3.NET: MoCo v3 self-supervised pretraining, exp
     PresetsCommand.Create(),
     PretrainCommand.Create(),
     BenchCommand.Create(),
+    ExportCommand.Create(),
+    ConvertCommand.Create(),
 };
 return root.Parse(args).Invoke();

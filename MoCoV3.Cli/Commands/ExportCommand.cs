@@ -1,6 +1,8 @@
 using System.CommandLine;
 using MoCoV3.Data;
 using MoCoV3.Export;
+using MoCoV3.Checkpoints;
+using MoCoV3.Export.Checkpoints;
 using MoCoV3.Method;
 using MoCoV3.Models;
 using MoCoV3.Runtime;
@@ -17,10 +19,12 @@ public static class ExportCommand
 
     public static Command Create()
     {
-        var checkpoint = new Option<string>("--checkpoint") { Description = "Toolkit checkpoint (checkpoint.ckpt of `mocov3 pretrain`)", Required = true };
+        var checkpoint = new Option<string>("--checkpoint") { Description = "Checkpoint: this toolkit's, official moco-v3 .pth.tar, MMSelfSup/mmpretrain, timm or torchvision", Required = true };
+        var from = new Option<string>("--from") { Description = "auto | toolkit | official | mmselfsup | timm | torchvision", DefaultValueFactory = _ => "auto" };
+        from.AcceptOnlyFromAmong("auto", "toolkit", "official", "mmselfsup", "timm", "torchvision");
         var arch = new Option<string?>("--arch") { Description = "Preset name or JSON file (default: the checkpoint's own preset)" };
         var output = new Option<string>("--out") { Description = "ONNX file to write", DefaultValueFactory = _ => "model.onnx" };
-        var head = new Option<bool>("--head") { Description = "Also export the checkpoint's linear classifier as output 'logits' (needs a checkpoint that has one)" };
+        var head = new Option<bool>("--head") { Description = "Also export the checkpoint's linear classifier (timm head, torchvision fc) as output 'logits'" };
         var verify = new Option<bool>("--verify") { Description = "Run the exported model in ONNX Runtime and the backbone in TorchSharp on one batch and compare" };
         var fp16 = new Option<bool>("--fp16") { Description = "Float16 weights and compute (input and output stay float32)" };
         var opset = new Option<int>("--opset") { Description = $"ONNX opset ({ExportOptions.MinOpset}-{ExportOptions.MaxOpset})", DefaultValueFactory = _ => ExportOptions.DefaultOpset };
@@ -29,36 +33,30 @@ public static class ExportCommand
 
         var command = new Command("export", "Export a checkpoint's backbone to ONNX (input: pixels in [0,1], output: embedding)")
         {
-            checkpoint, arch, output, head, verify, fp16, opset, data, verifyBatch,
+            checkpoint, from, arch, output, head, verify, fp16, opset, data, verifyBatch,
         };
         command.SetAction(r => CliErrors.Run(() => Run(
-            r.GetValue(checkpoint)!, r.GetValue(arch), r.GetValue(output)!, r.GetValue(head), r.GetValue(verify), r.GetValue(fp16),
+            r.GetValue(checkpoint)!, r.GetValue(from)!, r.GetValue(arch), r.GetValue(output)!, r.GetValue(head), r.GetValue(verify), r.GetValue(fp16),
             r.GetValue(opset), r.GetValue(data), r.GetValue(verifyBatch))));
         return command;
     }
 
-    private static int Run(string checkpoint, string? arch, string output, bool withHead, bool verify, bool fp16, int opset,
+    private static int Run(string checkpoint, string from, string? arch, string output, bool withHead, bool verify, bool fp16, int opset,
                            string? data, int verifyBatch)
     {
         if (verifyBatch <= 0) throw new ArgumentException($"--verify-batch must be positive, found {verifyBatch}");
         TorchRuntime.Initialize("cpu");
-        var header = CheckpointFile.ReadHeader(checkpoint);
-        var preset = arch is null ? header.Preset : PresetCatalog.Get(arch);
-        using var model = new MoCo(preset, BackboneFactory.Create);
-        try
-        {
-            CheckpointFile.Load(checkpoint, model, null);
-        }
-        catch (InvalidDataException e) when (arch is not null)
-        {
-            throw new InvalidDataException($"{e.Message} (does --arch {arch} match the checkpoint's preset '{header.Preset.Name}'?)", e);
-        }
-        if (withHead)
-            throw new ArgumentException($"--head: {checkpoint} is a MoCo v3 pretraining checkpoint; it holds no linear classifier to export");
+        CheckpointFormat? format = from == "auto" ? null : Enum.Parse<CheckpointFormat>(from, ignoreCase: true);
+        // Strict import: wrong architecture, missing or mis-shaped tensors are refused by name. For a MoCo v3
+        // checkpoint only the query encoder's backbone is kept (no projector, predictor or momentum encoder).
+        using var imported = CheckpointImporter.Load(checkpoint, format, arch is null ? null : PresetCatalog.Get(arch));
+        var preset = imported.Preset;
+        var backbone = imported.Backbone;
+        if (withHead && imported.Head is null)
+            throw new ArgumentException($"--head: {checkpoint} holds no linear classifier to export ({imported.Format} layout)");
+        var head = withHead ? LinearHead.FromTensors(imported.Head!.Weight, imported.Head.Bias ?? zeros(imported.Head.Classes)) : null;
 
-        // Only the query encoder's backbone: no projector, predictor or momentum encoder.
-        var backbone = model.BaseEncoder.Backbone;
-        var options = new ExportOptions { Opset = opset, Fp16 = fp16 };
+        var options = new ExportOptions { Opset = opset, Fp16 = fp16, Head = head };
         var onnx = OnnxExporter.ExportToFile(backbone, preset, options, output);
         long bytes = new FileInfo(output).Length;
         string external = File.Exists(output + ".data") ? $" + external data {output}.data" : "";

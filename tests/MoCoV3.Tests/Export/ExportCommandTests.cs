@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 
 namespace MoCoV3.Tests.Export;
 
-/// <summary><c>mocov3 export</c>, run in-process (the command is not registered in Program.cs yet).</summary>
+/// <summary><c>mocov3 export</c>, run in-process.</summary>
 [TestClass]
 public sealed class ExportCommandTests
 {
@@ -62,6 +62,29 @@ public sealed class ExportCommandTests
     }
 
     [TestMethod]
+    public void ExportCommand_TimmCheckpointWithHead_GivesLogits()
+    {
+        string dir = ExportTestModels.TempFolder();
+        var preset = TestPresets.MicroVit;
+        string presetPath = Path.Combine(dir, "micro.json");
+        File.WriteAllText(presetPath, System.Text.Json.JsonSerializer.Serialize(preset, ModelPreset.Json));
+        using var backbone = MoCoV3.Tests.Import.ImportTestFiles.SourceBackbone(preset, 7);
+        string timm = MoCoV3.Tests.Import.ImportTestFiles.Flat(backbone, "head", "micro-timm.pth");
+        string output = Path.Combine(dir, "classifier.onnx");
+
+        var (code, stdout, stderr) = Export("--checkpoint", timm, "--arch", presetPath, "--head", "--out", output, "--verify");
+        Assert.AreEqual(0, code, stderr);
+        StringAssert.Contains(stdout, "verify: passed");
+        var model = Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(output));
+        CollectionAssert.AreEqual(new[] { "embedding", "logits" }, model.Graph.Output.Select(o => o.Name).ToArray());
+
+        // A pretraining checkpoint has no classifier: --head is refused by name.
+        (code, _, stderr) = Export("--checkpoint", MicroCheckpoint(dir), "--head", "--out", Path.Combine(dir, "x.onnx"));
+        Assert.AreEqual(BadInput, code);
+        StringAssert.Contains(stderr, "no linear classifier");
+    }
+
+    [TestMethod]
     public void ExportCommand_WritesAndVerifiesAToolkitCheckpoint()
     {
         string dir = ExportTestModels.TempFolder();
@@ -112,6 +135,7 @@ public sealed class ExportCommandTests
 
         (code, _, stderr) = Export("--checkpoint", checkpoint, "--out", Path.Combine(dir, "m.onnx"), "--arch", "vit-tiny-fmnist");
         Assert.AreEqual(BadInput, code);
-        StringAssert.Contains(stderr, "--arch vit-tiny-fmnist");
+        StringAssert.Contains(stderr, "does not fit preset 'vit-tiny-fmnist'");
+        StringAssert.Contains(stderr, "nothing was loaded");
     }
 }
