@@ -1,7 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using MoCoV3.Export;
+using MoCoV3.Export.Checkpoints;
 using MoCoV3.Models;
+using MoCoV3.Runtime;
 using MoCoV3.Training;
 
 namespace MoCoV3.Cli.Commands;
@@ -10,7 +13,9 @@ internal static class BenchCommand
 {
     public static Command Create()
     {
-        var preset = new Option<string>("--preset") { Description = "Preset name", Required = true };
+        var preset = new Option<string?>("--preset") { Description = "Preset name (training-step benchmark)" };
+        var onnx = new Option<string?>("--onnx") { Description = "Exported model: time ONNX Runtime CPU inference against TorchSharp eager for the same architecture" };
+        var checkpoint = new Option<string?>("--checkpoint") { Description = "With --onnx: weights for the TorchSharp side (default: random weights of the ONNX file's preset; speed does not depend on them)" };
         var batch = new Option<int>("--batch") { Description = "Batch size", DefaultValueFactory = _ => 256 };
         var steps = new Option<int>("--steps") { Description = "Timed steps (after 2 warm-up steps)", DefaultValueFactory = _ => 8 };
         var device = new Option<string>("--device") { Description = "cpu | cuda", DefaultValueFactory = _ => "cpu" };
@@ -20,11 +25,15 @@ internal static class BenchCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON line (for bench/ scripts)" };
         var command = new Command("bench", "Time full MoCo v3 training steps on synthetic data")
         {
-            preset, batch, steps, device, libtorch, threads, augment, json,
+            preset, onnx, checkpoint, batch, steps, device, libtorch, threads, augment, json,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
-            var result = StepBenchmark.Run(PresetCatalog.Get(r.GetValue(preset)!), r.GetValue(batch), r.GetValue(steps),
+            if (r.GetValue(onnx) is string onnxPath)
+                return BenchOnnx(onnxPath, r.GetValue(checkpoint), r.GetValue(batch), r.GetValue(steps), r.GetValue(threads));
+            if (r.GetValue(preset) is not string presetName)
+                throw new ArgumentException("bench needs --preset NAME (training step) or --onnx MODEL (inference)");
+            var result = StepBenchmark.Run(PresetCatalog.Get(presetName), r.GetValue(batch), r.GetValue(steps),
                 device: r.GetValue(device)!, libtorch: r.GetValue(libtorch), threads: r.GetValue(threads), augment: r.GetValue(augment));
             if (r.GetValue(json))
             {
@@ -40,5 +49,25 @@ internal static class BenchCommand
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>ONNX Runtime (tuned CPU session) against TorchSharp eager inference, same preset, batch and threads.</summary>
+    private static int BenchOnnx(string onnxPath, string? checkpoint, int batch, int batches, int? threads)
+    {
+        TorchRuntime.Initialize("cpu", threads: threads);
+        ModelPreset preset;
+        using (var runner = new OnnxModelRunner(onnxPath))
+        {
+            if (!runner.Metadata.TryGetValue(OnnxMetadata.Preset, out var json))
+                throw new InvalidDataException($"{onnxPath}: no {OnnxMetadata.Preset} metadata; was it exported by MoCoV3.NET?");
+            preset = JsonSerializer.Deserialize<ModelPreset>(json, ModelPreset.Json)
+                     ?? throw new InvalidDataException($"{onnxPath}: empty {OnnxMetadata.Preset} metadata");
+        }
+        using var imported = checkpoint is null ? null : CheckpointImporter.Load(checkpoint, null, preset);
+        using var random = imported is null ? BackboneFactory.Create(preset) : null;
+        var backbone = imported?.Backbone ?? random!;
+        var result = OnnxBenchmark.Run(onnxPath, backbone, preset, batch, batches, warmup: 1, threads);
+        Console.WriteLine($"{preset.Name} at {preset.ImageSize}px: {result}");
+        return 0;
     }
 }

@@ -59,5 +59,18 @@ public sealed class CliTests
         Assert.AreEqual(0, code, error);
         StringAssert.Contains(output, "resumed from");
         StringAssert.Contains(output, "done: 4 steps");
+
+        // The pretrained encoder goes to ONNX, is verified in ONNX Runtime, and can be benchmarked from the file.
+        string onnx = Path.Combine(outDir, "encoder.onnx");
+        (code, output, error) = Mocov3("export", "--checkpoint", Path.Combine(outDir, "checkpoint.ckpt"), "--out", onnx, "--verify");
+        Assert.AreEqual(0, code, error);
+        StringAssert.Contains(output, "verify: passed");
+        (code, output, error) = Mocov3("bench", "--onnx", onnx, "--batch", "4", "--steps", "1");
+        Assert.AreEqual(0, code, error);
+        StringAssert.Contains(output, "micro at 28px: ORT ");
+
+        (code, _, error) = Mocov3("bench");
+        Assert.AreEqual(2, code);
+        StringAssert.Contains(error, "--preset");
     }
 }
