@@ -8,12 +8,10 @@ namespace MoCoV3.Data;
 /// in ordinal order. Every listed file must exist when the dataset is opened. Images are decoded only when read, like
 /// <see cref="ImageFolderDataset"/>.
 /// </summary>
-public sealed class CsvManifestDataset : IImageDataset
+public sealed class CsvManifestDataset : ImageFileDataset
 {
     private const int MaxRecordBytes = 1 << 20;
 
-    private readonly string[] _paths;
-    private readonly int[] _labels;
 
     /// <param name="csvPath">The CSV file.</param>
     /// <param name="size">Height and width of the images once read.</param>
@@ -23,7 +21,11 @@ public sealed class CsvManifestDataset : IImageDataset
     /// Missing header columns, a row without a path or label, a listed file that does not exist, malformed CSV, no rows;
     /// the message names the CSV file and the line.
     /// </exception>
-    public CsvManifestDataset(string csvPath, int size, int channels)
+    public CsvManifestDataset(string csvPath, int size, int channels) : base(csvPath, List(csvPath, size, channels), size, channels)
+    {
+    }
+
+    private static ImageFileList List(string csvPath, int size, int channels)
     {
         ArgumentException.ThrowIfNullOrEmpty(csvPath);
         ImageDecoder.ValidateShape(size, channels);
@@ -84,33 +86,6 @@ public sealed class CsvManifestDataset : IImageDataset
         for (int i = 0; i < classNames.Length; i++)
             classIndex[classNames[i]] = i;
 
-        Source = csvPath;
-        Channels = channels;
-        Height = Width = size;
-        ClassNames = classNames;
-        _paths = paths.ToArray();
-        _labels = labelNames.Select(name => classIndex[name]).ToArray();
-    }
-
-    public string Source { get; }
-    public int Count => _paths.Length;
-    public int Channels { get; }
-    public int Height { get; }
-    public int Width { get; }
-    public IReadOnlyList<string> ClassNames { get; }
-
-    /// <summary>The image files (full paths), in index order.</summary>
-    public IReadOnlyList<string> Paths => _paths;
-
-    /// <summary>The label of each image, in index order.</summary>
-    public IReadOnlyList<int> Labels => _labels;
-
-    /// <summary>Decodes the images in parallel. A file that cannot be decoded throws <see cref="DataFormatException"/>.</summary>
-    public void ReadBatch(ReadOnlySpan<int> indices, Span<byte> pixels, Span<long> labels)
-    {
-        BatchChecks.Validate(this, indices, pixels, labels);
-        ImageDecoder.DecodeBatch(_paths, indices, Height, Channels, pixels);
-        for (int i = 0; i < indices.Length; i++)
-            labels[i] = _labels[indices[i]];
+        return new ImageFileList(paths.ToArray(), labelNames.Select(name => classIndex[name]).ToArray(), classNames);
     }
 }

@@ -6,17 +6,18 @@ namespace MoCoV3.Data;
 /// of their relative paths. Names starting with '.' are skipped (hidden folders, macOS "._" files). Images are decoded
 /// only when read, resized and center-cropped to <c>size</c> x <c>size</c> (see <see cref="ImageDecoder"/>).
 /// </summary>
-public sealed class ImageFolderDataset : IImageDataset
+public sealed class ImageFolderDataset : ImageFileDataset
 {
-    private readonly string[] _paths;
-    private readonly int[] _labels;
-
     /// <param name="root">The folder with one sub-folder per class.</param>
     /// <param name="size">Height and width of the images once read.</param>
     /// <param name="channels">3 for RGB, 1 for luminance.</param>
     /// <exception cref="DirectoryNotFoundException"><paramref name="root"/> does not exist.</exception>
     /// <exception cref="DataFormatException">No class sub-folder, or no image file at all.</exception>
-    public ImageFolderDataset(string root, int size, int channels)
+    public ImageFolderDataset(string root, int size, int channels) : base(root, List(root, size, channels), size, channels)
+    {
+    }
+
+    private static ImageFileList List(string root, int size, int channels)
     {
         ArgumentException.ThrowIfNullOrEmpty(root);
         ImageDecoder.ValidateShape(size, channels);
@@ -53,34 +54,7 @@ public sealed class ImageFolderDataset : IImageDataset
             throw new DataFormatException(root, null, $"expected image files ({string.Join(", ", ImageDecoder.Extensions)}) "
                 + $"in the class folders, found none in {classDirs.Length} folder(s)");
 
-        Source = root;
-        Channels = channels;
-        Height = Width = size;
-        ClassNames = classDirs.Select(d => Path.GetFileName(d)).ToArray();
-        _paths = paths.ToArray();
-        _labels = labels.ToArray();
-    }
-
-    public string Source { get; }
-    public int Count => _paths.Length;
-    public int Channels { get; }
-    public int Height { get; }
-    public int Width { get; }
-    public IReadOnlyList<string> ClassNames { get; }
-
-    /// <summary>The image files, in index order.</summary>
-    public IReadOnlyList<string> Paths => _paths;
-
-    /// <summary>The label of each image, in index order.</summary>
-    public IReadOnlyList<int> Labels => _labels;
-
-    /// <summary>Decodes the images in parallel. A file that cannot be decoded throws <see cref="DataFormatException"/>.</summary>
-    public void ReadBatch(ReadOnlySpan<int> indices, Span<byte> pixels, Span<long> labels)
-    {
-        BatchChecks.Validate(this, indices, pixels, labels);
-        ImageDecoder.DecodeBatch(_paths, indices, Height, Channels, pixels);
-        for (int i = 0; i < indices.Length; i++)
-            labels[i] = _labels[indices[i]];
+        return new ImageFileList(paths.ToArray(), labels.ToArray(), classDirs.Select(d => Path.GetFileName(d)).ToArray());
     }
 
     private static bool IsHidden(string path) => Path.GetFileName(path).StartsWith('.');
