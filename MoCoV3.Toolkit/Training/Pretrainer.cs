@@ -47,9 +47,12 @@ public sealed class Pretrainer
         int stepsPerEpoch = dataset.Count / batch;
 
         var plan = resumed?.Plan ?? InitialPlan(preset, options, batch, stepsPerEpoch);
+        if (plan.StepsPerEpoch != stepsPerEpoch)
+            throw new ArgumentException($"{resumeFrom}: the run had {plan.StepsPerEpoch} steps per epoch but {dataset.Source} gives " +
+                                        $"{stepsPerEpoch} at batch {batch}; resume with the same data (and --limit) as the run");
         bool planFixed = resumed is not null || options.Minutes is null;
 
-        manual_seed(options.Seed);
+        manual_seed(plan.Seed);
         using var model = new MoCo(preset, BackboneFactory.Create);
         model.to(device);
         using var optimizer = TrainStep.CreateOptimizer(preset, model, plan.PeakLr);
@@ -71,7 +74,8 @@ public sealed class Pretrainer
         WriteConfig(options, preset, plan, device);
         using var log = new RunLog(options.OutputDir, step, options.TensorBoard);
         var augmentation = MoCoAugmentation.FromPreset(preset);
-        using var loader = new PrefetchLoader(dataset, batch, options.Seed, shuffle: true, dropLast: true);
+        // The seed is the run's (from the checkpoint when resuming), so a resumed run sees the same batches and views.
+        using var loader = new PrefetchLoader(dataset, batch, plan.Seed, shuffle: true, dropLast: true);
 
         Info?.Invoke(Describe(preset, plan, dataset, device, planFixed));
         model.train();
@@ -95,7 +99,7 @@ public sealed class Pretrainer
                 var pixels = data.Pixels.to(device);
                 var (x1, x2) = options.Augment == "none"
                     ? (augmentation.Plain(pixels), augmentation.Plain(pixels))
-                    : augmentation.TwoViews(pixels, options.Seed, step);
+                    : augmentation.TwoViews(pixels, plan.Seed, step);
                 var loss = TrainStep.Run(model, optimizer, x1, x2, lr, m);
                 step++;
                 log.Count(batch, data.WaitSeconds);

@@ -88,7 +88,8 @@ public sealed class PretrainerTests
             Assert.IsTrue(stopped.Interrupted);
             Assert.AreEqual(5, stopped.Steps);
         }
-        var resumed = new Pretrainer().Run(preset, Options(interrupted) with { Resume = "auto" });
+        // The resumed run takes its seed and schedule from the checkpoint, not from the command line.
+        var resumed = new Pretrainer().Run(preset, Options(interrupted) with { Resume = "auto", Seed = 999 });
         Assert.IsFalse(resumed.Interrupted);
         Assert.AreEqual(12, resumed.Steps);
 
@@ -101,6 +102,19 @@ public sealed class PretrainerTests
             Assert.AreEqual(a[i].Lr, b[i].Lr, 1e-15, $"lr at step {a[i].Step}");
             Assert.AreEqual(a[i].Momentum, b[i].Momentum, 1e-15, $"momentum at step {a[i].Step}");
         }
+    }
+
+    [TestMethod]
+    public void ResumingOnOtherDataIsRefused()
+    {
+        RequireFashionMnist();
+        var preset = SmallFmnistVit with { Depth = 1, HiddenDim = 128 };
+        string dir = NewDir();
+        var options = new PretrainOptions { OutputDir = dir, Limit = 256, Batch = 64, MaxSteps = 2, LogEvery = 1, TensorBoard = false };
+        new Pretrainer().Run(preset, options);
+        var e = Assert.ThrowsExactly<ArgumentException>(() => new Pretrainer().Run(preset, options with { Limit = 512, MaxSteps = 4, Resume = "auto" }));
+        StringAssert.Contains(e.Message, "4 steps per epoch");
+        StringAssert.Contains(e.Message, "gives 8");
     }
 
     [TestMethod]
