@@ -22,15 +22,25 @@ public static class TorchRuntime
     /// <summary>Initialises libtorch for <paramref name="device"/> (<c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>) and returns it.</summary>
     public static Device Initialize(string device, string? libtorchDir = null, int? threads = null)
     {
-        if (threads is > 0) set_num_threads(threads.Value);
-        else set_num_threads(Environment.ProcessorCount);
-
-        if (device == "cpu") return CPU;
-        if (!device.StartsWith("cuda", StringComparison.Ordinal))
+        bool wantCuda = device.StartsWith("cuda", StringComparison.Ordinal);
+        if (device != "cpu" && !wantCuda)
             throw new ArgumentException($"unknown device '{device}': use cpu, cuda or cuda:N");
 
+        // The CUDA libraries must be loaded before anything touches libtorch, or the CPU build next to us wins.
         libtorchDir ??= Environment.GetEnvironmentVariable(LibTorchEnvironmentVariable);
-        if (!string.IsNullOrEmpty(libtorchDir)) PreloadCudaLibTorch(libtorchDir);
+        if (wantCuda && !string.IsNullOrEmpty(libtorchDir)) PreloadCudaLibTorch(libtorchDir);
+        try
+        {
+            set_num_threads(threads is > 0 ? threads.Value : Environment.ProcessorCount);
+        }
+        catch (Exception e) when (e is DllNotFoundException or TypeInitializationException)
+        {
+            throw new InvalidOperationException(
+                "libtorch could not be loaded: this build has no libtorch of its own (published with -p:MoCoV3LibTorch=none?) and none " +
+                $"was found. Set --libtorch or {LibTorchEnvironmentVariable} to a libtorch folder (e.g. PyTorch's torch/lib). ({e.GetBaseException().Message.Split('\n')[0].Trim()})", e);
+        }
+        if (!wantCuda) return CPU;
+
         bool ok;
         try
         {
