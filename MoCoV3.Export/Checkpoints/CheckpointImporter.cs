@@ -27,19 +27,12 @@ public static class CheckpointImporter
     public static ImportedBackbone Load(string path, CheckpointFormat? format, ModelPreset? arch, IEnumerable<ModelPreset>? presets)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: checkpoint not found", path);
-        bool toolkit = IsToolkitFile(path);
+        bool toolkit = CheckpointFile.IsCheckpoint(path);
         if (format == CheckpointFormat.Toolkit && !toolkit)
             throw new InvalidDataException($"{path}: not a MoCoV3.NET checkpoint (no MOCOV3CK magic), but the format was given as toolkit");
         if (toolkit && format is not null and not CheckpointFormat.Toolkit)
             throw new InvalidDataException($"{path}: a MoCoV3.NET checkpoint, but the format was given as {format}");
         return toolkit ? LoadToolkit(path, arch, presets) : LoadPyTorch(path, format, arch, presets);
-    }
-
-    public static bool IsToolkitFile(string path)
-    {
-        Span<byte> head = stackalloc byte[8];
-        using var f = File.OpenRead(path);
-        return f.ReadAtLeast(head, head.Length, throwOnEndOfStream: false) == head.Length && head.SequenceEqual("MOCOV3CK"u8);
     }
 
     private static ImportedBackbone LoadToolkit(string path, ModelPreset? arch, IEnumerable<ModelPreset>? presets)

@@ -1,5 +1,6 @@
 using System.Collections;
 using System.IO.Compression;
+using MoCoV3.Training;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
@@ -83,7 +84,7 @@ public static class PyTorchFile
     {
         Span<byte> head = stackalloc byte[8];
         head = head[..stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false)];
-        if (head.SequenceEqual("MOCOV3CK"u8))
+        if (CheckpointFile.HasMagic(head))
             throw new InvalidDataException($"{path}: a MoCoV3.NET checkpoint, not a PyTorch file");
         if (head.Length >= 4 && head[..4].SequenceEqual("PK\u0003\u0004"u8)) return;
         if (head.Length >= 1 && head[0] == 0x80)

@@ -32,6 +32,17 @@ public static class CheckpointFile
 
     public const string DefaultName = "checkpoint.ckpt";
 
+    /// <summary>Whether <paramref name="head"/> (a file's first bytes) starts a checkpoint of this toolkit.</summary>
+    public static bool HasMagic(ReadOnlySpan<byte> head) => head.StartsWith(Magic);
+
+    /// <summary>Whether the file at <paramref name="path"/> is a checkpoint of this toolkit (by its magic bytes).</summary>
+    public static bool IsCheckpoint(string path)
+    {
+        Span<byte> head = stackalloc byte[8];
+        using var stream = File.OpenRead(path);
+        return HasMagic(head[..stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false)]);
+    }
+
     public static void Save(string path, CheckpointHeader header, MoCo model, ITrainingOptimizer? optimizer)
     {
         string tmp = path + ".tmp";

@@ -16,9 +16,7 @@ public static class InitialWeights
     public static void Load(string path, MoCo model, Action<string>? info)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: --init checkpoint not found", path);
-        Span<byte> head = stackalloc byte[8];
-        using (var f = File.OpenRead(path)) head = head[..f.Read(head)];
-        if (head.SequenceEqual("MOCOV3CK"u8))
+        if (CheckpointFile.IsCheckpoint(path))
         {
             CheckpointFile.Load(path, model, optimizer: null);
             info?.Invoke($"initialised from {path}");
