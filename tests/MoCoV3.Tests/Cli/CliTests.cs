@@ -30,7 +30,7 @@ public sealed class CliTests
     [TestMethod]
     public void PretrainWithAMissingDataFolderFailsWithItsName()
     {
-        string outDir = Path.Combine(Path.GetTempPath(), "mocov3-tests", Guid.NewGuid().ToString("N"));
+        string outDir = TestData.NewFolder();
         var (code, _, error) = Mocov3("pretrain", "--preset", "vit-tiny-fmnist", "--data", "/nonexistent/data", "--out", outDir);
         Assert.AreEqual(2, code);
         StringAssert.StartsWith(error, "error: ");
@@ -40,10 +40,9 @@ public sealed class CliTests
     [TestMethod]
     public void PretrainRunsAndResumesFromTheCommandLine()
     {
-        if (!Directory.Exists("/usr/share/datasets/fashion-mnist")) Assert.Inconclusive("Fashion-MNIST missing");
-        string outDir = Path.Combine(Path.GetTempPath(), "mocov3-tests", Guid.NewGuid().ToString("N"));
+        TestData.RequireFashionMnist();
+        string outDir = TestData.NewFolder();
         string preset = Path.Combine(outDir, "micro.json");
-        Directory.CreateDirectory(outDir);
         File.WriteAllText(preset, """
             { "name": "micro", "arch": "vit", "image_size": 28, "channels": 1, "patch_size": 7, "embed_dim": 32, "depth": 1,
               "heads": 2, "hidden_dim": 64, "out_dim": 32, "batch": 32, "epochs": 1, "warmup_epochs": 0.1, "base_lr": 1e-3,

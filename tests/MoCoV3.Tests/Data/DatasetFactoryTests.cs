@@ -70,8 +70,7 @@ public sealed class DatasetFactoryTests
     [TestMethod]
     public void NullPathMeansTheDefaultFashionMnistFolder()
     {
-        if (!Directory.Exists(FashionMnist.DefaultFolder))
-            Assert.Inconclusive($"{FashionMnist.DefaultFolder} is absent");
+        TestData.RequireFashionMnist();
 
         IImageDataset test = DatasetFactory.Open("auto", null, 28, 1, train: false);
 

@@ -5,16 +5,10 @@ namespace MoCoV3.Tests.Data;
 [TestClass]
 public sealed class FashionMnistTests
 {
-    private static void RequireRealData()
-    {
-        if (!Directory.Exists(FashionMnist.DefaultFolder))
-            Assert.Inconclusive($"{FashionMnist.DefaultFolder} is absent (apt-get install dataset-fashion-mnist)");
-    }
-
     [TestMethod]
     public void RealTrainingSplitLoads()
     {
-        RequireRealData();
+        TestData.RequireFashionMnist();
 
         InMemoryImageDataset train = FashionMnist.Load(null, train: true);
 
@@ -41,7 +35,7 @@ public sealed class FashionMnistTests
     [TestMethod]
     public void RealTestSplitLoads()
     {
-        RequireRealData();
+        TestData.RequireFashionMnist();
 
         InMemoryImageDataset test = FashionMnist.Load(FashionMnist.DefaultFolder, train: false);
 
@@ -54,7 +48,7 @@ public sealed class FashionMnistTests
     [TestMethod]
     public void LimitKeepsTheFirstImages()
     {
-        RequireRealData();
+        TestData.RequireFashionMnist();
 
         InMemoryImageDataset test = FashionMnist.Load(null, train: false, limit: 3);
 

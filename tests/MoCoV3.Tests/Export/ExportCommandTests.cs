@@ -49,7 +49,7 @@ public sealed class ExportCommandTests
     [TestMethod]
     public void ExportCommand_VerifiesOnRealImages_WithData()
     {
-        if (!Directory.Exists("/usr/share/datasets/fashion-mnist")) Assert.Inconclusive("Fashion-MNIST missing");
+        TestData.RequireFashionMnist();
         var preset = TestPresets.MicroVit with { Name = "micro-28", ImageSize = 28, PatchSize = 7 };
         string dir = ExportTestModels.TempFolder();
         string checkpoint = MicroCheckpoint(dir, preset);

@@ -81,8 +81,6 @@ internal static class ExportTestModels
 
     public static string TempFolder()
     {
-        string dir = Path.Combine(Path.GetTempPath(), "mocov3-tests", "export-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
-        return dir;
+        return TestData.NewFolder("export-");
     }
 }

@@ -26,9 +26,7 @@ internal static class ImportTestFiles
 
     public static string TempFile(string name)
     {
-        string dir = Path.Combine(Path.GetTempPath(), "mocov3-tests", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
-        return Path.Combine(dir, name);
+        return Path.Combine(TestData.NewFolder(), name);
     }
 
     public static string Pickle(string name, Hashtable root)

@@ -39,8 +39,7 @@ public sealed class PresetCatalogTests
     [TestMethod]
     public void BadPresetFilesNameTheFileAndField()
     {
-        string dir = Path.Combine(Path.GetTempPath(), "mocov3-tests", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
+        string dir = TestData.NewFolder();
         string path = Path.Combine(dir, "bad.json");
 
         File.WriteAllText(path, """{ "name": "bad", "arch": "vit", "image_size": 30, "patch_size": 16 }""");

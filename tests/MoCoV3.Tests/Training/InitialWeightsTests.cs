@@ -12,9 +12,7 @@ public sealed class InitialWeightsTests
 {
     private static string TempFile(string name)
     {
-        string dir = Path.Combine(Path.GetTempPath(), "mocov3-tests", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
-        return Path.Combine(dir, name);
+        return Path.Combine(TestData.NewFolder(), name);
     }
 
     /// <summary>Our state dict renamed to the official moco-v3 layout, nested under 'state_dict' as main_moco.py saves it.</summary>

@@ -10,13 +10,6 @@ public sealed class PretrainerTests
 {
     public TestContext TestContext { get; set; } = null!;
 
-    private string NewDir()
-    {
-        string dir = Path.Combine(Path.GetTempPath(), "mocov3-tests", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
-        return dir;
-    }
-
     /// <summary>vit-tiny-fmnist shrunk (64 wide, 2 blocks) so a few hundred steps run in seconds on 2 cores.</summary>
     private static ModelPreset SmallFmnistVit => PresetCatalog.Get("vit-tiny-fmnist") with
     {
@@ -28,17 +21,11 @@ public sealed class PretrainerTests
         OutDim = 64,
     };
 
-    private static void RequireFashionMnist()
-    {
-        if (!Directory.Exists(FashionMnist.DefaultFolder))
-            Assert.Inconclusive($"{FashionMnist.DefaultFolder} missing: apt-get install dataset-fashion-mnist");
-    }
-
     [TestMethod]
     public void ShortRealRunOnFashionMnistLowersTheLoss()
     {
-        RequireFashionMnist();
-        string dir = NewDir();
+        TestData.RequireFashionMnist();
+        string dir = TestData.NewFolder();
         var options = new PretrainOptions
         {
             OutputDir = dir, Limit = 4096, Batch = 128, Epochs = 4, Lr = 2e-3, WarmupEpochs = 0.5, LogEvery = 8,
@@ -68,7 +55,7 @@ public sealed class PretrainerTests
     [TestMethod]
     public void ResumeContinuesExactlyAsAnUninterruptedRun()
     {
-        RequireFashionMnist();
+        TestData.RequireFashionMnist();
         var preset = SmallFmnistVit with { Depth = 1, HiddenDim = 128 };
         PretrainOptions Options(string dir) => new()
         {
@@ -76,10 +63,10 @@ public sealed class PretrainerTests
             TensorBoard = false,
         };
 
-        string straight = NewDir();
+        string straight = TestData.NewFolder();
         new Pretrainer().Run(preset, Options(straight));
 
-        string interrupted = NewDir();
+        string interrupted = TestData.NewFolder();
         using (var cancel = new CancellationTokenSource())
         {
             var trainer = new Pretrainer();
@@ -107,9 +94,9 @@ public sealed class PretrainerTests
     [TestMethod]
     public void ResumingOnOtherDataIsRefused()
     {
-        RequireFashionMnist();
+        TestData.RequireFashionMnist();
         var preset = SmallFmnistVit with { Depth = 1, HiddenDim = 128 };
-        string dir = NewDir();
+        string dir = TestData.NewFolder();
         var options = new PretrainOptions { OutputDir = dir, Limit = 256, Batch = 64, MaxSteps = 2, LogEvery = 1, TensorBoard = false };
         new Pretrainer().Run(preset, options);
         var e = Assert.ThrowsExactly<ArgumentException>(() => new Pretrainer().Run(preset, options with { Limit = 512, MaxSteps = 4, Resume = "auto" }));
@@ -120,7 +107,7 @@ public sealed class PretrainerTests
     [TestMethod]
     public void MissingDataFolderIsNamed()
     {
-        var options = new PretrainOptions { OutputDir = NewDir(), Data = "/nonexistent/fmnist", DatasetKind = "fashion-mnist", TensorBoard = false };
+        var options = new PretrainOptions { OutputDir = TestData.NewFolder(), Data = "/nonexistent/fmnist", DatasetKind = "fashion-mnist", TensorBoard = false };
         var e = Assert.Throws<Exception>(() => new Pretrainer().Run(SmallFmnistVit, options));
         StringAssert.Contains(e.Message, "/nonexistent/fmnist");
     }
@@ -128,10 +115,10 @@ public sealed class PretrainerTests
     [TestMethod]
     public void CorruptIdxFileIsNamedAndNothingIsWritten()
     {
-        string data = NewDir();
+        string data = TestData.NewFolder();
         File.WriteAllBytes(Path.Combine(data, "train-images-idx3-ubyte"), [0, 0, 8, 3, 0, 0, 0, 9, 0, 0]);
         File.WriteAllBytes(Path.Combine(data, "train-labels-idx1-ubyte"), [0, 0, 8, 1, 0, 0, 0, 1, 3]);
-        string output = NewDir();
+        string output = TestData.NewFolder();
         var options = new PretrainOptions { OutputDir = output, Data = data, DatasetKind = "fashion-mnist", TensorBoard = false };
         var e = Assert.ThrowsExactly<DataFormatException>(() => new Pretrainer().Run(SmallFmnistVit, options));
         StringAssert.Contains(e.Message, "train-images-idx3-ubyte");
@@ -141,7 +128,7 @@ public sealed class PretrainerTests
     [TestMethod]
     public void CorruptCheckpointIsRefusedByName()
     {
-        string dir = NewDir();
+        string dir = TestData.NewFolder();
         string path = Path.Combine(dir, CheckpointFile.DefaultName);
         File.WriteAllBytes(path, "MOCOV3CK\u0001\0\0\0garbage"u8.ToArray());
         var e = Assert.ThrowsExactly<InvalidDataException>(() => CheckpointFile.ReadHeader(path));
@@ -154,10 +141,10 @@ public sealed class PretrainerTests
     [TestMethod]
     public void HugeLearningRateStopsWithANamedError()
     {
-        RequireFashionMnist();
+        TestData.RequireFashionMnist();
         var options = new PretrainOptions
         {
-            OutputDir = NewDir(), Limit = 256, Batch = 64, MaxSteps = 40, Lr = 1e12, WarmupEpochs = 0, LogEvery = 1, TensorBoard = false,
+            OutputDir = TestData.NewFolder(), Limit = 256, Batch = 64, MaxSteps = 40, Lr = 1e12, WarmupEpochs = 0, LogEvery = 1, TensorBoard = false,
         };
         var e = Assert.ThrowsExactly<NonFiniteLossException>(() => new Pretrainer().Run(SmallFmnistVit, options));
         StringAssert.Contains(e.Message, "loss is");
@@ -170,8 +157,8 @@ public sealed class TimeBudgetTests
     [TestMethod]
     public void MinutesFitTheScheduleToTheBudgetAfterTimingTheFirstSteps()
     {
-        if (!Directory.Exists(FashionMnist.DefaultFolder)) Assert.Inconclusive("Fashion-MNIST missing");
-        string dir = Path.Combine(Path.GetTempPath(), "mocov3-tests", Guid.NewGuid().ToString("N"));
+        TestData.RequireFashionMnist();
+        string dir = TestData.NewFolder();
         var preset = PresetCatalog.Get("vit-tiny-fmnist") with { EmbedDim = 32, Depth = 1, Heads = 2, HiddenDim = 64, OutDim = 32 };
         const double minutes = 0.1;
         var options = new PretrainOptions { OutputDir = dir, Limit = 1024, Batch = 32, Minutes = minutes, LogEvery = 5, TensorBoard = false };
