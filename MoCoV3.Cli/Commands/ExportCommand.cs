@@ -3,10 +3,8 @@ using MoCoV3.Data;
 using MoCoV3.Export;
 using MoCoV3.Checkpoints;
 using MoCoV3.Export.Checkpoints;
-using MoCoV3.Method;
 using MoCoV3.Models;
 using MoCoV3.Runtime;
-using MoCoV3.Training;
 using static TorchSharp.torch;
 
 namespace MoCoV3.Cli.Commands;
