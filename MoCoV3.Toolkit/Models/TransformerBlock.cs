@@ -3,16 +3,21 @@ using static TorchSharp.torch;
 
 namespace MoCoV3.Models;
 
-/// <summary>A pre-norm transformer block: x + attn(norm1(x)), then x + mlp(norm2(x)); GELU MLP, LayerNorm eps 1e-6.</summary>
+/// <summary>
+/// A pre-norm transformer block: x + drop_path(attn(norm1(x))), then x + drop_path(mlp(norm2(x))); GELU MLP,
+/// LayerNorm eps 1e-6. Drop path (stochastic depth) is 0 unless fine-tuning sets it, so pretraining is unchanged.
+/// </summary>
 public sealed class TransformerBlock : nn.Module<Tensor, Tensor>
 {
     private readonly LayerNorm norm1;
     private readonly Attention attn;
     private readonly LayerNorm norm2;
     private readonly Mlp mlp;
+    private readonly DropPath drop_path;
 
-    public TransformerBlock(int dim, int heads, double mlpRatio) : base(nameof(TransformerBlock))
+    public TransformerBlock(int dim, int heads, double mlpRatio, double dropPath = 0) : base(nameof(TransformerBlock))
     {
+        drop_path = new DropPath(dropPath);
         norm1 = nn.LayerNorm(dim, eps: 1e-6);
         attn = new Attention(dim, heads);
         norm2 = nn.LayerNorm(dim, eps: 1e-6);
@@ -20,13 +25,20 @@ public sealed class TransformerBlock : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Stochastic-depth rate of both residual branches (0: none).</summary>
+    public double DropPathRate
+    {
+        get => drop_path.Rate;
+        set => drop_path.Rate = value;
+    }
+
     public override Tensor forward(Tensor x)
     {
         // Intermediates are released as soon as the block returns (autograd keeps what backward needs),
         // instead of living until the end of the training step.
         using var scope = NewDisposeScope();
-        x = x + attn.forward(norm1.forward(x));
-        return (x + mlp.forward(norm2.forward(x))).MoveToOuterDisposeScope();
+        x = x + drop_path.forward(attn.forward(norm1.forward(x)));
+        return (x + drop_path.forward(mlp.forward(norm2.forward(x)))).MoveToOuterDisposeScope();
     }
 
     /// <summary>The ViT's MLP: fc1, exact (erf) GELU, fc2.</summary>

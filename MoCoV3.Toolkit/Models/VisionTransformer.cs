@@ -8,7 +8,8 @@ namespace MoCoV3.Models;
 /// The ViT of MoCo v3 (paper §4-5): a standard pre-norm ViT with the paper's stabilising changes —
 /// a <b>frozen random patch projection</b> (Xavier-uniform, then no gradient), a <b>fixed 2-D sin-cos
 /// position embedding</b> (zero at the class token), a class token initialised N(0, 1e-6), Q/K/V
-/// initialised as three separate Xavier-uniform matrices, LayerNorm eps 1e-6, no dropout or drop path.
+/// initialised as three separate Xavier-uniform matrices, LayerNorm eps 1e-6, no dropout, and no drop path
+/// unless fine-tuning sets it (<see cref="SetDropPath"/>).
 /// The output is the class token after the final norm. Parameter names follow timm
 /// (<c>patch_embed.proj</c>, <c>cls_token</c>, <c>pos_embed</c>, <c>blocks.i.attn.qkv</c>, <c>norm</c>),
 /// so official checkpoints map one to one.
@@ -43,6 +44,21 @@ public sealed class VisionTransformer : Backbone
     public Parameter PositionEmbedding => pos_embed;
 
     public Parameter ClassToken => cls_token;
+
+    /// <summary>
+    /// Sets stochastic depth for fine-tuning: block i drops its residual branches with rate <c>maxRate · i / (depth − 1)</c>
+    /// (timm's linear rule, 0 at the first block). Pretraining leaves it at 0.
+    /// </summary>
+    public void SetDropPath(double maxRate)
+    {
+        if (!(maxRate is >= 0 and < 1)) throw new ArgumentOutOfRangeException(nameof(maxRate), maxRate, "drop path rate must be in [0, 1)");
+        int depth = blocks.Count;
+        for (int i = 0; i < depth; i++)
+            blocks[i].DropPathRate = depth == 1 ? maxRate : maxRate * i / (depth - 1);
+    }
+
+    /// <summary>The stochastic-depth rate of each block, first to last.</summary>
+    public IReadOnlyList<double> DropPathRates => blocks.Select(b => b.DropPathRate).ToList();
 
     private void InitializeWeights(int patchFanIn)
     {
