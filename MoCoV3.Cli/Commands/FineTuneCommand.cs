@@ -1,0 +1,108 @@
+using System.CommandLine;
+using MoCoV3.Checkpoints;
+using MoCoV3.Eval.FineTune;
+using MoCoV3.Export;
+using MoCoV3.Models;
+
+namespace MoCoV3.Cli.Commands;
+
+/// <summary><c>mocov3 finetune</c>: end-to-end fine-tuning (DeiT recipe), test accuracy, and the classifier exported to ONNX and verified.</summary>
+internal static class FineTuneCommand
+{
+    /// <summary>Exit code when ONNX Runtime and TorchSharp logits disagree.</summary>
+    public const int VerifyFailed = ExportCommand.VerifyFailed;
+
+    public static Command Create()
+    {
+        var checkpoint = new Option<string>("--checkpoint") { Description = "Pretrained weights: toolkit checkpoint, official moco-v3 .pth.tar, MMSelfSup, timm or torchvision", Required = true };
+        var arch = new Option<string?>("--arch") { Description = "Preset name or JSON file (default: the checkpoint's own preset, or detected from the shapes)" };
+        var from = new Option<string>("--from") { Description = "auto | toolkit | official | mmselfsup | timm | torchvision", DefaultValueFactory = _ => "auto" };
+        from.AcceptOnlyFromAmong("auto", "toolkit", "official", "mmselfsup", "timm", "torchvision");
+        var data = new Option<string?>("--data") { Description = "Dataset folder or CSV manifest (default: /usr/share/datasets/fashion-mnist); needs a train and a test split" };
+        var dataset = new Option<string>("--dataset") { Description = "auto | fashion-mnist | imagefolder | csv", DefaultValueFactory = _ => "auto" };
+        var output = new Option<string>("--out") { Description = "ONNX classifier to write (outputs 'logits' and 'embedding')", DefaultValueFactory = _ => "classifier.onnx" };
+        var runDir = new Option<string?>("--run-dir") { Description = "Run folder for metrics.csv, checkpoint.pth, preset.json, results.json (default: beside --out, <name>.run)" };
+        var epochs = new Option<double?>("--epochs") { Description = $"Run length in epochs (default {FineTuneOptions.DefaultEpochs})" };
+        var maxSteps = new Option<long?>("--max-steps") { Description = "Run length in optimiser steps" };
+        var minutes = new Option<double?>("--minutes") { Description = "Time budget: the schedule is fitted to it after timing the first steps" };
+        var batch = new Option<int>("--batch") { Description = "Batch size", DefaultValueFactory = _ => 64 };
+        var lr = new Option<double?>("--lr") { Description = "Peak learning rate (default: 5e-4 x batch / 512)" };
+        var weightDecay = new Option<double>("--weight-decay") { Description = "AdamW weight decay (not on biases, norms, pos_embed, cls_token)", DefaultValueFactory = _ => 0.05 };
+        var dropPath = new Option<double>("--drop-path") { Description = "Stochastic depth of the last block (linear from 0 over depth; ViT only)", DefaultValueFactory = _ => 0.1 };
+        var smoothing = new Option<double>("--smoothing") { Description = "Label smoothing", DefaultValueFactory = _ => 0.1 };
+        var mixup = new Option<double>("--mixup") { Description = "Mixup alpha (0: off)", DefaultValueFactory = _ => 0.8 };
+        var cutmix = new Option<double>("--cutmix") { Description = "CutMix alpha (0: off)", DefaultValueFactory = _ => 1.0 };
+        var cropMin = new Option<double>("--crop-min") { Description = "Smallest area fraction of the random resized crop", DefaultValueFactory = _ => 0.08 };
+        var seed = new Option<long>("--seed") { Description = "Random seed", DefaultValueFactory = _ => 0 };
+        var limit = new Option<int?>("--limit") { Description = "Use only the first N training images" };
+        var testLimit = new Option<int?>("--test-limit") { Description = "Use only the first N test images" };
+        var device = new Option<string>("--device") { Description = "cpu | cuda | cuda:N", DefaultValueFactory = _ => "cpu" };
+        var libtorch = new Option<string?>("--libtorch") { Description = "Folder of a CUDA libtorch (e.g. a PyTorch install's torch/lib)" };
+        var threads = new Option<int?>("--threads") { Description = "CPU threads (default: all cores)" };
+        var logEvery = new Option<int>("--log-every") { Description = "Steps between logged losses", DefaultValueFactory = _ => 10 };
+
+        var command = new Command("finetune", "Fine-tune a pretrained backbone with a new linear head (DeiT recipe) and export the classifier to ONNX")
+        {
+            checkpoint, arch, from, data, dataset, output, runDir, epochs, maxSteps, minutes, batch, lr, weightDecay, dropPath, smoothing,
+            mixup, cutmix, cropMin, seed, limit, testLimit, device, libtorch, threads, logEvery,
+        };
+        command.SetAction(r => CliErrors.Run(() =>
+        {
+            string onnx = r.GetValue(output)!;
+            string? archName = r.GetValue(arch);
+            string fromName = r.GetValue(from)!;
+            var options = new FineTuneOptions
+            {
+                Checkpoint = r.GetValue(checkpoint)!,
+                Arch = archName is null ? null : PresetCatalog.Get(archName),
+                Format = fromName == "auto" ? null : Enum.Parse<CheckpointFormat>(fromName, ignoreCase: true),
+                OnnxPath = onnx,
+                RunDir = r.GetValue(runDir) ?? Path.ChangeExtension(onnx, null) + ".run",
+                Data = r.GetValue(data),
+                DatasetKind = r.GetValue(dataset)!,
+                Epochs = r.GetValue(epochs),
+                MaxSteps = r.GetValue(maxSteps),
+                Minutes = r.GetValue(minutes),
+                Batch = r.GetValue(batch),
+                Lr = r.GetValue(lr),
+                WeightDecay = r.GetValue(weightDecay),
+                DropPath = r.GetValue(dropPath),
+                LabelSmoothing = r.GetValue(smoothing),
+                MixupAlpha = r.GetValue(mixup),
+                CutmixAlpha = r.GetValue(cutmix),
+                CropMin = r.GetValue(cropMin),
+                Seed = r.GetValue(seed),
+                Limit = r.GetValue(limit),
+                TestLimit = r.GetValue(testLimit),
+                Device = r.GetValue(device)!,
+                LibTorch = r.GetValue(libtorch),
+                Threads = r.GetValue(threads),
+                LogEvery = Math.Max(1, r.GetValue(logEvery)),
+            };
+            return Run(options);
+        }));
+        return command;
+    }
+
+    private static int Run(FineTuneOptions options)
+    {
+        var tuner = new FineTuner();
+        tuner.Info += Console.WriteLine;
+        tuner.Logged += row => Console.WriteLine(FormattableString.Invariant(
+            $"step {row.Step}/{row.TotalSteps} epoch {row.Epoch:F2} loss {row.Loss:F4} lr {row.Lr:G3} {row.ImagesPerSecond:F1} img/s elapsed {row.ElapsedSeconds:F0}s"));
+        var result = tuner.Run(options);
+        Console.WriteLine(FormattableString.Invariant($"top1={result.Test.Top1:F2} top5={result.Test.Top5:F2} (test images: {result.Test.Count})"));
+        Console.WriteLine($"wrote {result.OnnxPath} and {result.Checkpoint}");
+        var logits = result.Verify.Logits;
+        Console.WriteLine(FormattableString.Invariant(
+            $"max_abs_diff={logits.MaxAbsDiff:G3} (logits; embedding {result.Verify.Embedding.MaxAbsDiff:G3}) cosine_min={logits.CosineMin:F6} batch={logits.Batch}"));
+        if (result.Verify.Passed)
+        {
+            Console.WriteLine("verify: passed");
+            return 0;
+        }
+        Console.Error.WriteLine(FormattableString.Invariant(
+            $"error: verify failed: ONNX Runtime and TorchSharp differ by {logits.MaxAbsDiff:G3} (logits, bound {logits.Fp32Bound:G3}) / {result.Verify.Embedding.MaxAbsDiff:G3} (embedding, bound {result.Verify.Embedding.Fp32Bound:G3})"));
+        return VerifyFailed;
+    }
+}

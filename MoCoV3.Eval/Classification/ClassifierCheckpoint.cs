@@ -1,0 +1,45 @@
+using System.Collections.Specialized;
+using System.Text.Json;
+using MoCoV3.Checkpoints;
+using MoCoV3.Models;
+using static TorchSharp.torch;
+
+namespace MoCoV3.Eval.Classification;
+
+/// <summary>
+/// A trained classifier (backbone + linear head) saved as a plain PyTorch state dict in timm's layout (ViT: our
+/// names plus <c>head.weight</c>/<c>head.bias</c>) or torchvision's (ResNet: <c>fc.weight</c>/<c>fc.bias</c>), which
+/// timm/torchvision load directly and <c>CheckpointImporter</c> reads back with its head (so <c>mocov3 export --head</c>
+/// exports it). The preset goes beside it as <c>preset.json</c> (pass it as <c>--arch</c>: head counts leave no
+/// trace in the weights).
+/// </summary>
+public static class ClassifierCheckpoint
+{
+    public const string DefaultName = "checkpoint.pth";
+    public const string PresetName = "preset.json";
+
+    /// <summary>Writes <paramref name="path"/> and <c>preset.json</c> in its folder; returns the number of tensors.</summary>
+    public static int Save(string path, ModelPreset preset, ImageClassifier model)
+    {
+        ArgumentNullException.ThrowIfNull(preset);
+        ArgumentNullException.ThrowIfNull(model);
+        var layout = KeyLayout.For(preset.IsVit ? CheckpointFormat.Timm : CheckpointFormat.Torchvision);
+        var state = new OrderedDictionary(StringComparer.Ordinal);
+        using var scope = NewDisposeScope();
+        foreach (var (name, value) in model.Backbone.state_dict())
+            state[layout.FromBackbone(name)] = value.detach().cpu().contiguous().DetachFromDisposeScope();
+        state[layout.FromClassifier("weight", preset.IsVit)] = model.Head.weight!.detach().cpu().contiguous().DetachFromDisposeScope();
+        state[layout.FromClassifier("bias", preset.IsVit)] = model.Head.bias!.detach().cpu().contiguous().DetachFromDisposeScope();
+        try
+        {
+            PyTorchFile.Write(path, state);
+        }
+        finally
+        {
+            foreach (var t in state.Values.OfType<Tensor>()) t.Dispose();
+        }
+        string folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        File.WriteAllText(Path.Combine(folder, PresetName), JsonSerializer.Serialize(preset, ModelPreset.Json));
+        return state.Count;
+    }
+}

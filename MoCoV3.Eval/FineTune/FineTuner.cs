@@ -1,0 +1,206 @@
+using System.Diagnostics;
+using System.Text.Json;
+using MoCoV3.Augment;
+using MoCoV3.Data;
+using MoCoV3.Eval.Classification;
+using MoCoV3.Export.Checkpoints;
+using MoCoV3.Models;
+using MoCoV3.Runtime;
+using MoCoV3.Training;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MoCoV3.Eval.FineTune;
+
+/// <summary>
+/// End-to-end fine-tuning of a pretrained backbone with a new linear head (DeiT recipe, see <see cref="FineTuneOptions"/>),
+/// then test accuracy, a checkpoint, and the classifier exported to ONNX and checked against TorchSharp.
+/// The path of one batch: uint8 images → RandomResizedCrop + flip (<see cref="ImageTransforms"/>) → Mixup/CutMix
+/// (<see cref="MixupCutmix"/>) → backbone (drop path on, patch projection and position embedding trainable) → head →
+/// soft-target cross-entropy (<see cref="ClassificationLoss"/>) → AdamW at the step's lr (<see cref="FineTuneSchedule"/>).
+/// Works for ViTs (the recipe's target) and ResNets (no drop path).
+/// </summary>
+public sealed class FineTuner
+{
+    private const int TimingWarmupSteps = 2, TimingSteps = 5;
+
+    /// <summary>Notes about the run (import report, plan, files).</summary>
+    public event Action<string>? Info;
+
+    /// <summary>Raised for every logged step, after it is written to metrics.csv.</summary>
+    public event Action<FineTuneLogRow>? Logged;
+
+    public FineTuneResult Run(FineTuneOptions o)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        Validate(o);
+        var device = TorchRuntime.Initialize(o.Device, o.LibTorch, o.Threads);
+        Directory.CreateDirectory(o.RunDir);
+        manual_seed(o.Seed);
+
+        using var imported = CheckpointImporter.Load(o.Checkpoint, o.Format, o.Arch);
+        foreach (var line in imported.Report.Lines()) Info?.Invoke(line);
+        var preset = imported.Preset;
+        var (train, test) = OpenData(o, preset);
+        int classes = train.ClassNames.Count;
+        if (o.Batch > train.Count)
+            throw new ArgumentException($"{train.Source}: {train.Count} training images, fewer than one batch of {o.Batch}; use a smaller --batch");
+
+        var backbone = imported.Backbone;
+        // Fine-tuning trains everything: the patch projection frozen in pretraining and the fixed sin-cos position
+        // embedding (DeiT learns it, starting from the pretrained values) included.
+        foreach (var p in backbone.parameters()) p.requires_grad = true;
+        if (backbone is VisionTransformer vit) vit.SetDropPath(o.DropPath);
+        else if (o.DropPath > 0) Info?.Invoke($"drop path {o.DropPath} applies to ViTs only; '{preset.Name}' is a {preset.Arch}: not used");
+        using var head = NewHead(backbone.FeatureDim, classes);
+        var model = new ImageClassifier(backbone, head);
+        model.to(device);
+
+        int stepsPerEpoch = train.Count / o.Batch;
+        long total = o.MaxSteps ?? (long)Math.Ceiling((o.Epochs ?? FineTuneOptions.DefaultEpochs) * stepsPerEpoch);
+        if (total < 1) throw new ArgumentException("the run has no steps: check --epochs / --max-steps");
+        double peakLr = o.Lr ?? FineTuneSchedule.ScaledLearningRate(o.BaseLr, o.Batch);
+        var schedule = Plan(o, peakLr, total, stepsPerEpoch);
+        bool planFixed = o.Minutes is null;
+
+        var (decay, noDecay) = WeightDecayGroups.Split(model);
+        using var optimizer = optim.AdamW(
+            [new AdamW.ParamGroup(decay, lr: peakLr, weight_decay: o.WeightDecay), new AdamW.ParamGroup(noDecay, lr: peakLr, weight_decay: 0)],
+            peakLr);
+        var transforms = new ImageTransforms(preset, o.CropMin, o.EvalCropRatio);
+        var mixing = new MixupCutmix(o.MixupAlpha, o.CutmixAlpha, o.MixSwitchProb, o.MixProb, o.LabelSmoothing);
+
+        Info?.Invoke($"fine-tune {preset.Name} on {train.Source} ({train.Count} images, {classes} classes), {TorchRuntime.Describe(device)}: " +
+                     $"batch {o.Batch}, {(planFixed ? $"{schedule.TotalSteps} steps ({(double)schedule.TotalSteps / stepsPerEpoch:F2} epochs)" : $"{o.Minutes} minutes")}, " +
+                     FormattableString.Invariant($"peak lr {peakLr:G3}, warmup {schedule.WarmupSteps} steps, wd {o.WeightDecay} ({decay.Count} decayed / {noDecay.Count} exempt tensors), ") +
+                     FormattableString.Invariant($"drop path {(backbone is VisionTransformer ? o.DropPath : 0)}, label smoothing {o.LabelSmoothing}, mixup {o.MixupAlpha} / cutmix {o.CutmixAlpha}"));
+
+        var losses = new List<double>();
+        var clock = Stopwatch.StartNew();
+        var sinceLog = Stopwatch.StartNew();
+        long imagesSinceLog = 0, step = 0;
+        double timingStart = 0;
+        using (var log = new CsvLog(Path.Combine(o.RunDir, "metrics.csv"), "step", "epoch", "loss", "lr", "img_per_s", "elapsed_s"))
+        using (var loader = new PrefetchLoader(train, o.Batch, o.Seed, shuffle: true, dropLast: true))
+        {
+            model.train();
+            while (step < schedule.TotalSteps)
+            {
+                foreach (var data in loader.Epoch((int)(step / stepsPerEpoch), (int)(step % stepsPerEpoch)))
+                {
+                    using var batch = data;
+                    using var scope = NewDisposeScope();
+                    double lr = schedule.LearningRate(step);
+                    foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
+
+                    var rng = new Random(SeedSequence.Derive(o.Seed, step, 3));
+                    var x = transforms.Train(batch.Pixels.to(device), rng);
+                    var (mixed, targets) = mixing.Apply(x, batch.Labels.to(device), classes, rng);
+                    var loss = ClassificationLoss.SoftTarget(model.forward(mixed), targets);
+                    optimizer.zero_grad();
+                    loss.backward();
+                    optimizer.step();
+                    step++;
+                    imagesSinceLog += batch.Count;
+
+                    if (!planFixed && step == TimingWarmupSteps) timingStart = clock.Elapsed.TotalSeconds;
+                    if (!planFixed && step == TimingWarmupSteps + TimingSteps)
+                    {
+                        double perStep = (clock.Elapsed.TotalSeconds - timingStart) / TimingSteps;
+                        long fitted = Math.Max(step, step + (long)Math.Floor(Math.Max(0, o.Minutes!.Value * 60 - clock.Elapsed.TotalSeconds) / perStep));
+                        schedule = Plan(o, peakLr, fitted, stepsPerEpoch);
+                        planFixed = true;
+                        Info?.Invoke($"timed {TimingSteps} steps ({perStep:F3} s/step): the {o.Minutes} minute budget fits {fitted} steps " +
+                                     $"({(double)fitted / stepsPerEpoch:F2} epochs), warmup {schedule.WarmupSteps}");
+                    }
+
+                    bool last = step >= schedule.TotalSteps;
+                    if (step % o.LogEvery == 0 || step == 1 || last)
+                    {
+                        double value = loss.item<float>();
+                        if (!double.IsFinite(value)) throw new NonFiniteLossException(step, value, null);
+                        losses.Add(value);
+                        var row = new FineTuneLogRow(step, schedule.TotalSteps, (double)step / stepsPerEpoch, value, lr,
+                            imagesSinceLog / Math.Max(sinceLog.Elapsed.TotalSeconds, 1e-9), clock.Elapsed.TotalSeconds);
+                        log.Write(row.Step, row.Epoch, row.Loss, row.Lr, row.ImagesPerSecond, row.ElapsedSeconds);
+                        Logged?.Invoke(row);
+                        sinceLog.Restart();
+                        imagesSinceLog = 0;
+                    }
+                    if (last) break;
+                }
+            }
+        }
+        double trainSeconds = clock.Elapsed.TotalSeconds;
+
+        model.eval();
+        var accuracy = Evaluation.Run(test, o.EvalBatch, device, transforms.Eval, model.forward);
+        Info?.Invoke(FormattableString.Invariant($"test: {accuracy.Count} images, top1 {accuracy.Top1:F2}%, top5 {accuracy.Top5:F2}%"));
+
+        string checkpoint = Path.Combine(o.RunDir, ClassifierCheckpoint.DefaultName);
+        ClassifierCheckpoint.Save(checkpoint, preset, model);
+        ClassifierExport.Export(model, preset, o.OnnxPath, new Dictionary<string, string>
+        {
+            ["mocov3.finetune"] = FormattableString.Invariant(
+                $"{step} steps, batch {o.Batch}, peak lr {peakLr:G3}, test top1 {accuracy.Top1:F2} on {accuracy.Count} images of {test.Source}"),
+            ["mocov3.classes"] = string.Join(",", train.ClassNames),
+        });
+        using var pixels = ClassifierExport.Pixels(test, o.VerifyBatch);
+        var verify = ClassifierExport.Verify(o.OnnxPath, model, preset, pixels);
+
+        var result = new FineTuneResult
+        {
+            Steps = step, Epochs = (double)step / stepsPerEpoch, ElapsedSeconds = trainSeconds, Test = accuracy,
+            Checkpoint = checkpoint, OnnxPath = o.OnnxPath, Verify = verify, Losses = losses,
+        };
+        File.WriteAllText(Path.Combine(o.RunDir, "results.json"), JsonSerializer.Serialize(new
+        {
+            steps = step, epochs = result.Epochs, train_seconds = trainSeconds, top1 = accuracy.Top1, top5 = accuracy.Top5,
+            test_images = accuracy.Count, onnx = o.OnnxPath, logits_max_abs_diff = verify.Logits.MaxAbsDiff,
+            embedding_max_abs_diff = verify.Embedding.MaxAbsDiff, verify_passed = verify.Passed, peak_lr = peakLr,
+            warmup_steps = schedule.WarmupSteps, batch = o.Batch, preset = preset.Name, checkpoint = o.Checkpoint,
+        }, new JsonSerializerOptions { WriteIndented = true }));
+        return result;
+    }
+
+    /// <summary>A new linear head: weight trunc-normal (std 0.02, cut at ±2 std), bias 0 (timm's init).</summary>
+    public static Linear NewHead(int features, int classes)
+    {
+        var head = nn.Linear(features, classes);
+        using (no_grad())
+        {
+            nn.init.trunc_normal_(head.weight!, std: 0.02, a: -0.04, b: 0.04);
+            nn.init.zeros_(head.bias!);
+        }
+        return head;
+    }
+
+    private static FineTuneSchedule Plan(FineTuneOptions o, double peakLr, long total, int stepsPerEpoch) =>
+        new(peakLr, Math.Min(total, o.WarmupSteps ?? FineTuneSchedule.DefaultWarmupSteps(total, stepsPerEpoch)), total);
+
+    private static (IImageDataset Train, IImageDataset Test) OpenData(FineTuneOptions o, ModelPreset preset)
+    {
+        IImageDataset train = DatasetFactory.Open(o.DatasetKind, o.Data, preset.ImageSize, preset.Channels, train: true);
+        IImageDataset test = DatasetFactory.Open(o.DatasetKind, o.Data, preset.ImageSize, preset.Channels, train: false);
+        if (o.Limit is int limit && limit < train.Count) train = new SubsetDataset(train, limit);
+        if (o.TestLimit is int testLimit && testLimit < test.Count) test = new SubsetDataset(test, testLimit);
+        if (!train.ClassNames.SequenceEqual(test.ClassNames))
+            throw new InvalidDataException($"{test.Source}: the test classes ({string.Join(", ", test.ClassNames.Take(5))}…) differ from the training classes of {train.Source}");
+        return (train, test);
+    }
+
+    private static void Validate(FineTuneOptions o)
+    {
+        if (o.Batch < 1) throw new ArgumentException($"--batch must be positive, found {o.Batch}");
+        if (o.Epochs is <= 0 || o.MaxSteps is <= 0 || o.Minutes is <= 0)
+            throw new ArgumentException("--epochs, --max-steps and --minutes must be positive");
+        if (new[] { o.Epochs is not null, o.MaxSteps is not null, o.Minutes is not null }.Count(b => b) > 1)
+            throw new ArgumentException("give only one of --epochs, --max-steps and --minutes");
+        if (!(o.DropPath is >= 0 and < 1)) throw new ArgumentException($"--drop-path must be in [0, 1), found {o.DropPath}");
+        if (o.Lr is <= 0 || !(o.BaseLr > 0)) throw new ArgumentException("the learning rate must be positive");
+        if (o.LogEvery < 1 || o.EvalBatch < 1 || o.VerifyBatch < 1) throw new ArgumentException("--log-every, the eval and verify batches must be positive");
+        if (Path.GetExtension(o.OnnxPath) is var ext && !ext.Equals(".onnx", StringComparison.OrdinalIgnoreCase))
+            throw new ArgumentException($"{o.OnnxPath}: --out is the ONNX classifier to write and should end in .onnx");
+    }
+}
