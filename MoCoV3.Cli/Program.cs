@@ -9,5 +9,6 @@ var root = new RootCommand("MoCoV3.NET: MoCo v3 self-supervised pretraining, exp
     ExportCommand.Create(),
     ConvertCommand.Create(),
     FineTuneCommand.Create(),
+    LinclsCommand.Create(),
 };
 return root.Parse(args).Invoke();

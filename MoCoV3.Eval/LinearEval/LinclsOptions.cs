@@ -1,0 +1,43 @@
+using MoCoV3.Checkpoints;
+using MoCoV3.Eval.Classification;
+using MoCoV3.Models;
+
+namespace MoCoV3.Eval.LinearEval;
+
+/// <summary>
+/// What a linear-evaluation run is asked to do. The defaults follow moco-v3's <c>main_lincls.py</c> (recipe §2.1):
+/// 90 epochs, SGD momentum 0.9, weight decay 0, per-epoch cosine, lr = base × batch/256 with base 3 (ViT) or 0.1
+/// (ResNet), RandomResizedCrop + flip for training, Resize(256)/CenterCrop(224) — scaled to the input size — for testing.
+/// </summary>
+public sealed record LinclsOptions
+{
+    public required string Checkpoint { get; init; }
+    public CheckpointFormat? Format { get; init; }
+    public ModelPreset? Arch { get; init; }
+    /// <summary>Run folder: metrics.csv (one row per epoch), checkpoint.pth (backbone + head), preset.json, results.json.</summary>
+    public required string RunDir { get; init; }
+
+    public string? Data { get; init; }
+    public string DatasetKind { get; init; } = "auto";
+    public int? Limit { get; init; }
+    public int? TestLimit { get; init; }
+
+    public int Epochs { get; init; } = 90;
+    /// <summary>Official default 1024 (4 GPUs x 256); 256 suits one device.</summary>
+    public int Batch { get; init; } = 256;
+    /// <summary>Base lr (× batch / 256); null means 3 for a ViT, 0.1 for a ResNet.</summary>
+    public double? BaseLr { get; init; }
+    public double Momentum { get; init; } = 0.9;
+    public double WeightDecay { get; init; }
+    public double CropMin { get; init; } = 0.08;
+    public double EvalCropRatio { get; init; } = ImageTransforms.ImageNetCropRatio;
+
+    public long Seed { get; init; }
+    public string Device { get; init; } = "cpu";
+    public string? LibTorch { get; init; }
+    public int? Threads { get; init; }
+    public int EvalBatch { get; init; } = 256;
+
+    /// <summary>The official base learning rates: <c>--lr=3</c> for ViTs, the 0.1 default for ResNets.</summary>
+    public static double DefaultBaseLr(ModelPreset preset) => preset.IsVit ? 3.0 : 0.1;
+}

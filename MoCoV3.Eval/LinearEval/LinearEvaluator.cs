@@ -1,0 +1,155 @@
+using System.Diagnostics;
+using System.Text.Json;
+using MoCoV3.Augment;
+using MoCoV3.Data;
+using MoCoV3.Eval.Classification;
+using MoCoV3.Export.Checkpoints;
+using MoCoV3.Models;
+using MoCoV3.Runtime;
+using MoCoV3.Training;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MoCoV3.Eval.LinearEval;
+
+/// <summary>
+/// The linear-evaluation protocol of moco-v3's <c>main_lincls.py</c>: the pretrained backbone is frozen and kept in
+/// <b>eval mode</b> the whole time (no gradients, BatchNorm running statistics untouched); its feature (ViT: the class
+/// token after the final norm; ResNet: the global average pool) feeds a linear head initialised N(0, 0.01), bias 0,
+/// trained by SGD (momentum 0.9, no weight decay) with a per-epoch cosine lr; test top-1/top-5 after every epoch.
+/// At the end the backbone is checked against the weights it started from (the official <c>sanity_check</c>), and
+/// backbone + head are saved in timm/torchvision layout (<c>mocov3 export --head</c> exports them).
+/// </summary>
+public sealed class LinearEvaluator
+{
+    public event Action<string>? Info;
+
+    /// <summary>Raised after each epoch's test evaluation.</summary>
+    public event Action<LinclsEpoch>? EpochDone;
+
+    public LinclsResult Run(LinclsOptions o)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        if (o.Epochs < 1) throw new ArgumentException($"--epochs must be positive, found {o.Epochs}");
+        if (o.Batch < 1 || o.EvalBatch < 1) throw new ArgumentException($"--batch must be positive, found {o.Batch}");
+        if (o.BaseLr is <= 0) throw new ArgumentException($"--lr must be positive, found {o.BaseLr}");
+        var device = TorchRuntime.Initialize(o.Device, o.LibTorch, o.Threads);
+        Directory.CreateDirectory(o.RunDir);
+        manual_seed(o.Seed);
+
+        using var imported = CheckpointImporter.Load(o.Checkpoint, o.Format, o.Arch);
+        foreach (var line in imported.Report.Lines()) Info?.Invoke(line);
+        var preset = imported.Preset;
+        IImageDataset train = DatasetFactory.Open(o.DatasetKind, o.Data, preset.ImageSize, preset.Channels, train: true);
+        IImageDataset test = DatasetFactory.Open(o.DatasetKind, o.Data, preset.ImageSize, preset.Channels, train: false);
+        if (o.Limit is int limit && limit < train.Count) train = new SubsetDataset(train, limit);
+        if (o.TestLimit is int testLimit && testLimit < test.Count) test = new SubsetDataset(test, testLimit);
+        if (!train.ClassNames.SequenceEqual(test.ClassNames))
+            throw new InvalidDataException($"{test.Source}: the test classes differ from the training classes of {train.Source}");
+        int classes = train.ClassNames.Count;
+
+        var backbone = imported.Backbone;
+        backbone.to(device);
+        Freeze(backbone);
+        var initial = Snapshot(backbone);
+        using var head = NewHead(backbone.FeatureDim, classes);
+        head.to(device);
+
+        double baseLr = o.BaseLr ?? LinclsOptions.DefaultBaseLr(preset);
+        double peakLr = baseLr * o.Batch / 256.0;
+        using var optimizer = optim.SGD(head.parameters(), peakLr, momentum: o.Momentum, weight_decay: o.WeightDecay);
+        var transforms = new ImageTransforms(preset, o.CropMin, o.EvalCropRatio);
+        Info?.Invoke(FormattableString.Invariant(
+            $"linear eval of {preset.Name} ({backbone.FeatureDim}-d features, frozen, eval mode) on {train.Source} ({train.Count} images, {classes} classes), ") +
+            FormattableString.Invariant($"{TorchRuntime.Describe(device)}: {o.Epochs} epochs, batch {o.Batch}, lr {baseLr} x {o.Batch}/256 = {peakLr:G4}, SGD momentum {o.Momentum}, wd {o.WeightDecay}"));
+
+        var history = new List<LinclsEpoch>();
+        var clock = Stopwatch.StartNew();
+        using (var log = new CsvLog(Path.Combine(o.RunDir, "metrics.csv"), "epoch", "loss", "lr", "top1", "top5", "elapsed_s"))
+        using (var loader = new PrefetchLoader(train, Math.Min(o.Batch, train.Count), o.Seed, shuffle: true, dropLast: false))
+        {
+            for (int epoch = 0; epoch < o.Epochs; epoch++)
+            {
+                // main_lincls.py adjust_learning_rate: cosine over epochs, set at the start of each epoch.
+                double lr = peakLr * 0.5 * (1 + Math.Cos(Math.PI * epoch / o.Epochs));
+                foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
+                double lossSum = 0;
+                long seen = 0;
+                int stepInEpoch = 0;
+                foreach (var data in loader.Epoch(epoch))
+                {
+                    using var batch = data;
+                    using var scope = NewDisposeScope();
+                    var rng = new Random(SeedSequence.Derive(o.Seed, epoch, stepInEpoch++, 4));
+                    var x = transforms.Train(batch.Pixels.to(device), rng);
+                    Tensor features;
+                    using (no_grad()) features = backbone.forward(x);
+                    var loss = nn.functional.cross_entropy(head.forward(features), batch.Labels.to(device));
+                    optimizer.zero_grad();
+                    loss.backward();
+                    optimizer.step();
+                    double value = loss.item<float>();
+                    if (!double.IsFinite(value)) throw new NonFiniteLossException(epoch * (long)loader.StepsPerEpoch + stepInEpoch, value, null);
+                    lossSum += value * batch.Count;
+                    seen += batch.Count;
+                }
+                var accuracy = Evaluation.Run(test, o.EvalBatch, device, transforms.Eval, t => head.forward(backbone.forward(t)));
+                var row = new LinclsEpoch(epoch + 1, o.Epochs, lossSum / seen, lr, accuracy.Top1, accuracy.Top5, clock.Elapsed.TotalSeconds);
+                history.Add(row);
+                log.Write(row.Epoch, row.Loss, row.Lr, row.Top1, row.Top5, row.ElapsedSeconds);
+                EpochDone?.Invoke(row);
+            }
+        }
+
+        SanityCheck(backbone, initial, o.Checkpoint);
+        foreach (var t in initial.Values) t.Dispose();
+        string checkpoint = Path.Combine(o.RunDir, ClassifierCheckpoint.DefaultName);
+        ClassifierCheckpoint.Save(checkpoint, preset, new ImageClassifier(backbone, head));
+        var result = new LinclsResult { History = history, TestCount = test.Count, Checkpoint = checkpoint, ElapsedSeconds = clock.Elapsed.TotalSeconds };
+        File.WriteAllText(Path.Combine(o.RunDir, "results.json"), JsonSerializer.Serialize(new
+        {
+            top1 = result.Top1, top5 = result.Top5, best_top1 = result.BestTop1, epochs = o.Epochs, batch = o.Batch, base_lr = baseLr,
+            lr = peakLr, test_images = result.TestCount, train_images = train.Count, seconds = result.ElapsedSeconds, preset = preset.Name,
+            checkpoint = o.Checkpoint,
+        }, new JsonSerializerOptions { WriteIndented = true }));
+        return result;
+    }
+
+    /// <summary>The official head init: weight N(0, 0.01), bias 0.</summary>
+    public static Linear NewHead(int features, int classes)
+    {
+        var head = nn.Linear(features, classes);
+        using (no_grad())
+        {
+            nn.init.normal_(head.weight!, mean: 0, std: 0.01);
+            nn.init.zeros_(head.bias!);
+        }
+        return head;
+    }
+
+    /// <summary>No gradients and eval mode (BatchNorm uses, and never updates, its running statistics).</summary>
+    private static void Freeze(Backbone backbone)
+    {
+        foreach (var p in backbone.parameters()) p.requires_grad = false;
+        backbone.eval();
+    }
+
+    private static Dictionary<string, Tensor> Snapshot(Backbone backbone)
+    {
+        using var noGrad = no_grad();
+        return backbone.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone().DetachFromDisposeScope());
+    }
+
+    private static bool Same(Tensor a, Tensor b) => a.shape.SequenceEqual(b.shape) && a.eq(b).all().item<bool>();
+
+    /// <summary>main_lincls.py's sanity_check: every backbone tensor (BatchNorm statistics included) is as loaded.</summary>
+    private static void SanityCheck(Backbone backbone, Dictionary<string, Tensor> initial, string source)
+    {
+        using var scope = NewDisposeScope();
+        var changed = backbone.state_dict().Where(kv => !Same(kv.Value, initial[kv.Key])).Select(kv => kv.Key).ToList();
+        if (changed.Count > 0)
+            throw new InvalidOperationException(
+                $"linear eval changed {changed.Count} frozen backbone tensors of {source} ({string.Join(", ", changed.Take(5))}): the backbone must stay fixed");
+    }
+}

@@ -1,0 +1,115 @@
+using MoCoV3.Eval.Classification;
+using MoCoV3.Eval.LinearEval;
+using MoCoV3.Export.Checkpoints;
+using MoCoV3.Models;
+using static TorchSharp.torch;
+
+namespace MoCoV3.Tests.Eval;
+
+[TestClass]
+public sealed class LinclsTests
+{
+    public TestContext TestContext { get; set; } = null!;
+
+    /// <summary>Whether two imports hold exactly the same backbone tensors (parameters and buffers).</summary>
+    private static List<string> Differences(ImportedBackbone a, ImportedBackbone b)
+    {
+        var right = b.Backbone.state_dict();
+        return a.Backbone.state_dict().Where(kv => !(kv.Value.shape.SequenceEqual(right[kv.Key].shape) && kv.Value.eq(right[kv.Key]).all().item<bool>())).Select(kv => kv.Key).ToList();
+    }
+
+    [TestMethod]
+    public void LinclsLeavesTheViTBackboneUnchangedAndBeatsChance()
+    {
+        TestData.RequireFashionMnist();
+        string dir = TestData.NewFolder("lincls");
+        var preset = EvalTestModels.MicroVit28;
+        string pretrained = EvalTestModels.ToolkitCheckpoint(preset, dir, seed: 3);
+        var options = new LinclsOptions
+        {
+            Checkpoint = pretrained, RunDir = Path.Combine(dir, "run"), Limit = 2048, TestLimit = 500, Epochs = 3, Batch = 64, Seed = 1, Threads = 1,
+        };
+        var epochs = new List<LinclsEpoch>();
+        var evaluator = new LinearEvaluator();
+        evaluator.EpochDone += epochs.Add;
+        var result = evaluator.Run(options);
+        foreach (var e in epochs) TestContext.WriteLine($"epoch {e.Epoch}: loss {e.Loss:F4} lr {e.Lr:G4} top1 {e.Top1:F2} top5 {e.Top5:F2}");
+
+        Assert.AreEqual(3, result.History.Count);
+        // lr = 3 × 64/256 = 0.75, cosine per epoch: 0.75, 0.75·(1 + cos(π/3))/2, 0.75·(1 + cos(2π/3))/2.
+        Assert.AreEqual(0.75, epochs[0].Lr, 1e-12);
+        Assert.AreEqual(0.5625, epochs[1].Lr, 1e-12);
+        Assert.AreEqual(0.1875, epochs[2].Lr, 1e-12);
+        Assert.AreEqual(500, result.TestCount);
+        Assert.IsTrue(result.Top1 > 30, $"top1 {result.Top1} is near chance (10)");
+        Assert.IsTrue(epochs[^1].Loss < epochs[0].Loss, "the head did not learn");
+        Assert.AreEqual(3, CsvLog.ReadColumn(Path.Combine(options.RunDir, "metrics.csv"), "top1").Count);
+
+        // The saved backbone is bit-for-bit the pretrained one; the head is new, with 10 classes.
+        var arch = PresetCatalog.Load(Path.Combine(options.RunDir, ClassifierCheckpoint.PresetName));
+        using var before = CheckpointImporter.Load(pretrained, null, null);
+        using var after = CheckpointImporter.Load(result.Checkpoint, null, arch);
+        Assert.AreEqual(0, Differences(before, after).Count, string.Join(", ", Differences(before, after)));
+        Assert.IsNotNull(after.Head);
+        Assert.AreEqual(10, after.Head.Classes);
+        Assert.IsNull(before.Head);
+    }
+
+    [TestMethod]
+    public void LinclsKeepsResNetBatchNormStatisticsUntouched()
+    {
+        TestData.RequireFashionMnist();
+        string dir = TestData.NewFolder("lincls-resnet");
+        var preset = EvalTestModels.MicroResNet28;
+        string pretrained = EvalTestModels.ToolkitCheckpoint(preset, dir, seed: 4);
+        var result = new LinearEvaluator().Run(new LinclsOptions
+        {
+            Checkpoint = pretrained, RunDir = Path.Combine(dir, "run"), Limit = 256, TestLimit = 128, Epochs = 1, Batch = 64, Threads = 1,
+        });
+        TestContext.WriteLine($"top1 {result.Top1:F2}");
+        using var before = CheckpointImporter.Load(pretrained, null, null);
+        using var after = CheckpointImporter.Load(result.Checkpoint, null, preset);
+        Assert.IsTrue(before.Backbone.state_dict().Keys.Any(k => k.EndsWith("running_mean")), "no BatchNorm statistics to check");
+        Assert.AreEqual(0, Differences(before, after).Count, string.Join(", ", Differences(before, after)));
+        Assert.AreEqual(10, after.Head!.Classes);
+    }
+
+    [TestMethod]
+    public void TheOfficialHeadInitAndLearningRates()
+    {
+        manual_seed(0);
+        using var head = LinearEvaluator.NewHead(384, 1000);
+        Assert.AreEqual(0.01, head.weight!.std().item<float>(), 2e-4);
+        Assert.AreEqual(0f, head.bias!.abs().max().item<float>());
+        Assert.AreEqual(3.0, LinclsOptions.DefaultBaseLr(PresetCatalog.Get("vit-small")));
+        Assert.AreEqual(0.1, LinclsOptions.DefaultBaseLr(PresetCatalog.Get("resnet50")));
+    }
+
+    [TestMethod]
+    public void LinclsFromTheCommandLinePrintsAccuracyAndWritesAnExportableClassifier()
+    {
+        TestData.RequireFashionMnist();
+        string dir = TestData.NewFolder("lincls-cli");
+        string pretrained = EvalTestModels.ToolkitCheckpoint(EvalTestModels.MicroVit28, dir);
+        string run = Path.Combine(dir, "run");
+        var (code, output, error) = EvalTestModels.Mocov3("lincls", "--checkpoint", pretrained, "--out", run, "--epochs", "2", "--batch", "64",
+            "--limit", "256", "--test-limit", "64", "--threads", "1");
+        TestContext.WriteLine(output);
+        Assert.AreEqual(0, code, error);
+        StringAssert.Contains(output, "epoch 1/2");
+        StringAssert.Contains(output, "epoch 2/2");
+        StringAssert.Contains(output, "top1=");
+        StringAssert.Contains(output, "top5=");
+
+        (code, output, error) = EvalTestModels.Mocov3("export", "--checkpoint", Path.Combine(run, "checkpoint.pth"), "--arch",
+            Path.Combine(run, "preset.json"), "--head", "--out", Path.Combine(dir, "lincls.onnx"), "--verify");
+        Assert.AreEqual(0, code, error);
+        StringAssert.Contains(output, "verify: passed");
+
+        string bad = Path.Combine(dir, "truncated.ckpt");
+        File.WriteAllBytes(bad, File.ReadAllBytes(pretrained)[..40]);
+        (code, _, error) = EvalTestModels.Mocov3("lincls", "--checkpoint", bad, "--out", run, "--epochs", "1");
+        Assert.AreEqual(2, code);
+        StringAssert.Contains(error, bad);
+    }
+}
