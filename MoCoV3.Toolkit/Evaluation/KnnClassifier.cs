@@ -75,6 +75,9 @@ public sealed class KnnClassifier : IDisposable
 
     public int TrainCount => (int)trainEmbeddings.shape[0];
 
+    /// <summary>Queries per similarity matrix; null = as many as fit the 64 MB budget (tests set it to exercise chunking).</summary>
+    internal long? QueryChunk { get; init; }
+
     /// <summary>The class scores Σ exp(s/T) of each query: float <c>[M, classes]</c> (on the bank's device).</summary>
     public Tensor Scores(Tensor queries)
     {
@@ -83,7 +86,7 @@ public sealed class KnnClassifier : IDisposable
             throw new ArgumentException($"expected query embeddings [M, {trainEmbeddings.shape[1]}], found [{string.Join(", ", queries.shape)}]");
         using var noGrad = no_grad();
         long m = queries.shape[0];
-        long chunk = Math.Max(1, SimilarityBudget / trainEmbeddings.shape[0]);
+        long chunk = QueryChunk ?? Math.Max(1, SimilarityBudget / trainEmbeddings.shape[0]);
         var scores = zeros([m, Classes], ScalarType.Float32, trainEmbeddings.device);
         for (long start = 0; start < m; start += chunk)
         {
