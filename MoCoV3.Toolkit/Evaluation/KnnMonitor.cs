@@ -13,6 +13,9 @@ namespace MoCoV3.Evaluation;
 /// </summary>
 public sealed class KnnMonitor
 {
+    /// <summary>Images per forward pass at least (small batches cost far more per image, even without gradients).</summary>
+    public const int MinBatch = 256;
+
     private readonly IImageDataset train, test;
     private readonly KnnSubsets subsets;
     private readonly int batch, k;

@@ -166,12 +166,15 @@ public sealed class Pretrainer
         return new PretrainResult(checkpointPath, step, plan, priorElapsed + clock.Elapsed.TotalSeconds, stoppedEarly);
     }
 
-    /// <summary>The kNN monitor of <c>--knn-every</c>: the train split given, the test split of the same data.</summary>
+    /// <summary>
+    /// The kNN monitor of <c>--knn-every</c>: the train split given, the test split of the same data; forward passes of the
+    /// training batch size, or <see cref="KnnMonitor.MinBatch"/> when larger (no gradients are kept, so it fits where training does).
+    /// </summary>
     private static KnnMonitor CreateKnnMonitor(PretrainOptions options, ModelPreset preset, IImageDataset train, int batch)
     {
         if (options.KnnEvery < 1) throw new ArgumentException($"--knn-every must be at least 1 step, got {options.KnnEvery}");
         var test = DatasetFactory.Open(options.DatasetKind, options.Data, preset.ImageSize, preset.Channels, train: false);
-        return new KnnMonitor(train, test, options.KnnTrain, options.KnnTest, batch, options.KnnK);
+        return new KnnMonitor(train, test, options.KnnTrain, options.KnnTest, Math.Max(batch, KnnMonitor.MinBatch), options.KnnK);
     }
 
     /// <summary>kNN accuracy of the query backbone f_q now (eval mode, no gradients; train mode is restored).</summary>
