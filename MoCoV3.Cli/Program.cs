@@ -10,5 +10,7 @@ var root = new RootCommand("MoCoV3.NET: MoCo v3 self-supervised pretraining, exp
     ConvertCommand.Create(),
     FineTuneCommand.Create(),
     LinclsCommand.Create(),
+    KnnCommand.Create(),
+    EmbedCommand.Create(),
 };
 return root.Parse(args).Invoke();

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
+using MoCoV3.Evaluation;
 using MoCoV3.Models;
 using MoCoV3.Training;
 using Spectre.Console;
@@ -31,11 +32,15 @@ internal static class PretrainCommand
         var logEvery = new Option<int>("--log-every") { Description = "Steps between metrics rows", DefaultValueFactory = _ => 10 };
         var saveEvery = new Option<long?>("--save-every") { Description = "Steps between checkpoints (default: every epoch)" };
         var limit = new Option<int?>("--limit") { Description = "Use only the first N training images" };
+        var knnEvery = new Option<long?>("--knn-every") { Description = "Steps between kNN evaluations of the backbone on the data's test split (and one at the end)" };
+        var knnTrain = new Option<int>("--knn-train") { Description = "Train images in the kNN bank", DefaultValueFactory = _ => 10000 };
+        var knnTest = new Option<int>("--knn-test") { Description = "Test images classified by kNN", DefaultValueFactory = _ => 2000 };
+        var knnK = new Option<int>("--knn-k") { Description = "Neighbours that vote", DefaultValueFactory = _ => KnnClassifier.DefaultK };
 
         var command = new Command("pretrain", "Pretrain a MoCo v3 encoder")
         {
             preset, data, dataset, epochs, maxSteps, minutes, batch, lr, warmup, device, libtorch, threads, output, resume, init,
-            augment, seed, logEvery, saveEvery, limit,
+            augment, seed, logEvery, saveEvery, limit, knnEvery, knnTrain, knnTest, knnK,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -60,6 +65,10 @@ internal static class PretrainCommand
                 LogEvery = Math.Max(1, r.GetValue(logEvery)),
                 SaveEvery = r.GetValue(saveEvery),
                 Limit = r.GetValue(limit),
+                KnnEvery = r.GetValue(knnEvery),
+                KnnTrain = r.GetValue(knnTrain),
+                KnnTest = r.GetValue(knnTest),
+                KnnK = r.GetValue(knnK),
             };
             return Run(PresetCatalog.Get(r.GetValue(preset)!), options);
         }));
@@ -82,6 +91,7 @@ internal static class PretrainCommand
         if (AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected)
         {
             trainer.Info += message => AnsiConsole.MarkupLineInterpolated($"[grey]{message}[/]");
+            trainer.KnnEvaluated += e => AnsiConsole.MarkupLineInterpolated($"[green]{KnnLine(e)}[/]");
             result = AnsiConsole.Progress()
                 .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
                 .Start(ctx =>
@@ -99,6 +109,7 @@ internal static class PretrainCommand
         else
         {
             trainer.Info += Console.WriteLine;
+            trainer.KnnEvaluated += e => Console.WriteLine(KnnLine(e));
             trainer.Logged += (row, plan) => Console.WriteLine(
                 $"step {row.Step}/{plan.TotalSteps} epoch {row.Epoch:F2} loss {row.Loss:F4} lr {row.Lr:G3} m {row.Momentum:F5} " +
                 $"grad_norm {row.GradNorm:F3} {row.ImgPerS:F1} img/s elapsed {row.ElapsedS:F0}s");
@@ -114,4 +125,7 @@ internal static class PretrainCommand
         Console.WriteLine($"done: {result.Steps} steps ({result.Plan.Epochs:F2} epochs) in {result.ElapsedSeconds:F0}s; checkpoint {result.Checkpoint}");
         return 0;
     }
+
+    private static string KnnLine(KnnEvaluation e) => FormattableString.Invariant(
+        $"knn step {e.Step} epoch {e.Epoch:F2}: top1={e.Result.Top1:F4} top5={e.Result.Top5:F4} (k {e.Result.K}, {e.Result.Train} train / {e.Result.Test} test images, {e.Seconds:F1}s)");
 }

@@ -6,10 +6,11 @@ namespace MoCoV3.Training;
 /// <summary>
 /// <c>metrics.csv</c>: one row per logged step, flushed as written. On resume the rows after the resumed step
 /// (logged after the last checkpoint by the interrupted run) are dropped first, so the file reads as one run.
+/// <c>knn_top1</c> is empty in rows where it was not measured; files written before it existed read with null there.
 /// </summary>
 public sealed class MetricsLog : IDisposable
 {
-    public static readonly string[] Columns = ["step", "epoch", "loss", "lr", "momentum", "grad_norm", "img_per_s", "elapsed_s"];
+    public static readonly string[] Columns = ["step", "epoch", "loss", "lr", "momentum", "grad_norm", "img_per_s", "elapsed_s", "knn_top1"];
 
     private readonly CsvWriter csv;
 
@@ -25,7 +26,7 @@ public sealed class MetricsLog : IDisposable
     {
         static string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
         csv.WriteRecord([row.Step.ToString(CultureInfo.InvariantCulture), F(row.Epoch), F(row.Loss), F(row.Lr),
-            F(row.Momentum), F(row.GradNorm), F(row.ImgPerS), F(row.ElapsedS)]);
+            F(row.Momentum), F(row.GradNorm), F(row.ImgPerS), F(row.ElapsedS), row.KnnTop1 is double knn ? F(knn) : ""]);
         csv.Flush();
     }
 
@@ -33,8 +34,11 @@ public sealed class MetricsLog : IDisposable
     {
         using var csv = CsvReader.Create(new StreamReader(path), new CsvReaderOptions { HasHeader = true }, leaveOpen: false);
         var rows = new List<MetricsRow>();
+        csv.ReadHeader();
+        bool hasKnn = csv.TryGetFieldIndex("knn_top1", out int knnColumn);
         while (csv.Read())
         {
+            string knn = hasKnn && knnColumn < csv.FieldCount ? csv.GetString(knnColumn) : "";
             double D(string column) => double.Parse(csv.GetString(column), CultureInfo.InvariantCulture);
             rows.Add(new MetricsRow
             {
@@ -46,6 +50,7 @@ public sealed class MetricsLog : IDisposable
                 GradNorm = D("grad_norm"),
                 ImgPerS = D("img_per_s"),
                 ElapsedS = D("elapsed_s"),
+                KnnTop1 = knn.Length == 0 ? null : double.Parse(knn, CultureInfo.InvariantCulture),
             });
         }
         return rows;

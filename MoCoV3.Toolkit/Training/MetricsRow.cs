@@ -11,4 +11,6 @@ public sealed record MetricsRow
     public double GradNorm { get; init; }
     public double ImgPerS { get; init; }
     public double ElapsedS { get; init; }
+    /// <summary>kNN top-1 accuracy in [0, 1] measured after this step (<c>--knn-every</c>); null where not measured.</summary>
+    public double? KnnTop1 { get; init; }
 }

@@ -29,4 +29,12 @@ public sealed record PretrainOptions
     /// <summary>Use only the first N training images (quick runs and tests).</summary>
     public int? Limit { get; init; }
     public bool TensorBoard { get; init; } = true;
+    /// <summary>Steps between kNN evaluations of the query backbone (and one at the end); null = none.</summary>
+    public long? KnnEvery { get; init; }
+    /// <summary>Train-split images in the kNN bank (spread evenly over the split).</summary>
+    public int KnnTrain { get; init; } = 10000;
+    /// <summary>Test-split images classified by kNN (spread evenly over the split).</summary>
+    public int KnnTest { get; init; } = 2000;
+    /// <summary>Neighbours that vote in the kNN evaluation.</summary>
+    public int KnnK { get; init; } = Evaluation.KnnClassifier.DefaultK;
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using MoCoV3.Augment;
 using MoCoV3.Data;
+using MoCoV3.Evaluation;
 using MoCoV3.Method;
 using MoCoV3.Models;
 using MoCoV3.Optim;
@@ -27,6 +28,9 @@ public sealed class Pretrainer
     /// <summary>Human-readable notes about the run (plan, resume, checkpoints).</summary>
     public event Action<string>? Info;
 
+    /// <summary>Raised after each kNN evaluation of <see cref="PretrainOptions.KnnEvery"/> (before its metrics row is written).</summary>
+    public event Action<KnnEvaluation>? KnnEvaluated;
+
     public PretrainResult Run(ModelPreset requestedPreset, PretrainOptions options, CancellationToken cancel = default)
     {
         Directory.CreateDirectory(options.OutputDir);
@@ -38,6 +42,8 @@ public sealed class Pretrainer
         var preset = resumed?.Preset ?? requestedPreset;
 
         IImageDataset dataset = DatasetFactory.Open(options.DatasetKind, options.Data, preset.ImageSize, preset.Channels, train: true);
+        // The kNN bank comes from the whole train split, not only the --limit images trained on.
+        var knn = options.KnnEvery is null ? null : CreateKnnMonitor(options, preset, dataset, resumed?.Plan.Batch ?? options.Batch ?? preset.Batch);
         if (options.Limit is int limit && limit < dataset.Count) dataset = new SubsetDataset(dataset, limit);
 
         int batch = resumed?.Plan.Batch ?? options.Batch ?? preset.Batch;
@@ -78,10 +84,13 @@ public sealed class Pretrainer
         using var loader = new PrefetchLoader(dataset, batch, plan.Seed, shuffle: true, dropLast: true);
 
         Info?.Invoke(Describe(preset, plan, dataset, device, planFixed));
+        if (knn is not null) Info?.Invoke($"{knn.Describe()}, every {options.KnnEvery} steps and at the end");
         model.train();
         var clock = Stopwatch.StartNew();
         string? lastCheckpoint = resumeFrom is not null ? checkpointPath : null;
         double timingStart = 0;
+        double knnSeconds = 0; // left out of the step timing of --minutes
+        double TrainingSeconds() => clock.Elapsed.TotalSeconds - knnSeconds;
         bool cpu = device.type == DeviceType.CPU;
         bool stoppedEarly = false;
 
@@ -104,28 +113,38 @@ public sealed class Pretrainer
                 step++;
                 log.Count(batch, data.WaitSeconds);
 
-                if (!planFixed && step == TimingWarmupSteps) timingStart = clock.Elapsed.TotalSeconds;
+                if (!planFixed && step == TimingWarmupSteps) timingStart = TrainingSeconds();
                 if (!planFixed && step == TimingWarmupSteps + TimingSteps)
                 {
                     plan = FitToMinutes(preset, plan, options.Minutes!.Value * 60, clock.Elapsed.TotalSeconds,
-                        (clock.Elapsed.TotalSeconds - timingStart) / TimingSteps, step);
+                        (TrainingSeconds() - timingStart) / TimingSteps, step);
                     planFixed = true;
                     Info?.Invoke($"timed {TimingSteps} steps: the {options.Minutes} minute budget fits {plan.TotalSteps} steps " +
                                  $"({plan.Epochs:F2} epochs, warmup {plan.WarmupEpochs:F2})");
                 }
 
                 bool last = step >= plan.TotalSteps;
-                bool logStep = step % options.LogEvery == 0 || last || step == 1;
+                bool knnStep = knn is not null && (step % options.KnnEvery!.Value == 0 || last);
+                bool logStep = step % options.LogEvery == 0 || last || step == 1 || knnStep;
                 bool save = last || (options.SaveEvery is long every ? step % every == 0 : step % stepsPerEpoch == 0);
                 bool stop = cancel.IsCancellationRequested;
                 if (logStep || save || stop || cpu)
                 {
                     double lossValue = loss.item<float>();
                     if (!double.IsFinite(lossValue)) throw new NonFiniteLossException(step, lossValue, lastCheckpoint);
+                    double? knnTop1 = null;
+                    if (knnStep)
+                    {
+                        var evaluation = MeasureKnn(knn!, model, augmentation, device, step, (double)step / stepsPerEpoch);
+                        knnSeconds += evaluation.Seconds;
+                        log.Exclude(evaluation.Seconds);
+                        knnTop1 = evaluation.Result.Top1;
+                        KnnEvaluated?.Invoke(evaluation);
+                    }
                     if (logStep)
                     {
                         var row = log.Write(step, (double)step / stepsPerEpoch, lossValue, lr, m, GradNorm(optimizer.Parameters),
-                            priorElapsed + clock.Elapsed.TotalSeconds);
+                            priorElapsed + clock.Elapsed.TotalSeconds, knnTop1);
                         Logged?.Invoke(row, plan);
                     }
                 }
@@ -145,6 +164,25 @@ public sealed class Pretrainer
             }
         }
         return new PretrainResult(checkpointPath, step, plan, priorElapsed + clock.Elapsed.TotalSeconds, stoppedEarly);
+    }
+
+    /// <summary>
+    /// The kNN monitor of <c>--knn-every</c>: the train split given, the test split of the same data; forward passes of the
+    /// training batch size, or <see cref="KnnMonitor.MinBatch"/> when larger (no gradients are kept, so it fits where training does).
+    /// </summary>
+    private static KnnMonitor CreateKnnMonitor(PretrainOptions options, ModelPreset preset, IImageDataset train, int batch)
+    {
+        if (options.KnnEvery < 1) throw new ArgumentException($"--knn-every must be at least 1 step, got {options.KnnEvery}");
+        var test = DatasetFactory.Open(options.DatasetKind, options.Data, preset.ImageSize, preset.Channels, train: false);
+        return new KnnMonitor(train, test, options.KnnTrain, options.KnnTest, Math.Max(batch, KnnMonitor.MinBatch), options.KnnK);
+    }
+
+    /// <summary>kNN accuracy of the query backbone f_q now (eval mode, no gradients; train mode is restored).</summary>
+    private static KnnEvaluation MeasureKnn(KnnMonitor knn, MoCo model, MoCoAugmentation augmentation, Device device, long step, double epoch)
+    {
+        var clock = Stopwatch.StartNew();
+        var result = knn.Evaluate(model.BaseEncoder.Backbone, augmentation.Plain, device);
+        return new KnnEvaluation(step, epoch, result, clock.Elapsed.TotalSeconds);
     }
 
     private static string? ResolveResume(PretrainOptions options, string checkpointPath)

@@ -14,6 +14,7 @@ internal sealed class RunLog : IDisposable
     private readonly Stopwatch sinceLog = Stopwatch.StartNew();
     private long images;
     private double dataWaitSeconds;
+    private double excludedSeconds;
 
     public RunLog(string outputDir, long resumeStep, bool tensorboard)
     {
@@ -28,14 +29,18 @@ internal sealed class RunLog : IDisposable
         dataWaitSeconds += waitSeconds;
     }
 
+    /// <summary>Leaves time spent on something else than training (a kNN evaluation) out of the throughput.</summary>
+    public void Exclude(double seconds) => excludedSeconds += seconds;
+
     /// <summary>Writes a row (throughput = images counted since the last row) and starts a new interval.</summary>
-    public MetricsRow Write(long step, double epoch, double loss, double lr, double momentum, double gradNorm, double elapsedSeconds)
+    public MetricsRow Write(long step, double epoch, double loss, double lr, double momentum, double gradNorm, double elapsedSeconds,
+        double? knnTop1 = null)
     {
-        double interval = Math.Max(sinceLog.Elapsed.TotalSeconds, 1e-9);
+        double interval = Math.Max(sinceLog.Elapsed.TotalSeconds - excludedSeconds, 1e-9);
         var row = new MetricsRow
         {
             Step = step, Epoch = epoch, Loss = loss, Lr = lr, Momentum = momentum, GradNorm = gradNorm,
-            ImgPerS = images / interval, ElapsedS = elapsedSeconds,
+            ImgPerS = images / interval, ElapsedS = elapsedSeconds, KnnTop1 = knnTop1,
         };
         metrics.Write(row);
         if (tensorboard is not null)
@@ -47,10 +52,12 @@ internal sealed class RunLog : IDisposable
             tensorboard.add_scalar("train/grad_norm", (float)row.GradNorm, s);
             tensorboard.add_scalar("train/img_per_s", (float)row.ImgPerS, s);
             tensorboard.add_scalar("train/data_wait_share", (float)(dataWaitSeconds / interval), s);
+            if (knnTop1 is double knn) tensorboard.add_scalar("eval/knn_top1", (float)knn, s);
         }
         sinceLog.Restart();
         images = 0;
         dataWaitSeconds = 0;
+        excludedSeconds = 0;
         return row;
     }
 

@@ -6,7 +6,7 @@ namespace MoCoV3.Tests.Cli;
 [TestClass]
 public sealed class CliTests
 {
-    private static (int Code, string Out, string Err) Mocov3(params string[] args)
+    internal static (int Code, string Out, string Err) Mocov3(params string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "mocov3.dll"));

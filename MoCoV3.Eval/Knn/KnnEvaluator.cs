@@ -1,0 +1,37 @@
+using System.Diagnostics;
+using MoCoV3.Data;
+using MoCoV3.Eval.Embed;
+using MoCoV3.Evaluation;
+
+namespace MoCoV3.Eval.Knn;
+
+/// <summary>
+/// kNN evaluation of an exported encoder: both splits embedded in ONNX Runtime, then classified by
+/// <see cref="KnnClassifier"/> (cosine similarity, k neighbours voting with weights exp(s/T)).
+/// </summary>
+public static class KnnEvaluator
+{
+    /// <param name="progress">Notes while it runs (what is embedded).</param>
+    public static KnnReport Run(KnnOptions options, Action<string>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Limit is < 1) throw new ArgumentException($"--limit must be at least 1, got {options.Limit}");
+        using var embedder = new OnnxEmbedder(options.Encoder, options.Device);
+        var train = DatasetFactory.Open(options.DatasetKind, options.Data, embedder.ImageSize, embedder.Channels, train: true);
+        var test = DatasetFactory.Open(options.DatasetKind, options.Test ?? options.Data, embedder.ImageSize, embedder.Channels, train: false);
+        int limit = options.Limit ?? int.MaxValue;
+        var subsets = KnnSubsets.Choose(train, test, limit, limit);
+
+        var clock = Stopwatch.StartNew();
+        progress?.Invoke($"embedding {subsets.Train.Length} train images of {train.Source}");
+        var bank = embedder.Embed(train, subsets.Train, options.Batch);
+        progress?.Invoke($"embedding {subsets.Test.Length} test images of {test.Source}" + (subsets.HeldOut ? " (held out of the bank)" : ""));
+        var queries = embedder.Embed(test, subsets.Test, options.Batch);
+        double embedSeconds = clock.Elapsed.TotalSeconds;
+
+        clock.Restart();
+        using var classifier = KnnClassifier.FromArrays(bank.Values, bank.Labels, bank.Dim, train.ClassNames.Count, options.K, options.Temperature);
+        var result = classifier.Evaluate(queries.Values, queries.Labels);
+        return new KnnReport(result, train.Source, test.Source, subsets.HeldOut, embedSeconds, clock.Elapsed.TotalSeconds);
+    }
+}
