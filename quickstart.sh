@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job: MoCo v3 pretraining of vit-tiny-fmnist on Fashion-MNIST for a time budget (MINUTES, default 10).
-# Extra arguments go to `mocov3 pretrain`.
+# The main job (`mocov3 quickstart`): MoCo v3 pretraining on Fashion-MNIST for a time budget (MINUTES, default 10),
+# export to ONNX, verify, and an ML.NET linear probe against raw pixels and a random-init encoder.
+# Extra arguments go to `mocov3 quickstart` (e.g. --minutes 30, --out DIR).
 set -euo pipefail
 cd "$(dirname "$0")"
 if [ ! -d /usr/share/datasets/fashion-mnist ]; then
@@ -11,4 +12,4 @@ if [ ! -d /usr/share/datasets/fashion-mnist ]; then
   fi
 fi
 dotnet build MoCoV3.Cli -c Release -v q -nologo
-exec MoCoV3.Cli/bin/Release/net10.0/mocov3 pretrain --preset vit-tiny-fmnist --minutes "${MINUTES:-10}" --out runs/quickstart "$@"
+exec MoCoV3.Cli/bin/Release/net10.0/mocov3 quickstart --minutes "${MINUTES:-10}" "$@"

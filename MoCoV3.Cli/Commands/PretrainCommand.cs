@@ -1,9 +1,6 @@
 using System.CommandLine;
-using System.Runtime.InteropServices;
-using MoCoV3.Evaluation;
 using MoCoV3.Models;
 using MoCoV3.Training;
-using Spectre.Console;
 
 namespace MoCoV3.Cli.Commands;
 
@@ -77,44 +74,8 @@ internal static class PretrainCommand
 
     private static int Run(ModelPreset preset, PretrainOptions options)
     {
-        using var cancel = new CancellationTokenSource();
-        void Stop(string signal)
-        {
-            if (!cancel.IsCancellationRequested) Console.Error.WriteLine($"{signal}: finishing this step and writing a checkpoint…");
-            cancel.Cancel();
-        }
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; Stop("SIGINT"); });
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; Stop("SIGTERM"); });
-
         var trainer = new Pretrainer();
-        PretrainResult result;
-        if (AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected)
-        {
-            trainer.Info += message => AnsiConsole.MarkupLineInterpolated($"[grey]{message}[/]");
-            trainer.KnnEvaluated += e => AnsiConsole.MarkupLineInterpolated($"[green]{KnnLine(e)}[/]");
-            result = AnsiConsole.Progress()
-                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
-                .Start(ctx =>
-                {
-                    var task = ctx.AddTask("pretrain", maxValue: 1);
-                    trainer.Logged += (row, plan) =>
-                    {
-                        task.MaxValue = plan.TotalSteps;
-                        task.Value = row.Step;
-                        task.Description = $"step {row.Step}/{plan.TotalSteps} loss {row.Loss:F4} {row.ImgPerS:F0} img/s";
-                    };
-                    return trainer.Run(preset, options, cancel.Token);
-                });
-        }
-        else
-        {
-            trainer.Info += Console.WriteLine;
-            trainer.KnnEvaluated += e => Console.WriteLine(KnnLine(e));
-            trainer.Logged += (row, plan) => Console.WriteLine(
-                $"step {row.Step}/{plan.TotalSteps} epoch {row.Epoch:F2} loss {row.Loss:F4} lr {row.Lr:G3} m {row.Momentum:F5} " +
-                $"grad_norm {row.GradNorm:F3} {row.ImgPerS:F1} img/s elapsed {row.ElapsedS:F0}s");
-            result = trainer.Run(preset, options, cancel.Token);
-        }
+        var result = PretrainProgress.Run(trainer, cancel => trainer.Run(preset, options, cancel));
 
         if (result.Interrupted)
         {
@@ -125,7 +86,4 @@ internal static class PretrainCommand
         Console.WriteLine($"done: {result.Steps} steps ({result.Plan.Epochs:F2} epochs) in {result.ElapsedSeconds:F0}s; checkpoint {result.Checkpoint}");
         return 0;
     }
-
-    private static string KnnLine(KnnEvaluation e) => FormattableString.Invariant(
-        $"knn step {e.Step} epoch {e.Epoch:F2}: top1={e.Result.Top1:F4} top5={e.Result.Top5:F4} (k {e.Result.K}, {e.Result.Train} train / {e.Result.Test} test images, {e.Seconds:F1}s)");
 }
