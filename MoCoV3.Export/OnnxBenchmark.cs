@@ -1,82 +1,71 @@
 using System.Diagnostics;
-using Microsoft.ML.OnnxRuntime;
+using MoCoV3.Export.Quantization;
 using MoCoV3.Models;
+using Onnx;
 using static TorchSharp.torch;
 
 namespace MoCoV3.Export;
 
-/// <summary>
-/// Throughput of one backbone on the CPU: ONNX Runtime (exported model) and TorchSharp eager, same batch, over all
-/// timed batches; <see cref="OrtBestImagesPerSecond"/> and <see cref="TorchBestImagesPerSecond"/> are from the fastest
-/// single batch of each, which is less disturbed by other work on a shared machine.
-/// </summary>
-public sealed record BenchmarkResult(double OrtImagesPerSecond, double TorchImagesPerSecond, int Batch, int Batches, int Threads)
-{
-    public double OrtBestImagesPerSecond { get; init; }
-    public double TorchBestImagesPerSecond { get; init; }
-
-    public double Speedup => OrtImagesPerSecond / TorchImagesPerSecond;
-
-    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture,
-        $"ORT {OrtImagesPerSecond:F1} img/s (best batch {OrtBestImagesPerSecond:F1}), TorchSharp {TorchImagesPerSecond:F1} img/s " +
-        $"(best batch {TorchBestImagesPerSecond:F1}), ORT/Torch {Speedup:F2}x, batch {Batch} x {Batches}, {Threads} threads");
-}
-
 /// <summary>Times ONNX Runtime against TorchSharp inference (report only, not a test).</summary>
 public static class OnnxBenchmark
 {
-    /// <summary>ONNX Runtime options for CPU inference: all graph optimisations, one intra-op thread per core.</summary>
-    public static SessionOptions TunedCpuOptions(int threads)
-    {
-        var options = new SessionOptions
-        {
-            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
-            IntraOpNumThreads = threads,
-            InterOpNumThreads = 1,
-        };
-        return options;
-    }
+    public const string OrtDefaultRow = "ORT fp32, default options";
+    public const string OrtTunedRow = "ORT fp32, tuned options";
+    public const string OrtInt8Row = "ORT int8-dynamic, tuned";
 
     /// <summary>
-    /// Runs <paramref name="warmup"/> untimed and then <paramref name="batches"/> timed batches of random images through
-    /// the exported model at <paramref name="onnxPath"/> (ORT, <see cref="TunedCpuOptions"/>) and through
-    /// <paramref name="backbone"/> (TorchSharp eager, eval, no_grad), and returns images per second for each.
+    /// Runs <paramref name="warmup"/> untimed and then <paramref name="batches"/> timed batches of the same random images
+    /// through each variant in turn: the exported model at <paramref name="onnxPath"/> in ORT with its default options and
+    /// with <see cref="OrtCpuOptions"/>; with <paramref name="int8"/>, that model quantised in memory by
+    /// <see cref="DynamicInt8Quantizer"/> (tuned options); and <paramref name="backbone"/> in TorchSharp eager (eval, no_grad).
     /// </summary>
     public static BenchmarkResult Run(string onnxPath, Backbone backbone, ModelPreset preset, int batch = 32, int batches = 3,
-                                      int warmup = 1, int? threads = null)
+                                      int warmup = 1, int? threads = null, bool int8 = false)
     {
         ArgumentNullException.ThrowIfNull(backbone);
         ArgumentNullException.ThrowIfNull(preset);
         if (batch <= 0 || batches <= 0 || warmup < 0) throw new ArgumentException("batch and batches must be positive, warmup >= 0");
-        int t = threads ?? Environment.ProcessorCount;
+        int t = threads ?? OrtCpuOptions.PhysicalCores;
 
         using var pixelsTensor = TorchReference.RandomPixels(batch, preset.Channels, preset.ImageSize, seed: 0);
         float[] pixels = TensorData.ToFloatArray(pixelsTensor);
+        var rows = new List<BenchmarkRow>();
 
-        (double Mean, double Best) ort;
-        using (var options = TunedCpuOptions(t))
-        using (var runner = new OnnxModelRunner(onnxPath, options))
-            ort = Time(() => runner.Embed(pixels, batch), batch, batches, warmup);
+        byte[]? quantized = null;
+        if (int8)
+        {
+            var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(onnxPath));
+            quantized = Google.Protobuf.MessageExtensions.ToByteArray(DynamicInt8Quantizer.Quantize(model).Model);
+        }
+
+        using (var defaults = OrtCpuOptions.Default())
+        using (var runner = new OnnxModelRunner(onnxPath, defaults))
+            rows.Add(Time(OrtDefaultRow, () => runner.Embed(pixels, batch), batch, batches, warmup));
+        using (var tuned = OrtCpuOptions.Create(t))
+        {
+            using (var runner = new OnnxModelRunner(onnxPath, tuned))
+                rows.Add(Time(OrtTunedRow, () => runner.Embed(pixels, batch), batch, batches, warmup));
+            if (quantized is not null)
+            {
+                using var runner = new OnnxModelRunner(quantized, tuned);
+                rows.Add(Time(OrtInt8Row, () => runner.Embed(pixels, batch), batch, batches, warmup));
+            }
+        }
 
         int oldThreads = get_num_threads();
         set_num_threads(t);
         try
         {
-            var torchRate = Time(() => TorchReference.Embed(backbone, preset, pixelsTensor), batch, batches, warmup);
-            return new BenchmarkResult(ort.Mean, torchRate.Mean, batch, batches, t)
-            {
-                OrtBestImagesPerSecond = ort.Best,
-                TorchBestImagesPerSecond = torchRate.Best,
-            };
+            rows.Add(Time(BenchmarkResult.TorchRow, () => TorchReference.Embed(backbone, preset, pixelsTensor), batch, batches, warmup));
         }
         finally
         {
             set_num_threads(oldThreads);
         }
+        return new BenchmarkResult(rows, batch, batches, t);
     }
 
-    private static (double Mean, double Best) Time(Action run, int batch, int batches, int warmup)
+    private static BenchmarkRow Time(string name, Action run, int batch, int batches, int warmup)
     {
         for (int i = 0; i < warmup; i++) run();
         double total = 0, best = double.PositiveInfinity;
@@ -88,6 +77,6 @@ public static class OnnxBenchmark
             total += seconds;
             best = Math.Min(best, seconds);
         }
-        return (batch * batches / total, batch / best);
+        return new BenchmarkRow(name, batch * batches / total, batch / best);
     }
 }

@@ -20,8 +20,13 @@ public static class OnnxMetadata
     public const string Std = "mocov3.std";
     public const string EmbeddingDim = "mocov3.embedding_dim";
     public const string Recipe = "mocov3.recipe";
-    /// <summary><c>fp32</c> or <c>fp16</c> (weights and compute; inputs and outputs are float32 either way).</summary>
+    /// <summary>
+    /// <c>fp32</c>, <c>fp16</c> (weights and compute) or <c>int8-dynamic</c> (MatMul weights int8, activations quantised at
+    /// run time, see <see cref="Quantization.DynamicInt8Quantizer"/>); inputs and outputs are float32 in every case.
+    /// </summary>
     public const string Precision = "mocov3.precision";
+    /// <summary>With <c>int8-dynamic</c>: how the model was quantised (one line).</summary>
+    public const string Quantization = "mocov3.quantization";
     /// <summary>Number of classes of the <c>logits</c> output, when there is a head.</summary>
     public const string HeadClasses = "mocov3.head_classes";
 }

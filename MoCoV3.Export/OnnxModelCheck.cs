@@ -64,6 +64,7 @@ public static class OnnxModelCheck
             (int)TensorProto.Types.DataType.Float => 4,
             (int)TensorProto.Types.DataType.Float16 => 2,
             (int)TensorProto.Types.DataType.Int64 => 8,
+            (int)TensorProto.Types.DataType.Int8 => 1,
             _ => 0,
         };
         if (size == 0)

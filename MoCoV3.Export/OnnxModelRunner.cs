@@ -5,6 +5,7 @@ namespace MoCoV3.Export;
 /// <summary>
 /// An exported model in ONNX Runtime: float32 pixels <c>[N, C, H, W]</c> in [0, 1] in, every output (<c>embedding</c>,
 /// and <c>logits</c> when there is a head) out as flat float32 arrays. Load from a path when the model has external data.
+/// Without options the session uses <see cref="OrtCpuOptions.Create"/>.
 /// </summary>
 public sealed class OnnxModelRunner : IDisposable
 {
@@ -13,13 +14,13 @@ public sealed class OnnxModelRunner : IDisposable
     public OnnxModelRunner(string path, SessionOptions? options = null)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: ONNX model not found", path);
-        session = options is null ? new InferenceSession(path) : new InferenceSession(path, options);
+        session = Open(options, o => new InferenceSession(path, o));
         (Channels, Height, Width) = InputShape();
     }
 
     public OnnxModelRunner(byte[] model, SessionOptions? options = null)
     {
-        session = options is null ? new InferenceSession(model) : new InferenceSession(model, options);
+        session = Open(options, o => new InferenceSession(model, o));
         (Channels, Height, Width) = InputShape();
     }
 
@@ -32,7 +33,8 @@ public sealed class OnnxModelRunner : IDisposable
     /// <summary>The model's <c>metadata_props</c>.</summary>
     public IReadOnlyDictionary<string, string> Metadata => session.ModelMetadata.CustomMetadataMap;
 
-    public bool IsFp16 => Metadata.TryGetValue(OnnxMetadata.Precision, out var p) && p == "fp16";
+    /// <summary>The model's <see cref="OnnxMetadata.Precision"/>: <c>fp32</c> (also when absent), <c>fp16</c> or <c>int8-dynamic</c>.</summary>
+    public string Precision => Metadata.TryGetValue(OnnxMetadata.Precision, out var p) ? p : "fp32";
 
     /// <summary>Runs <paramref name="batch"/> images; returns each output by name.</summary>
     public IReadOnlyDictionary<string, float[]> Run(float[] pixels, int batch)
@@ -53,6 +55,14 @@ public sealed class OnnxModelRunner : IDisposable
 
     /// <summary>Just the <c>embedding</c> output, <c>[batch * D]</c>.</summary>
     public float[] Embed(float[] pixels, int batch) => Run(pixels, batch)[OnnxMetadata.EmbeddingName];
+
+    /// <summary>Opens the session with <paramref name="options"/>, or with <see cref="OrtCpuOptions.Create"/> when null.</summary>
+    private static InferenceSession Open(SessionOptions? options, Func<SessionOptions, InferenceSession> open)
+    {
+        if (options is not null) return open(options);
+        using var tuned = OrtCpuOptions.Create();
+        return open(tuned);
+    }
 
     private (int, int, int) InputShape()
     {

@@ -47,7 +47,7 @@ public static class OnnxVerifier
 
         float[] onnx = runner.Embed(TensorData.ToFloatArray(pixels), n);
         float[] torch = TorchReference.Embed(backbone, preset, pixels);
-        return Compare(onnx, torch, n) with { Fp16 = runner.IsFp16 };
+        return Compare(onnx, torch, n) with { Fp16 = runner.Precision == "fp16", Int8 = runner.Precision == Quantization.DynamicInt8Quantizer.Precision };
     }
 
     /// <summary>Max |a − b|, the smallest per-row cosine and max |b| of two <c>[rows, D]</c> arrays (<paramref name="b"/>: the reference).</summary>

@@ -23,14 +23,16 @@ internal static class BenchCommand
         var threads = new Option<int?>("--threads") { Description = "CPU threads (default: all cores)" };
         var augment = new Option<bool>("--augment") { Description = "Include the batched augmentation in the timed step" };
         var json = new Option<bool>("--json") { Description = "Print one JSON line (for bench/ scripts)" };
+        var quantize = new Option<string>("--quantize") { Description = "With --onnx: none | int8 (also time the model quantised to int8-dynamic in memory)", DefaultValueFactory = _ => "none" };
+        quantize.AcceptOnlyFromAmong("none", "int8");
         var command = new Command("bench", "Time full MoCo v3 training steps on synthetic data")
         {
-            preset, onnx, checkpoint, batch, steps, device, libtorch, threads, augment, json,
+            preset, onnx, checkpoint, batch, steps, device, libtorch, threads, augment, json, quantize,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
             if (r.GetValue(onnx) is string onnxPath)
-                return BenchOnnx(onnxPath, r.GetValue(checkpoint), r.GetValue(batch), r.GetValue(steps), r.GetValue(threads));
+                return BenchOnnx(onnxPath, r.GetValue(checkpoint), r.GetValue(batch), r.GetValue(steps), r.GetValue(threads), r.GetValue(quantize) == "int8");
             if (r.GetValue(preset) is not string presetName)
                 throw new ArgumentException("bench needs --preset NAME (training step) or --onnx MODEL (inference)");
             var result = StepBenchmark.Run(PresetCatalog.Get(presetName), r.GetValue(batch), r.GetValue(steps),
@@ -51,8 +53,8 @@ internal static class BenchCommand
         return command;
     }
 
-    /// <summary>ONNX Runtime (tuned CPU session) against TorchSharp eager inference, same preset, batch and threads.</summary>
-    private static int BenchOnnx(string onnxPath, string? checkpoint, int batch, int batches, int? threads)
+    /// <summary>ONNX Runtime (default and tuned CPU session, optionally int8) against TorchSharp eager inference, same preset, batch and threads.</summary>
+    private static int BenchOnnx(string onnxPath, string? checkpoint, int batch, int batches, int? threads, bool int8)
     {
         TorchRuntime.Initialize("cpu", threads: threads);
         ModelPreset preset;
@@ -66,8 +68,8 @@ internal static class BenchCommand
         using var imported = checkpoint is null ? null : CheckpointImporter.Load(checkpoint, null, preset);
         using var random = imported is null ? BackboneFactory.Create(preset) : null;
         var backbone = imported?.Backbone ?? random!;
-        var result = OnnxBenchmark.Run(onnxPath, backbone, preset, batch, batches, warmup: 1, threads);
-        Console.WriteLine($"{preset.Name} at {preset.ImageSize}px: {result}");
+        var result = OnnxBenchmark.Run(onnxPath, backbone, preset, batch, batches, warmup: 1, threads, int8);
+        Console.WriteLine($"{preset.Name} at {preset.ImageSize}px, {result}");
         return 0;
     }
 }

@@ -3,6 +3,7 @@ using MoCoV3.Data;
 using MoCoV3.Export;
 using MoCoV3.Checkpoints;
 using MoCoV3.Export.Checkpoints;
+using MoCoV3.Export.Quantization;
 using MoCoV3.Models;
 using MoCoV3.Runtime;
 using static TorchSharp.torch;
@@ -27,22 +28,25 @@ public static class ExportCommand
         var fp16 = new Option<bool>("--fp16") { Description = "Float16 weights and compute (input and output stay float32)" };
         var opset = new Option<int>("--opset") { Description = $"ONNX opset ({ExportOptions.MinOpset}-{ExportOptions.MaxOpset})", DefaultValueFactory = _ => ExportOptions.DefaultOpset };
         var data = new Option<string?>("--data") { Description = "Images for --verify: dataset folder or CSV manifest (default: random pixels)" };
+        var quantize = new Option<string>("--quantize") { Description = "none | int8: MatMul weights int8, activations quantised at run time (verify bound: cosine >= 0.99)", DefaultValueFactory = _ => "none" };
+        quantize.AcceptOnlyFromAmong("none", "int8");
         var verifyBatch = new Option<int>("--verify-batch") { Description = "Images in the --verify batch", DefaultValueFactory = _ => OnnxVerifier.DefaultBatch };
 
         var command = new Command("export", "Export a checkpoint's backbone to ONNX (input: pixels in [0,1], output: embedding)")
         {
-            checkpoint, from, arch, output, head, verify, fp16, opset, data, verifyBatch,
+            checkpoint, from, arch, output, head, verify, fp16, opset, data, verifyBatch, quantize,
         };
         command.SetAction(r => CliErrors.Run(() => Run(
             r.GetValue(checkpoint)!, r.GetValue(from)!, r.GetValue(arch), r.GetValue(output)!, r.GetValue(head), r.GetValue(verify), r.GetValue(fp16),
-            r.GetValue(opset), r.GetValue(data), r.GetValue(verifyBatch))));
+            r.GetValue(opset), r.GetValue(data), r.GetValue(verifyBatch), r.GetValue(quantize) == "int8")));
         return command;
     }
 
     private static int Run(string checkpoint, string from, string? arch, string output, bool withHead, bool verify, bool fp16, int opset,
-                           string? data, int verifyBatch)
+                           string? data, int verifyBatch, bool int8)
     {
         if (verifyBatch <= 0) throw new ArgumentException($"--verify-batch must be positive, found {verifyBatch}");
+        if (int8 && fp16) throw new ArgumentException("--quantize int8 and --fp16 exclude each other (int8 quantises the float32 model)");
         TorchRuntime.Initialize("cpu");
         CheckpointFormat? format = from == "auto" ? null : Enum.Parse<CheckpointFormat>(from, ignoreCase: true);
         // Strict import: wrong architecture, missing or mis-shaped tensors are refused by name. For a MoCo v3
@@ -55,11 +59,20 @@ public static class ExportCommand
         var head = withHead ? LinearHead.FromTensors(imported.Head!.Weight, imported.Head.Bias ?? zeros(imported.Head.Classes)) : null;
 
         var options = new ExportOptions { Opset = opset, Fp16 = fp16, Head = head };
-        var onnx = OnnxExporter.ExportToFile(backbone, preset, options, output);
+        var onnx = OnnxExporter.Export(backbone, preset, options);
+        string precision = fp16 ? "fp16" : "fp32";
+        if (int8)
+        {
+            var quantized = DynamicInt8Quantizer.Quantize(onnx);
+            Console.WriteLine($"quantised: {quantized}");
+            onnx = quantized.Model;
+            precision = DynamicInt8Quantizer.Precision;
+        }
+        OnnxExporter.Save(onnx, output, options.ExternalDataThresholdBytes);
         long bytes = new FileInfo(output).Length;
         string external = File.Exists(output + ".data") ? $" + external data {output}.data" : "";
         Console.WriteLine($"wrote {output} ({bytes / 1e6:F1} MB{external}): {preset.Arch} '{preset.Name}', opset {opset}, " +
-                          $"{(fp16 ? "fp16" : "fp32")}, {onnx.Graph.Node.Count} nodes, input [N,{preset.Channels},{preset.ImageSize},{preset.ImageSize}] " +
+                          $"{precision}, {onnx.Graph.Node.Count} nodes, input [N,{preset.Channels},{preset.ImageSize},{preset.ImageSize}] " +
                           $"-> embedding [N,{backbone.FeatureDim}]");
         if (!verify) return 0;
 
@@ -71,8 +84,8 @@ public static class ExportCommand
             Console.WriteLine("verify: passed");
             return 0;
         }
-        Console.Error.WriteLine(fp16
-            ? FormattableString.Invariant($"error: verify failed: cosine_min {result.CosineMin:F6} < {VerifyResult.Fp16CosineMin}")
+        Console.Error.WriteLine(result.CosineBound is { } bound
+            ? FormattableString.Invariant($"error: verify failed: cosine_min {result.CosineMin:F6} < {bound}")
             : FormattableString.Invariant($"error: verify failed: max_abs_diff {result.MaxAbsDiff:G3} > {result.Fp32Bound:G3}"));
         return VerifyFailed;
     }

@@ -64,9 +64,11 @@ public sealed class CliTests
         (code, output, error) = Mocov3("export", "--checkpoint", Path.Combine(outDir, "checkpoint.ckpt"), "--out", onnx, "--verify");
         Assert.AreEqual(0, code, error);
         StringAssert.Contains(output, "verify: passed");
-        (code, output, error) = Mocov3("bench", "--onnx", onnx, "--batch", "4", "--steps", "1");
+        (code, output, error) = Mocov3("bench", "--onnx", onnx, "--batch", "4", "--steps", "1", "--quantize", "int8");
         Assert.AreEqual(0, code, error);
-        StringAssert.Contains(output, "micro at 28px: ORT ");
+        StringAssert.Contains(output, "micro at 28px, batch 4 x 1 timed");
+        foreach (var row in new[] { "ORT fp32, default options", "ORT fp32, tuned options", "ORT int8-dynamic, tuned", "TorchSharp eager" })
+            StringAssert.Contains(output, row);
 
         (code, _, error) = Mocov3("bench");
         Assert.AreEqual(2, code);

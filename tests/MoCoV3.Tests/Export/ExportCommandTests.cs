@@ -117,6 +117,32 @@ public sealed class ExportCommandTests
     }
 
     [TestMethod]
+    public void ExportCommand_QuantizeInt8_WritesAnInt8ModelAndVerifiesItByCosine()
+    {
+        string dir = ExportTestModels.TempFolder();
+        string checkpoint = MicroCheckpoint(dir);
+        string output = Path.Combine(dir, "micro-int8.onnx");
+        var (code, stdout, stderr) = Export("--checkpoint", checkpoint, "--out", output, "--quantize", "int8", "--verify", "--verify-batch", "8");
+        Assert.AreEqual(0, code, stderr);
+        StringAssert.Contains(stdout, $"quantised: {4 * TestPresets.MicroVit.Depth} MatMuls int8");
+        StringAssert.Contains(stdout, "int8-dynamic");
+        StringAssert.Contains(stdout, "verify: passed");
+        var model = Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(output));
+        Assert.AreEqual("int8-dynamic", model.MetadataProps.Single(p => p.Key == OnnxMetadata.Precision).Value);
+
+        // The verify line reports the real numbers: int8 moves values (max_abs_diff well above float32's 1e-4) but keeps the direction.
+        string line = stdout.Split('\n').Single(l => l.StartsWith("max_abs_diff=", StringComparison.Ordinal));
+        double cosine = double.Parse(line.Split("cosine_min=")[1].Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+        double maxAbs = double.Parse(line.Split("max_abs_diff=")[1].Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.IsGreaterThanOrEqualTo(VerifyResult.Int8CosineMin, cosine, line);
+        Assert.IsGreaterThan(1e-4, maxAbs, line);
+
+        (code, _, stderr) = Export("--checkpoint", checkpoint, "--out", output, "--quantize", "int8", "--fp16");
+        Assert.AreEqual(BadInput, code);
+        StringAssert.Contains(stderr, "exclude each other");
+    }
+
+    [TestMethod]
     public void ExportCommand_BadInputs_FailWithOneLine()
     {
         string dir = ExportTestModels.TempFolder();
