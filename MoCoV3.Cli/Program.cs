@@ -8,5 +8,6 @@ var root = new RootCommand("MoCoV3.NET: MoCo v3 self-supervised pretraining, exp
     BenchCommand.Create(),
     ExportCommand.Create(),
     ConvertCommand.Create(),
+    ProbeCommand.Create(),
 };
 return root.Parse(args).Invoke();
