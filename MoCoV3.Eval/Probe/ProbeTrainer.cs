@@ -25,8 +25,11 @@ internal static class ProbeTrainer
             MaximumNumberOfIterations = maxIterations,
             NumberOfThreads = threads,
         });
+        // L-BFGS passes over the data once per iteration: keep the standardised features in memory after the first pass
+        // rather than making the rows and standardising them again every time.
         var pipeline = LabelToKey(ml, train.ClassNames)
             .Append(ml.Transforms.NormalizeMeanVariance(ProbeColumns.Features, train.Column))
+            .AppendCacheCheckpoint(ml)
             .Append(trainer);
         return pipeline.Fit(train.ToDataView(ml, rows));
     }
