@@ -31,7 +31,7 @@ public sealed record ProbeOptions
     /// The L2 weights tried on the held-out split; the best is refitted on the whole training split. ML.NET's L-BFGS adds
     /// ½·L2·‖w‖² to the loss summed (not averaged) over the rows, so with more rows the same weight regularises less.
     /// </summary>
-    public IReadOnlyList<float> L2Candidates { get; init; } = [0.1f, 1f, 10f, 100f];
+    public IReadOnlyList<float> L2Candidates { get; init; } = [1f, 10f, 100f, 1000f];
 
     /// <summary>The fraction of the training split held out to choose the L2 weight.</summary>
     public double HoldoutFraction { get; init; } = 0.1;
