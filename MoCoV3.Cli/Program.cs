@@ -8,6 +8,7 @@ var root = new RootCommand("MoCoV3.NET: MoCo v3 self-supervised pretraining, exp
     BenchCommand.Create(),
     ExportCommand.Create(),
     ConvertCommand.Create(),
+    ProbeCommand.Create(),
     FineTuneCommand.Create(),
     LinclsCommand.Create(),
     KnnCommand.Create(),

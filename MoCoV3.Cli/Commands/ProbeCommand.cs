@@ -1,0 +1,56 @@
+using System.CommandLine;
+using System.Globalization;
+using MoCoV3.Data;
+using MoCoV3.Eval.Probe;
+
+namespace MoCoV3.Cli.Commands;
+
+/// <summary><c>mocov3 probe</c>: the ML.NET linear probe of an exported encoder (see <see cref="LinearProbe"/>).</summary>
+public static class ProbeCommand
+{
+    public static Command Create()
+    {
+        var encoder = new Option<string>("--encoder") { Description = "Exported encoder (mocov3 export): input 'input' [N,C,H,W], output 'embedding'", Required = true };
+        var data = new Option<string?>("--data") { Description = "Fashion-MNIST folder, image folder or CSV manifest (default: Fashion-MNIST in its Debian folder)" };
+        var dataset = new Option<string>("--dataset") { Description = "auto | fashion-mnist | imagefolder | csv", DefaultValueFactory = _ => DatasetFactory.AutoKind };
+        dataset.AcceptOnlyFromAmong([.. DatasetFactory.Kinds]);
+        var output = new Option<string>("--out") { Description = "Folder for probe.zip, report.csv and confusion.png", DefaultValueFactory = _ => "probe" };
+        var limit = new Option<int?>("--limit") { Description = "Use only the first N images of each split" };
+        var baselines = new Option<bool>("--baselines") { Description = "Also probe raw pixels and the same architecture at random init (into OUT/baselines/)" };
+        var seed = new Option<int>("--seed") { Description = "Seed of the held-out split, ML.NET and the random-init weights", DefaultValueFactory = _ => 0 };
+
+        var command = new Command("probe", "Linear probe in ML.NET: exported encoder → L-BFGS logistic regression; writes probe.zip, report.csv, confusion.png")
+        {
+            encoder, data, dataset, output, limit, baselines, seed,
+        };
+        command.SetAction(r => CliErrors.Run(() => Run(new ProbeOptions
+        {
+            EncoderPath = r.GetValue(encoder)!,
+            DataPath = r.GetValue(data),
+            DatasetKind = r.GetValue(dataset)!,
+            OutputFolder = r.GetValue(output)!,
+            Limit = r.GetValue(limit),
+            Seed = r.GetValue(seed),
+        }, r.GetValue(baselines))));
+        return command;
+    }
+
+    private static int Run(ProbeOptions options, bool baselines)
+    {
+        var results = baselines ? LinearProbe.RunWithBaselines(options, Console.WriteLine) : [LinearProbe.Run(options, Console.WriteLine)];
+        var probe = results[0];
+        Console.WriteLine(FormattableString.Invariant($"top1={probe.Top1:F4} top5={probe.Top5:F4}"));
+        Console.WriteLine($"wrote {probe.ModelPath}, {probe.ReportPath}, {probe.ConfusionMatrixPath}");
+        if (!baselines) return 0;
+
+        Console.WriteLine();
+        Console.WriteLine($"{"features",-12} {"dim",6} {"top1",7} {"top5",7} {"best_l2",8} {"featurize_s",12} {"fit_s",7}");
+        foreach (var r in results)
+        {
+            double featurize = r.Seconds(ProbeStages.FeaturizeTrain) + r.Seconds(ProbeStages.FeaturizeTest);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{r.Name,-12} {r.FeatureDim,6} {r.Top1,7:F4} {r.Top5,7:F4} {r.BestL2,8:G3} {featurize,12:F1} {r.Seconds(ProbeStages.Fit),7:F1}"));
+        }
+        return 0;
+    }
+}

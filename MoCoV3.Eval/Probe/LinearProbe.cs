@@ -1,0 +1,194 @@
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.ML;
+using MoCoV3.Data;
+
+namespace MoCoV3.Eval.Probe;
+
+/// <summary>
+/// The linear probe of an exported encoder in ML.NET: pixels → the encoder (<c>ApplyOnnxModel</c>) → standardisation →
+/// L-BFGS maximum entropy → the predicted class name. The encoder runs once per image; the L2 sweep (on a held-out part
+/// of the training split), the final fit on the whole training split and the evaluation on the test split all read the
+/// cached features. The saved <c>probe.zip</c> still starts with the encoder, so an application feeds it raw pixels
+/// (<see cref="ProbeColumns.Pixels"/>) and reads <see cref="ProbeColumns.PredictedLabel"/> and <see cref="ProbeColumns.Score"/>.
+/// </summary>
+public static class LinearProbe
+{
+    public const string EncoderName = "encoder";
+    public const string RawPixelsName = "raw-pixels";
+    public const string RandomInitName = "random-init";
+
+    public const string ModelFileName = "probe.zip";
+    public const string ReportFileName = "report.csv";
+    public const string ConfusionMatrixFileName = "confusion.png";
+
+    /// <summary>The sub-folder of <see cref="ProbeOptions.OutputFolder"/> where each baseline writes its files.</summary>
+    public const string BaselinesFolder = "baselines";
+
+    /// <summary>Probes the encoder of <paramref name="options"/>; <paramref name="log"/> gets one line per stage.</summary>
+    public static ProbeResult Run(ProbeOptions options, Action<string>? log = null) => Run(options, baselines: false, log)[0];
+
+    /// <summary>
+    /// Probes the encoder, then with the same data, trainer and sweep the two baselines: <see cref="RawPixelsName"/> (the
+    /// classifier on the pixel vector) and <see cref="RandomInitName"/> (the encoder's architecture, from its metadata,
+    /// with seeded random weights). Returns the three results in that order.
+    /// </summary>
+    public static IReadOnlyList<ProbeResult> RunWithBaselines(ProbeOptions options, Action<string>? log = null) =>
+        Run(options, baselines: true, log);
+
+    private static List<ProbeResult> Run(ProbeOptions options, bool baselines, Action<string>? log)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        log ??= _ => { };
+        var ml = new MLContext(options.Seed);
+
+        var clock = Stopwatch.StartNew();
+        using var encoder = EncoderFeaturizer.Open(ml, options.EncoderPath);
+        var (train, test) = LoadSplits(options, encoder.Channels, encoder.Height);
+        double load = clock.Elapsed.TotalSeconds;
+        log(Invariant($"load: {train.Count} train and {test.Count} test images of {train.Channels}x{train.Height}x{train.Width}, ") +
+            Invariant($"{train.ClassNames.Count} classes; encoder {Path.GetFileName(options.EncoderPath)} → {encoder.Dim} features ({load:F1} s)"));
+
+        var results = new List<ProbeResult> { Probe(ml, EncoderName, encoder, train, test, options, options.OutputFolder, load, log) };
+        if (!baselines) return results;
+
+        string baselineRoot = Path.Combine(options.OutputFolder, BaselinesFolder);
+        results.Add(Probe(ml, RawPixelsName, null, train, test, options, Path.Combine(baselineRoot, RawPixelsName), 0, log));
+
+        string randomPath = Path.Combine(Path.GetTempPath(), $"mocov3-random-init-{Guid.NewGuid():N}.onnx");
+        try
+        {
+            clock.Restart();
+            var preset = RandomInitEncoder.Export(encoder.Metadata, options.EncoderPath, options.Seed, randomPath);
+            using var random = EncoderFeaturizer.Open(ml, randomPath);
+            double build = clock.Elapsed.TotalSeconds;
+            log(Invariant($"{RandomInitName}: built '{preset.Name}' with seed {options.Seed} and exported it ({build:F1} s)"));
+            results.Add(Probe(ml, RandomInitName, random, train, test, options, Path.Combine(baselineRoot, RandomInitName), build, log));
+        }
+        finally
+        {
+            File.Delete(randomPath);
+        }
+        return results;
+    }
+
+    private static ProbeResult Probe(MLContext ml, string name, EncoderFeaturizer? encoder, PixelSplit train, PixelSplit test,
+                                     ProbeOptions options, string folder, double loadSeconds, Action<string> log)
+    {
+        var stages = new List<StageTime> { new(ProbeStages.Load, loadSeconds) };
+        T Timed<T>(string stage, Func<T> work)
+        {
+            var clock = Stopwatch.StartNew();
+            T result = work();
+            stages.Add(new StageTime(stage, clock.Elapsed.TotalSeconds));
+            return result;
+        }
+        int threads = options.ThreadCount;
+
+        FeatureSet Features(PixelSplit split) => encoder?.Featurize(ml, split, threads) ?? FeatureSet.FromPixels(split);
+        var trainFeatures = Timed(ProbeStages.FeaturizeTrain, () => Features(train));
+        var testFeatures = Timed(ProbeStages.FeaturizeTest, () => Features(test));
+        double featurize = stages[^1].Seconds + stages[^2].Seconds;
+        log(encoder is null
+            ? Invariant($"{name}: {trainFeatures.Dim} pixel features ({featurize:F1} s)")
+            : Invariant($"{name}: featurized {train.Count + test.Count} images in {featurize:F1} s ") +
+              Invariant($"({(train.Count + test.Count) / Math.Max(featurize, 1e-9):F0} img/s, {threads} threads)"));
+
+        var (fitRows, holdoutRows) = HoldoutSplit(trainFeatures.Count, options.HoldoutFraction, options.Seed);
+        var sweep = Timed(ProbeStages.Sweep, () => options.L2Candidates.Count == 1
+            ? [(options.L2Candidates[0], double.NaN)]
+            : options.L2Candidates.Select(l2 =>
+              {
+                  var fitted = ProbeTrainer.Fit(ml, trainFeatures, fitRows, l2, options.MaxIterations, threads);
+                  return (L2: l2, Accuracy: ProbeTrainer.Evaluate(ml, fitted, trainFeatures, holdoutRows).MicroAccuracy);
+              }).ToList());
+        float bestL2 = sweep.MaxBy(s => s.Accuracy).L2;
+        log(Invariant($"{name}: L2 sweep on {holdoutRows.Length} held-out images: ") +
+            string.Join(", ", sweep.Select(s => Invariant($"{s.L2:G3} → {s.Accuracy:F4}"))) + Invariant($"; best {bestL2:G3} ({stages[^1].Seconds:F1} s)"));
+
+        var final = Timed(ProbeStages.Fit, () => ProbeTrainer.Fit(ml, trainFeatures, null, bestL2, options.MaxIterations, threads));
+        log(Invariant($"{name}: fitted on {trainFeatures.Count}x{trainFeatures.Dim} features ({stages[^1].Seconds:F1} s)"));
+        var metrics = Timed(ProbeStages.Evaluate, () => ProbeTrainer.Evaluate(ml, final, testFeatures));
+
+        var counts = metrics.ConfusionMatrix.Counts;
+        var perClass = Enumerable.Range(0, train.ClassNames.Count)
+            .Select(c => counts[c].Sum() is var total && total > 0 ? counts[c][c] / total : double.NaN).ToArray();
+
+        var clock = Stopwatch.StartNew();
+        Directory.CreateDirectory(folder);
+        var result = new ProbeResult
+        {
+            Name = name,
+            Top1 = metrics.MicroAccuracy,
+            Top5 = metrics.TopKAccuracy,
+            ClassNames = train.ClassNames,
+            PerClassAccuracy = perClass,
+            ConfusionMatrix = counts,
+            BestL2 = bestL2,
+            Sweep = sweep,
+            FeatureDim = trainFeatures.Dim,
+            TrainCount = train.Count,
+            TestCount = test.Count,
+            Stages = stages,
+            ModelPath = Path.Combine(folder, ModelFileName),
+            ReportPath = Path.Combine(folder, ReportFileName),
+            ConfusionMatrixPath = Path.Combine(folder, ConfusionMatrixFileName),
+        };
+        var model = ProbeTrainer.ForPrediction(ml, encoder?.Transformer, final, trainFeatures);
+        ml.Model.Save(model, PixelSplit.InputSchema(train.ImageBytes), result.ModelPath);
+        ProbeReport.Write(result.ReportPath, result, holdoutRows.Length);
+        ConfusionMatrixImage.Write(result.ConfusionMatrixPath, counts, train.ClassNames,
+            Invariant($"{name}: top-1 {metrics.MicroAccuracy:P1} on {test.Count} test images"));
+        stages.Add(new StageTime(ProbeStages.Save, clock.Elapsed.TotalSeconds));
+        log(Invariant($"{name}: top1={result.Top1:F4} top5={result.Top5:F4} (evaluate {result.Seconds(ProbeStages.Evaluate):F1} s, ") +
+            Invariant($"save {result.Seconds(ProbeStages.Save):F1} s) → {folder}"));
+        return result;
+    }
+
+    /// <summary>
+    /// The training and test images. A dataset with two splits gives the first <see cref="ProbeOptions.Limit"/> of each; one
+    /// with a single split (a CSV manifest, a folder without train/test) is shuffled with the seed and
+    /// <see cref="ProbeOptions.TestFraction"/> of it becomes the test split.
+    /// </summary>
+    private static (PixelSplit Train, PixelSplit Test) LoadSplits(ProbeOptions options, int channels, int size)
+    {
+        var trainSet = DatasetFactory.Open(options.DatasetKind, options.DataPath, size, channels, train: true);
+        var testSet = DatasetFactory.Open(options.DatasetKind, options.DataPath, size, channels, train: false);
+        int limit = options.Limit ?? int.MaxValue;
+        PixelSplit train, test;
+        if (trainSet.Source == testSet.Source)
+        {
+            if (trainSet.Count < 2)
+                throw new DataFormatException(trainSet.Source, null, $"expected at least 2 images to split into train and test, found {trainSet.Count}");
+            int[] order = Enumerable.Range(0, trainSet.Count).ToArray();
+            new Random(options.Seed).Shuffle(order);
+            int testCount = Math.Clamp((int)Math.Round(order.Length * options.TestFraction), 1, order.Length - 1);
+            test = PixelSplit.Read(trainSet, order.Take(testCount).Take(limit).ToArray(), $"{trainSet.Source} (test part)");
+            train = PixelSplit.Read(trainSet, order.Skip(testCount).Take(limit).ToArray(), $"{trainSet.Source} (train part)");
+        }
+        else
+        {
+            train = PixelSplit.Read(trainSet, Enumerable.Range(0, Math.Min(trainSet.Count, limit)).ToArray(), trainSet.Source);
+            test = PixelSplit.Read(testSet, Enumerable.Range(0, Math.Min(testSet.Count, limit)).ToArray(), testSet.Source);
+            if (!train.ClassNames.SequenceEqual(test.ClassNames))
+                throw new DataFormatException(testSet.Source, null, $"expected the classes of the training split {trainSet.Source} " +
+                    $"({string.Join(", ", train.ClassNames)}), found {string.Join(", ", test.ClassNames)}");
+        }
+        if (train.ClassNames.Count < 2)
+            throw new DataFormatException(trainSet.Source, null, $"expected at least 2 classes for a classifier, found {train.ClassNames.Count}");
+        return (train, test);
+    }
+
+    /// <summary>A seeded shuffle of the training rows: the first <paramref name="fraction"/> (at least one) held out.</summary>
+    private static (int[] Fit, int[] Holdout) HoldoutSplit(int count, double fraction, int seed)
+    {
+        if (count < 2) throw new ArgumentException($"at least 2 training images are needed to hold some out, found {count}");
+        int[] order = Enumerable.Range(0, count).ToArray();
+        new Random(seed).Shuffle(order);
+        int holdout = Math.Clamp((int)Math.Round(count * fraction), 1, count - 1);
+        return (order[holdout..], order[..holdout]);
+    }
+
+    private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,66 @@
+using MoCoV3.Data;
+
+namespace MoCoV3.Eval.Probe;
+
+/// <summary>
+/// What <see cref="LinearProbe.Run"/> trains on and where it writes. The defaults are the ones <c>mocov3 probe</c> uses:
+/// L-BFGS maximum entropy on standardised features, an L2 sweep on 10% of the training split held out, then a refit on
+/// all of it with the best value.
+/// </summary>
+public sealed record ProbeOptions
+{
+    /// <summary>The exported encoder (<c>mocov3 export</c>): input <c>input</c> float32 [N,C,H,W], output <c>embedding</c> [N,D].</summary>
+    public required string EncoderPath { get; init; }
+
+    /// <summary>The dataset: a Fashion-MNIST folder, an image folder or a CSV manifest; <c>null</c> for Fashion-MNIST in its default folder.</summary>
+    public string? DataPath { get; init; }
+
+    /// <summary><c>auto</c>, <c>fashion-mnist</c>, <c>imagefolder</c> or <c>csv</c> (see <see cref="DatasetFactory.Open"/>).</summary>
+    public string DatasetKind { get; init; } = DatasetFactory.AutoKind;
+
+    /// <summary>Where <c>report.csv</c>, <c>confusion.png</c> and <c>probe.zip</c> go.</summary>
+    public string OutputFolder { get; init; } = "probe";
+
+    /// <summary>Use only the first N images of each split (quick runs); <c>null</c> for all.</summary>
+    public int? Limit { get; init; }
+
+    /// <summary>Seeds the held-out split, ML.NET and the random-init baseline's weights.</summary>
+    public int Seed { get; init; }
+
+    /// <summary>
+    /// The L2 weights tried on the held-out split; the best is refitted on the whole training split. ML.NET's L-BFGS adds
+    /// ½·L2·‖w‖² to the loss summed (not averaged) over the rows, so with more rows the same weight regularises less.
+    /// </summary>
+    public IReadOnlyList<float> L2Candidates { get; init; } = [1f, 10f, 100f, 1000f];
+
+    /// <summary>The fraction of the training split held out to choose the L2 weight.</summary>
+    public double HoldoutFraction { get; init; } = 0.1;
+
+    /// <summary>
+    /// The fraction of the images kept as the test split when the dataset has only one split (a CSV manifest, an image
+    /// folder without <c>train</c>/<c>test</c> sub-folders).
+    /// </summary>
+    public double TestFraction { get; init; } = 0.2;
+
+    /// <summary>L-BFGS iterations per fit (at most).</summary>
+    public int MaxIterations { get; init; } = 100;
+
+    /// <summary>Threads for featurizing and fitting; <c>null</c> for one per core.</summary>
+    public int? Threads { get; init; }
+
+    internal int ThreadCount => Threads is > 0 ? Threads.Value : Environment.ProcessorCount;
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first setting that cannot work.</summary>
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(EncoderPath)) throw new ArgumentException("the encoder path (--encoder) is empty");
+        if (string.IsNullOrWhiteSpace(OutputFolder)) throw new ArgumentException("the output folder (--out) is empty");
+        if (Limit is < 2) throw new ArgumentException($"--limit must be at least 2 images, found {Limit}");
+        if (L2Candidates.Count == 0) throw new ArgumentException("at least one L2 weight is needed");
+        if (L2Candidates.Any(v => !(v >= 0) || float.IsInfinity(v)))
+            throw new ArgumentException($"L2 weights must be finite and >= 0, found {string.Join(", ", L2Candidates)}");
+        if (!(HoldoutFraction > 0 && HoldoutFraction < 1)) throw new ArgumentException($"the held-out fraction must be in (0, 1), found {HoldoutFraction}");
+        if (!(TestFraction > 0 && TestFraction < 1)) throw new ArgumentException($"the test fraction must be in (0, 1), found {TestFraction}");
+        if (MaxIterations < 1) throw new ArgumentException($"at least one L-BFGS iteration is needed, found {MaxIterations}");
+    }
+}
