@@ -1,4 +1,5 @@
 using System.CommandLine;
+using MoCoV3.Evaluation;
 using MoCoV3.Models;
 using MoCoV3.Training;
 

@@ -135,7 +135,7 @@ public sealed class FineTuner
         double trainSeconds = clock.Elapsed.TotalSeconds;
 
         model.eval();
-        var accuracy = Evaluation.Run(test, o.EvalBatch, device, transforms.Eval, model.forward);
+        var accuracy = ClassifierEvaluation.Run(test, o.EvalBatch, device, transforms.Eval, model.forward);
         Info?.Invoke(FormattableString.Invariant($"test: {accuracy.Count} images, top1 {accuracy.Top1:F2}%, top5 {accuracy.Top5:F2}%"));
 
         string checkpoint = Path.Combine(o.RunDir, ClassifierCheckpoint.DefaultName);

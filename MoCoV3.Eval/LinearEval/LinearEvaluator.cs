@@ -94,7 +94,7 @@ public sealed class LinearEvaluator
                     lossSum += value * batch.Count;
                     seen += batch.Count;
                 }
-                var accuracy = Evaluation.Run(test, o.EvalBatch, device, transforms.Eval, t => head.forward(backbone.forward(t)));
+                var accuracy = ClassifierEvaluation.Run(test, o.EvalBatch, device, transforms.Eval, t => head.forward(backbone.forward(t)));
                 var row = new LinclsEpoch(epoch + 1, o.Epochs, lossSum / seen, lr, accuracy.Top1, accuracy.Top5, clock.Elapsed.TotalSeconds);
                 history.Add(row);
                 log.Write(row.Epoch, row.Loss, row.Lr, row.Top1, row.Top5, row.ElapsedSeconds);

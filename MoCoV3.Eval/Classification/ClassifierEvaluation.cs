@@ -7,7 +7,7 @@ namespace MoCoV3.Eval.Classification;
 public sealed record AccuracyResult(double Top1, double Top5, long Count);
 
 /// <summary>The evaluation loop shared by fine-tuning and linear evaluation: every image once, in order, no gradient.</summary>
-public static class Evaluation
+public static class ClassifierEvaluation
 {
     /// <param name="logitsOf">Logits of a normalised batch (the caller has put its model in eval mode).</param>
     /// <param name="transform">uint8 batch on the device → normalised input.</param>
