@@ -13,5 +13,6 @@ var root = new RootCommand("MoCoV3.NET: MoCo v3 self-supervised pretraining, exp
     LinclsCommand.Create(),
     KnnCommand.Create(),
     EmbedCommand.Create(),
+    QuickstartCommand.Create(),
 };
 return root.Parse(args).Invoke();
