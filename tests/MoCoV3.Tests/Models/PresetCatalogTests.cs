@@ -6,11 +6,14 @@ namespace MoCoV3.Tests.Models;
 public sealed class PresetCatalogTests
 {
     [TestMethod]
-    public void ShipsTheSixPresetsAndEachBuilds()
+    public void ShipsTheSevenPresets()
     {
         var names = PresetCatalog.All().Select(p => p.Name).ToList();
         CollectionAssert.AreEquivalent(
-            new[] { "vit-tiny-fmnist", "vit-small", "vit-base", "vit-large", "resnet50", "resnet18-fmnist" }, names);
+            new[] { "vit-tiny-fmnist", "vit-tiny-fmnist-quick", "vit-small", "vit-base", "vit-large", "resnet50", "resnet18-fmnist" }, names);
+        // The quickstart preset (model card: models/vit-tiny-fmnist-quick.md).
+        var quick = PresetCatalog.Get("vit-tiny-fmnist-quick");
+        Assert.AreEqual((28, 1, 7, 128, 6, 4, 1024, 0.9), (quick.ImageSize, quick.Channels, quick.PatchSize, quick.EmbedDim, quick.Depth, quick.Heads, quick.HiddenDim, quick.Momentum0));
     }
 
     [TestMethod]
