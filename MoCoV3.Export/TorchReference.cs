@@ -1,3 +1,4 @@
+using MoCoV3.Data;
 using MoCoV3.Models;
 using static TorchSharp.torch;
 
@@ -38,5 +39,21 @@ public static class TorchReference
         var data = new float[(long)batch * channels * size * size];
         for (long i = 0; i < data.LongLength; i++) data[i] = random.NextSingle();
         return tensor(data, [batch, channels, size, size]);
+    }
+
+    /// <summary>
+    /// The first <paramref name="count"/> images of <paramref name="dataset"/> (fewer if it is smaller) as float32
+    /// <c>[N, C, H, W]</c> in [0, 1]: the real images <c>--verify</c> compares on.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The dataset has no images.</exception>
+    public static Tensor FirstImages(IImageDataset dataset, int count)
+    {
+        ArgumentNullException.ThrowIfNull(dataset);
+        int n = Math.Min(count, dataset.Count);
+        if (n <= 0) throw new InvalidDataException($"{dataset.Source}: no images to verify with");
+        var bytes = new byte[(long)n * dataset.Channels * dataset.Height * dataset.Width];
+        dataset.ReadBatch(Enumerable.Range(0, n).ToArray(), bytes, new long[n]);
+        using var raw = tensor(bytes, [n, dataset.Channels, dataset.Height, dataset.Width]);
+        return raw.to_type(ScalarType.Float32).div_(255f);
     }
 }

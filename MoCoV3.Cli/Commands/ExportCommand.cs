@@ -76,7 +76,8 @@ public static class ExportCommand
                           $"-> embedding [N,{backbone.FeatureDim}]");
         if (!verify) return 0;
 
-        using var pixels = data is null ? null : LoadPixels(data, preset, verifyBatch);
+        using var pixels = data is null ? null : TorchReference.FirstImages(
+            DatasetFactory.Open(DatasetFactory.AutoKind, data, preset.ImageSize, preset.Channels, train: false), verifyBatch);
         var result = OnnxVerifier.Verify(output, backbone, preset, pixels, verifyBatch);
         Console.WriteLine(FormattableString.Invariant($"max_abs_diff={result.MaxAbsDiff:G3} cosine_min={result.CosineMin:F6} batch={result.Batch}"));
         if (result.Passed)
@@ -88,19 +89,5 @@ public static class ExportCommand
             ? FormattableString.Invariant($"error: verify failed: cosine_min {result.CosineMin:F6} < {bound}")
             : FormattableString.Invariant($"error: verify failed: max_abs_diff {result.MaxAbsDiff:G3} > {result.Fp32Bound:G3}"));
         return VerifyFailed;
-    }
-
-    /// <summary>The first <paramref name="batch"/> images of a dataset as float32 <c>[N, C, H, W]</c> in [0, 1].</summary>
-    private static Tensor LoadPixels(string path, ModelPreset preset, int batch)
-    {
-        var dataset = DatasetFactory.Open(DatasetFactory.AutoKind, path, preset.ImageSize, preset.Channels, train: false);
-        int n = Math.Min(batch, dataset.Count);
-        if (n == 0) throw new InvalidDataException($"{path}: no images to verify with");
-        int[] indices = Enumerable.Range(0, n).ToArray();
-        var bytes = new byte[(long)n * dataset.Channels * dataset.Height * dataset.Width];
-        dataset.ReadBatch(indices, bytes, new long[n]);
-        var floats = new float[bytes.Length];
-        for (long i = 0; i < bytes.LongLength; i++) floats[i] = bytes[i] / 255f;
-        return tensor(floats, [n, dataset.Channels, dataset.Height, dataset.Width]);
     }
 }

@@ -86,7 +86,8 @@ public static class QuickstartRun
         using (var imported = CheckpointImporter.Load(pretrain.Checkpoint, CheckpointFormat.Toolkit, preset))
         {
             OnnxExporter.ExportToFile(imported.Backbone, imported.Preset, new ExportOptions(), encoderPath);
-            using var pixels = TestImages(options, preset);
+            using var pixels = TorchReference.FirstImages(
+                DatasetFactory.Open(options.DatasetKind, options.DataPath, preset.ImageSize, preset.Channels, train: false), VerifyImages);
             verify = OnnxVerifier.Verify(encoderPath, imported.Backbone, imported.Preset, pixels);
         }
         stages.Add(new(QuickstartStages.Export, clock.Elapsed.TotalSeconds));
@@ -118,18 +119,6 @@ public static class QuickstartRun
             Stages = stages,
             ReportPath = report,
         };
-    }
-
-    /// <summary>The first <see cref="VerifyImages"/> test images as float32 [N, C, H, W] in [0, 1].</summary>
-    private static Tensor TestImages(QuickstartOptions options, ModelPreset preset)
-    {
-        var dataset = DatasetFactory.Open(options.DatasetKind, options.DataPath, preset.ImageSize, preset.Channels, train: false);
-        int n = Math.Min(VerifyImages, dataset.Count);
-        if (n == 0) throw new InvalidDataException($"{dataset.Source}: the test split has no images");
-        var bytes = new byte[(long)n * dataset.Channels * dataset.Height * dataset.Width];
-        dataset.ReadBatch(Enumerable.Range(0, n).ToArray(), bytes, new long[n]);
-        using var raw = tensor(bytes, [n, dataset.Channels, dataset.Height, dataset.Width]);
-        return raw.to_type(ScalarType.Float32).div_(255f);
     }
 
     /// <summary><c>quickstart.csv</c>: one row per representation probed, with the pretraining run it belongs to.</summary>
