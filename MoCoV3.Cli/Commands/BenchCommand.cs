@@ -20,6 +20,7 @@ internal static class BenchCommand
         var steps = new Option<int>("--steps") { Description = "Timed steps (after 2 warm-up steps)", DefaultValueFactory = _ => 8 };
         var device = new Option<string>("--device") { Description = "cpu | cuda", DefaultValueFactory = _ => "cpu" };
         var libtorch = new Option<string?>("--libtorch") { Description = "Folder of a CUDA libtorch" };
+        var amp = AmpOption.Create();
         var threads = new Option<int?>("--threads") { Description = "CPU threads (default: all cores)" };
         var augment = new Option<bool>("--augment") { Description = "Include the batched augmentation in the timed step" };
         var json = new Option<bool>("--json") { Description = "Print one JSON line (for bench/ scripts)" };
@@ -27,7 +28,7 @@ internal static class BenchCommand
         quantize.AcceptOnlyFromAmong("none", "int8");
         var command = new Command("bench", "Time full MoCo v3 training steps on synthetic data")
         {
-            preset, onnx, checkpoint, batch, steps, device, libtorch, threads, augment, json, quantize,
+            preset, onnx, checkpoint, batch, steps, device, libtorch, amp, threads, augment, json, quantize,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -36,17 +37,21 @@ internal static class BenchCommand
             if (r.GetValue(preset) is not string presetName)
                 throw new ArgumentException("bench needs --preset NAME (training step) or --onnx MODEL (inference)");
             var result = StepBenchmark.Run(PresetCatalog.Get(presetName), r.GetValue(batch), r.GetValue(steps),
-                device: r.GetValue(device)!, libtorch: r.GetValue(libtorch), threads: r.GetValue(threads), augment: r.GetValue(augment));
+                device: r.GetValue(device)!, libtorch: r.GetValue(libtorch), threads: r.GetValue(threads), augment: r.GetValue(augment),
+                amp: r.GetValue(amp) ? TorchSharp.torch.ScalarType.BFloat16 : null);
             if (r.GetValue(json))
             {
                 Console.WriteLine(JsonSerializer.Serialize(result, ModelPreset.Json).ReplaceLineEndings(" "));
             }
             else
             {
+                string gpuMemory = result.PeakDeviceBytes is long gpu
+                    ? string.Create(CultureInfo.InvariantCulture, $", peak GPU memory in use {gpu / (1024.0 * 1024):F0} MiB (cuMemGetInfo, includes the CUDA context)")
+                    : "";
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{result.Preset} batch {result.Batch} on {result.Device}: {result.ImagesPerSecond:F1} img/s " +
+                    $"{result.Preset} batch {result.Batch} {result.Amp} on {result.Device}: {result.ImagesPerSecond:F1} img/s " +
                     $"(step median {result.StepSecondsMedian:F4}s, min {result.StepSecondsMin:F4}s, augmentation {result.AugmentSecondsMedian:F4}s), " +
-                    $"peak RSS {result.PeakRssBytes / (1024.0 * 1024):F0} MiB"));
+                    $"peak RSS {result.PeakRssBytes / (1024.0 * 1024):F0} MiB{gpuMemory}"));
             }
             return 0;
         }));

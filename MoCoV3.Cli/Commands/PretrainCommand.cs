@@ -20,6 +20,7 @@ internal static class PretrainCommand
         var warmup = new Option<double?>("--warmup-epochs") { Description = "Warmup length (default: the preset's, shortened in proportion for short runs)" };
         var device = new Option<string>("--device") { Description = "cpu | cuda | cuda:N", DefaultValueFactory = _ => "cpu" };
         var libtorch = new Option<string?>("--libtorch") { Description = "Folder of a CUDA libtorch (e.g. a PyTorch install's torch/lib)" };
+        var amp = AmpOption.Create();
         var threads = new Option<int?>("--threads") { Description = "CPU threads (default: all cores)" };
         var output = new Option<string>("--out") { Description = "Run folder", DefaultValueFactory = _ => "runs/pretrain" };
         var resume = new Option<string?>("--resume") { Description = "Run folder or checkpoint to continue, or 'auto'" };
@@ -37,7 +38,7 @@ internal static class PretrainCommand
 
         var command = new Command("pretrain", "Pretrain a MoCo v3 encoder")
         {
-            preset, data, dataset, epochs, maxSteps, minutes, batch, lr, warmup, device, libtorch, threads, output, resume, init,
+            preset, data, dataset, epochs, maxSteps, minutes, batch, lr, warmup, device, libtorch, amp, threads, output, resume, init,
             augment, seed, logEvery, saveEvery, limit, knnEvery, knnTrain, knnTest, knnK,
         };
         command.SetAction(r => CliErrors.Run(() =>
@@ -55,6 +56,7 @@ internal static class PretrainCommand
                 WarmupEpochs = r.GetValue(warmup),
                 Device = r.GetValue(device)!,
                 LibTorch = r.GetValue(libtorch),
+                Amp = r.GetValue(amp),
                 Threads = r.GetValue(threads),
                 Resume = r.GetValue(resume),
                 Init = r.GetValue(init),

@@ -45,7 +45,7 @@ public sealed class MoCoAugmentation
     /// <summary>No augmentation: the stored image, resized to the model's input size if needed, normalised.</summary>
     public Tensor Plain(Tensor pixels)
     {
-        var x = pixels.to_type(ScalarType.Float32) / 255.0;
+        var x = ToModelChannels(pixels.to_type(ScalarType.Float32) / 255.0);
         if (x.shape[2] != outputSize || x.shape[3] != outputSize)
             x = nn.functional.interpolate(x, [outputSize, outputSize], mode: InterpolationMode.Bilinear, align_corners: false);
         return Normalize(x);
@@ -54,9 +54,9 @@ public sealed class MoCoAugmentation
     public Tensor Apply(Tensor pixels, ViewAugmentation view, Random rng)
     {
         int n = (int)pixels.shape[0];
-        int channels = (int)pixels.shape[1];
         var device = pixels.device;
-        var x = pixels.to_type(ScalarType.Float32) / 255.0;
+        var x = ToModelChannels(pixels.to_type(ScalarType.Float32) / 255.0);
+        int channels = (int)x.shape[1];
 
         x = ResizedCropAndFlip(x, rng, view.FlipP, device);
 
@@ -90,6 +90,10 @@ public sealed class MoCoAugmentation
 
         return Normalize(x);
     }
+
+    /// <summary>Gray images for an RGB model are replicated to three channels (as PIL's <c>convert("RGB")</c>).</summary>
+    private Tensor ToModelChannels(Tensor x) =>
+        x.shape[1] == 1 && mean.Length == 3 ? x.expand(-1, 3, -1, -1) : x;
 
     /// <summary>
     /// RandomResizedCrop (area fraction in [crop_min, 1], aspect ratio log-uniform in [3/4, 4/3], up to 10 tries,

@@ -27,29 +27,32 @@ public static class DatasetFactory
     /// or an image shape that Fashion-MNIST cannot provide.</exception>
     /// <exception cref="FileNotFoundException">The path does not exist.</exception>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
-    public static IImageDataset Open(string kind, string? path, int imageSize, int channels, bool train)
+    /// <param name="resampleOnDevice">The caller resizes and converts gray to RGB on the device (pretraining, whose
+    /// augmentation resamples every crop anyway): Fashion-MNIST is then given at its own 28x28x1 for any preset, so that
+    /// e.g. vit-small can be pretrained on it upscaled.</param>
+    public static IImageDataset Open(string kind, string? path, int imageSize, int channels, bool train, bool resampleOnDevice = false)
     {
         ArgumentNullException.ThrowIfNull(kind);
         switch (kind.Trim().ToLowerInvariant())
         {
             case FashionMnistKind:
-                return OpenFashionMnist(path, imageSize, channels, train);
+                return OpenFashionMnist(path, imageSize, channels, train, resampleOnDevice);
             case ImageFolderKind:
                 return new ImageFolderDataset(SplitFolder(RequirePath(path, kind), train), imageSize, channels);
             case CsvKind:
                 return new CsvManifestDataset(RequirePath(path, kind), imageSize, channels);
             case AutoKind:
-                return OpenAuto(path, imageSize, channels, train);
+                return OpenAuto(path, imageSize, channels, train, resampleOnDevice);
             default:
                 throw new ArgumentException($"Unknown dataset kind '{kind}': expected one of {string.Join(", ", Kinds)}",
                     nameof(kind));
         }
     }
 
-    private static IImageDataset OpenAuto(string? path, int imageSize, int channels, bool train)
+    private static IImageDataset OpenAuto(string? path, int imageSize, int channels, bool train, bool resampleOnDevice)
     {
         if (path is null)
-            return OpenFashionMnist(null, imageSize, channels, train);
+            return OpenFashionMnist(null, imageSize, channels, train, resampleOnDevice);
         if (File.Exists(path))
         {
             if (string.Equals(Path.GetExtension(path), ".csv", StringComparison.OrdinalIgnoreCase))
@@ -60,13 +63,14 @@ public static class DatasetFactory
         if (!Directory.Exists(path))
             throw new FileNotFoundException($"Dataset path not found: {path}", path);
         if (FashionMnist.ContainsIdxFiles(path))
-            return OpenFashionMnist(path, imageSize, channels, train);
+            return OpenFashionMnist(path, imageSize, channels, train, resampleOnDevice);
         return new ImageFolderDataset(SplitFolder(path, train), imageSize, channels);
     }
 
-    private static InMemoryImageDataset OpenFashionMnist(string? folder, int imageSize, int channels, bool train)
+    private static InMemoryImageDataset OpenFashionMnist(string? folder, int imageSize, int channels, bool train, bool resampleOnDevice)
     {
-        if (imageSize != FashionMnist.ImageSize || channels != 1)
+        bool fits = resampleOnDevice ? channels is 1 or 3 : imageSize == FashionMnist.ImageSize && channels == 1;
+        if (!fits)
             throw new ArgumentException($"Fashion-MNIST images are {FashionMnist.ImageSize}x{FashionMnist.ImageSize} with 1 "
                 + $"channel, but {imageSize}x{imageSize} with {channels} channel(s) were asked for: the model preset does not "
                 + "fit this data; pick a preset made for Fashion-MNIST or another dataset");

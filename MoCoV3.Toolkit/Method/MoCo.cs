@@ -63,8 +63,8 @@ public sealed class MoCo : nn.Module
     /// <summary>One MoCo v3 loss for a batch of two crops, updating f_k with momentum <paramref name="m"/> first.</summary>
     public Tensor forward(Tensor x1, Tensor x2, double m)
     {
-        var q1 = predictor.forward(base_encoder.forward(x1));
-        var q2 = predictor.forward(base_encoder.forward(x2));
+        var q1 = Autocast.Forward(predictor, base_encoder.forward(x1));
+        var q2 = Autocast.Forward(predictor, base_encoder.forward(x2));
 
         Tensor k1, k2;
         using (no_grad())

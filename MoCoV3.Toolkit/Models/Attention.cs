@@ -23,9 +23,9 @@ public sealed class Attention : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         long n = x.shape[0], tokens = x.shape[1], dim = x.shape[2];
         // [N, T, 3, H, D/H] -> [3, N, H, T, D/H]
-        var parts = qkv.forward(x).reshape(n, tokens, 3, heads, dim / heads).permute(2, 0, 3, 1, 4).unbind(0);
+        var parts = Autocast.Linear(qkv, x).reshape(n, tokens, 3, heads, dim / heads).permute(2, 0, 3, 1, 4).unbind(0);
         // softmax(q kᵀ / sqrt(D/H)) v
         var attended = nn.functional.scaled_dot_product_attention(parts[0], parts[1], parts[2]);
-        return proj.forward(attended.transpose(1, 2).reshape(n, tokens, dim)).MoveToOuterDisposeScope();
+        return Autocast.Linear(proj, attended.transpose(1, 2).reshape(n, tokens, dim)).MoveToOuterDisposeScope();
     }
 }

@@ -35,9 +35,9 @@ internal sealed class BasicBlock : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = relu.forward(bn1.forward(conv1.forward(x)));
-        y = bn2.forward(conv2.forward(y));
-        var identity = downsample is null ? x : downsample.forward(x);
+        var y = relu.forward(bn1.forward(Autocast.Conv2d(conv1, x)));
+        y = bn2.forward(Autocast.Conv2d(conv2, y));
+        var identity = downsample is null ? x : Autocast.Forward(downsample, x);
         y.add_(identity);
         return relu.forward(y).MoveToOuterDisposeScope();
     }

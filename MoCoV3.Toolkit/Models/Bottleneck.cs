@@ -40,10 +40,10 @@ internal sealed class Bottleneck : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = relu.forward(bn1.forward(conv1.forward(x)));
-        y = relu.forward(bn2.forward(conv2.forward(y)));
-        y = bn3.forward(conv3.forward(y));
-        var identity = downsample is null ? x : downsample.forward(x);
+        var y = relu.forward(bn1.forward(Autocast.Conv2d(conv1, x)));
+        y = relu.forward(bn2.forward(Autocast.Conv2d(conv2, y)));
+        y = bn3.forward(Autocast.Conv2d(conv3, y));
+        var identity = downsample is null ? x : Autocast.Forward(downsample, x);
         y.add_(identity);
         return relu.forward(y).MoveToOuterDisposeScope();
     }

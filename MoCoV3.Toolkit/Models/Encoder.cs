@@ -28,5 +28,5 @@ public sealed class Encoder : nn.Module<Tensor, Tensor>
 
     public Sequential Projector => projector;
 
-    public override Tensor forward(Tensor x) => projector.forward(backbone.forward(x));
+    public override Tensor forward(Tensor x) => Autocast.Forward(projector, backbone.forward(x));
 }

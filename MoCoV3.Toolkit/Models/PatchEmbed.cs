@@ -17,5 +17,5 @@ public sealed class PatchEmbed : nn.Module<Tensor, Tensor>
     public Conv2d Projection => proj;
 
     /// <summary><c>[N, C, H, W]</c> to tokens <c>[N, H/P * W/P, D]</c>, row-major.</summary>
-    public override Tensor forward(Tensor x) => proj.forward(x).flatten(2).transpose(1, 2);
+    public override Tensor forward(Tensor x) => Autocast.Conv2d(proj, x).flatten(2).transpose(1, 2);
 }

@@ -63,7 +63,7 @@ public sealed class ResNet : Backbone
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = relu.forward(bn1.forward(conv1.forward(x)));
+        var y = relu.forward(bn1.forward(Autocast.Conv2d(conv1, x)));
         if (maxpool is not null) y = maxpool.forward(y);
         y = layer1.forward(y);
         y = layer2.forward(y);

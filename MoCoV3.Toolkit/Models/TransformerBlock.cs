@@ -57,7 +57,7 @@ public sealed class TransformerBlock : nn.Module<Tensor, Tensor>
         public override Tensor forward(Tensor x)
         {
             using var scope = NewDisposeScope();
-            return fc2.forward(nn.functional.gelu(fc1.forward(x))).MoveToOuterDisposeScope();
+            return Autocast.Linear(fc2, nn.functional.gelu(Autocast.Linear(fc1, x))).MoveToOuterDisposeScope();
         }
     }
 }

@@ -93,7 +93,7 @@ public sealed class VisionTransformer : Backbone
     public Tensor ForwardTokens(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var tokens = patch_embed.forward(x);
+        var tokens = patch_embed.forward(x).to_type(cls_token.dtype);
         var cls = cls_token.expand(tokens.shape[0], -1, -1);
         var h = cat([cls, tokens], dim: 1) + pos_embed;
         foreach (var block in blocks)

@@ -15,6 +15,8 @@ public sealed record PretrainOptions
     public double? WarmupEpochs { get; init; }
     public string Device { get; init; } = "cpu";
     public string? LibTorch { get; init; }
+    /// <summary>bf16 mixed precision of the forward pass (see <see cref="Models.Autocast"/>); false = fp32.</summary>
+    public bool Amp { get; init; }
     public int? Threads { get; init; }
     /// <summary>A run folder or checkpoint file to continue, or "auto" (the output folder's checkpoint if any).</summary>
     public string? Resume { get; init; }

@@ -35,13 +35,14 @@ public sealed class Pretrainer
     {
         Directory.CreateDirectory(options.OutputDir);
         var device = TorchRuntime.Initialize(options.Device, options.LibTorch, options.Threads);
+        ScalarType? amp = options.Amp ? ScalarType.BFloat16 : null;
         string checkpointPath = Path.Combine(options.OutputDir, CheckpointFile.DefaultName);
         string? resumeFrom = ResolveResume(options, checkpointPath);
 
         CheckpointHeader? resumed = resumeFrom is null ? null : CheckpointFile.ReadHeader(resumeFrom);
         var preset = resumed?.Preset ?? requestedPreset;
 
-        IImageDataset dataset = DatasetFactory.Open(options.DatasetKind, options.Data, preset.ImageSize, preset.Channels, train: true);
+        IImageDataset dataset = DatasetFactory.Open(options.DatasetKind, options.Data, preset.ImageSize, preset.Channels, train: true, resampleOnDevice: true);
         // The kNN bank comes from the whole train split, not only the --limit images trained on.
         var knn = options.KnnEvery is null ? null : CreateKnnMonitor(options, preset, dataset, resumed?.Plan.Batch ?? options.Batch ?? preset.Batch);
         if (options.Limit is int limit && limit < dataset.Count) dataset = new SubsetDataset(dataset, limit);
@@ -109,7 +110,7 @@ public sealed class Pretrainer
                 var (x1, x2) = options.Augment == "none"
                     ? (augmentation.Plain(pixels), augmentation.Plain(pixels))
                     : augmentation.TwoViews(pixels, plan.Seed, step);
-                var loss = TrainStep.Run(model, optimizer, x1, x2, lr, m);
+                var loss = TrainStep.Run(model, optimizer, x1, x2, lr, m, amp);
                 step++;
                 log.Count(batch, data.WaitSeconds);
 
@@ -173,7 +174,7 @@ public sealed class Pretrainer
     private static KnnMonitor CreateKnnMonitor(PretrainOptions options, ModelPreset preset, IImageDataset train, int batch)
     {
         if (options.KnnEvery < 1) throw new ArgumentException($"--knn-every must be at least 1 step, got {options.KnnEvery}");
-        var test = DatasetFactory.Open(options.DatasetKind, options.Data, preset.ImageSize, preset.Channels, train: false);
+        var test = DatasetFactory.Open(options.DatasetKind, options.Data, preset.ImageSize, preset.Channels, train: false, resampleOnDevice: true);
         return new KnnMonitor(train, test, options.KnnTrain, options.KnnTest, Math.Max(batch, KnnMonitor.MinBatch), options.KnnK);
     }
 

@@ -9,8 +9,12 @@ using static TorchSharp.torch;
 namespace MoCoV3.Training;
 
 /// <summary>Result of timing full MoCo v3 steps on synthetic data.</summary>
+/// <param name="Amp">Compute type of the forward pass: <c>fp32</c> or <c>bf16</c> (autocast).</param>
+/// <param name="PeakRssBytes">Peak resident memory of the process.</param>
+/// <param name="PeakDeviceBytes">CUDA: peak device memory in use (see <see cref="CudaMemory"/>); null on CPU.</param>
 public sealed record BenchResult(string Preset, int Batch, string Device, int Threads, int Steps, double StepSecondsMedian,
-    double StepSecondsMin, double ImagesPerSecond, double AugmentSecondsMedian, long PeakRssBytes);
+    double StepSecondsMin, double ImagesPerSecond, double AugmentSecondsMedian, long PeakRssBytes, string Amp = "fp32",
+    long? PeakDeviceBytes = null);
 
 /// <summary>
 /// Times the full MoCo v3 step — both crops through f_q and the predictor, the momentum update and both crops
@@ -21,7 +25,7 @@ public sealed record BenchResult(string Preset, int Batch, string Device, int Th
 public static class StepBenchmark
 {
     public static BenchResult Run(ModelPreset preset, int batch, int steps, int warmup = 2, string device = "cpu",
-        string? libtorch = null, int? threads = null, bool augment = false, long seed = 0)
+        string? libtorch = null, int? threads = null, bool augment = false, long seed = 0, ScalarType? amp = null)
     {
         var dev = TorchRuntime.Initialize(device, libtorch, threads);
         manual_seed(seed);
@@ -34,6 +38,8 @@ public static class StepBenchmark
         using var fixed1 = randn(batch, preset.Channels, preset.ImageSize, preset.ImageSize, device: dev);
         using var fixed2 = randn(batch, preset.Channels, preset.ImageSize, preset.ImageSize, device: dev);
 
+        bool cuda = dev.type == DeviceType.CUDA;
+        long? peakDevice = null;
         var stepTimes = new List<double>();
         var augmentTimes = new List<double>();
         for (int i = 0; i < warmup + steps; i++)
@@ -44,8 +50,9 @@ public static class StepBenchmark
             var (x1, x2) = augment ? augmentation.TwoViews(pixels, seed, i) : (fixed1, fixed2);
             Synchronize(dev);
             double augmentSeconds = clock.Elapsed.TotalSeconds;
-            TrainStep.Run(model, optimizer, x1, x2, 1e-4, 0.99);
+            TrainStep.Run(model, optimizer, x1, x2, 1e-4, 0.99, amp);
             Synchronize(dev);
+            if (cuda && CudaMemory.UsedBytes() is long used) peakDevice = Math.Max(peakDevice ?? 0, used);
             if (i >= warmup)
             {
                 stepTimes.Add(clock.Elapsed.TotalSeconds);
@@ -54,7 +61,7 @@ public static class StepBenchmark
         }
         double median = Median(stepTimes);
         return new BenchResult(preset.Name, batch, TorchRuntime.Describe(dev), get_num_threads(), steps, median, stepTimes.Min(),
-            batch / median, Median(augmentTimes), Process.GetCurrentProcess().PeakWorkingSet64);
+            batch / median, Median(augmentTimes), Process.GetCurrentProcess().PeakWorkingSet64, amp is null ? "fp32" : "bf16", peakDevice);
     }
 
     private static void Synchronize(Device device)

@@ -1,4 +1,5 @@
 using MoCoV3.Method;
+using MoCoV3.Models;
 using MoCoV3.Optim;
 using static TorchSharp.torch;
 
@@ -7,11 +8,17 @@ namespace MoCoV3.Training;
 /// <summary>One optimisation step of MoCo v3, shared by <see cref="Pretrainer"/> and <see cref="StepBenchmark"/>.</summary>
 public static class TrainStep
 {
-    /// <summary>Sets lr, computes the loss of the two views (updating f_k with momentum m), back-propagates, steps.</summary>
-    public static Tensor Run(MoCo model, ITrainingOptimizer optimizer, Tensor x1, Tensor x2, double lr, double m)
+    /// <summary>
+    /// Sets lr, computes the loss of the two views (updating f_k with momentum m), back-propagates, steps. With
+    /// <paramref name="amp"/> (bf16), the forward pass runs under <see cref="Autocast"/> and backward outside it, as with
+    /// <c>torch.autocast</c>; parameters, gradients and optimiser state stay fp32.
+    /// </summary>
+    public static Tensor Run(MoCo model, ITrainingOptimizer optimizer, Tensor x1, Tensor x2, double lr, double m, ScalarType? amp = null)
     {
         optimizer.LearningRate = lr;
-        var loss = model.forward(x1, x2, m);
+        Tensor loss;
+        using (Autocast.Enable(amp))
+            loss = model.forward(x1, x2, m);
         optimizer.ZeroGrad();
         loss.backward();
         optimizer.Step();
