@@ -86,7 +86,7 @@ public static class CheckpointFile
                 optimizer.Load(reader);
             }
         }
-        catch (Exception e) when (e is EndOfStreamException or ArgumentException or InvalidDataException or IOException)
+        catch (Exception e) when (e is EndOfStreamException or ArgumentException or InvalidDataException or IOException or FormatException)
         {
             throw new InvalidDataException($"{path}: cannot load checkpoint tensors at byte {stream.Position}: {e.Message}", e);
         }
