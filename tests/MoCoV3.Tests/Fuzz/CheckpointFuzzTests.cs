@@ -63,7 +63,8 @@ public sealed class CheckpointFuzzTests
         var plan = new RunPlan { Batch = 2, StepsPerEpoch = 1, TotalSteps = 1, PeakLr = 1e-3, WarmupEpochs = 0, Seed = 4 };
         string seedPath = dir.File("seed.ckpt");
         CheckpointFile.Save(seedPath, new CheckpointHeader { Preset = preset, Plan = plan, Step = 1, ElapsedSeconds = 1 }, model, optimizer);
-        FuzzSeed[] seeds = [new("checkpoint.ckpt", File.ReadAllBytes(seedPath))];
+        byte[] checkpoint = File.ReadAllBytes(seedPath);
+        FuzzSeed[] seeds = [new("checkpoint.ckpt", checkpoint), new("header-checkpoint.ckpt", checkpoint, StructuredMutations.CheckpointHeader)];
         FuzzHarness.Run(".ckpt", dir.Path, seeds, path =>
         {
             CheckpointHeader header = CheckpointFile.Load(path, model, optimizer);

@@ -34,12 +34,14 @@ public sealed class DataFuzzTests
         [
             new("images-idx3-ubyte.gz", TestFiles.Gzip(TestFiles.IdxBytes([3, 28, 28], Pixels(3 * 28 * 28)))),
             new("labels-idx1-ubyte.gz", TestFiles.Gzip(TestFiles.IdxBytes([40], Pixels(40)))),
+            new("content-images-idx3-ubyte.gz", TestFiles.Gzip(TestFiles.IdxBytes([3, 28, 28], Pixels(3 * 28 * 28))), StructuredMutations.GzipContent),
+            new("content-labels-idx1-ubyte.gz", TestFiles.Gzip(TestFiles.IdxBytes([40], Pixels(40))), StructuredMutations.GzipContent),
         ];
         FuzzHarness.Run("idx.gz", dir.Path, seeds, ReadIdx, CiCases, typeof(DataFormatException)).AssertNoFailures();
     }
 
     [TestMethod]
-    public void PngFilesDecodeOrAreRefused() => FuzzImages("png", SKEncodedImageFormat.Png);
+    public void PngFilesDecodeOrAreRefused() => FuzzImages("png", SKEncodedImageFormat.Png, StructuredMutations.PngWithValidCrcs);
 
     [TestMethod]
     public void JpegFilesDecodeOrAreRefused() => FuzzImages("jpg", SKEncodedImageFormat.Jpeg);
@@ -70,7 +72,8 @@ public sealed class DataFuzzTests
         }, CiCases, typeof(DataFormatException)).AssertNoFailures();
     }
 
-    private static void FuzzImages(string extension, SKEncodedImageFormat format)
+    private static void FuzzImages(string extension, SKEncodedImageFormat format,
+        Func<byte[], Random, List<string>, byte[]>? structured = null)
     {
         using var dir = new TempDir();
         SKColor[] colors = [SKColors.Red, SKColors.Lime, SKColors.Blue, SKColors.White];
@@ -79,6 +82,8 @@ public sealed class DataFuzzTests
             new($"stripes.{extension}", File.ReadAllBytes(TestFiles.WriteStripes(dir.File("seed", $"a.{extension}"), 10, 30, colors, format))),
             new($"small.{extension}", File.ReadAllBytes(TestFiles.WriteStripes(dir.File("seed", $"b.{extension}"), 3, 5, colors, format))),
         ];
+        if (structured is not null)
+            seeds = [.. seeds, .. seeds.Select(s => s with { FileName = "structured-" + s.FileName, Mutate = structured })];
         const int size = 16;
         var pixels = new byte[3 * size * size];
         FuzzHarness.Run(extension, dir.Path, seeds, path => ImageDecoder.Decode(path, size, 3, pixels), CiCases,

@@ -18,7 +18,12 @@ public sealed class PresetFuzzTests
     {
         using var dir = new TempDir();
         FuzzSeed[] seeds = new[] { "vit-tiny-fmnist", "resnet18-fmnist", "vit-small" }
-            .Select(name => new FuzzSeed($"{name}.json", File.ReadAllBytes(Path.Combine(PresetCatalog.DefaultFolder, name + ".json"))))
+            .Select(name => File.ReadAllBytes(Path.Combine(PresetCatalog.DefaultFolder, name + ".json")))
+            .SelectMany((bytes, i) => new[]
+            {
+                new FuzzSeed($"preset{i}.json", bytes),
+                new FuzzSeed($"value-preset{i}.json", bytes, StructuredMutations.Json),
+            })
             .ToArray();
         FuzzHarness.Run("preset .json", dir.Path, seeds, path =>
         {
