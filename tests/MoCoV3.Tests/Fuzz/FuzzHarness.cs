@@ -5,12 +5,21 @@ namespace MoCoV3.Tests.Fuzz;
 /// <summary>
 /// Runs a reader over mutated copies of valid files and sorts every case into: success; an expected typed error
 /// (one of the given exception types, whose message names the file); or a failure (any other exception, a check of
-/// the loaded result that fails, a message that does not name the file, or no answer within the timeout). Each case
+/// the loaded result that fails, a message that does not name the file, a managed allocation out of proportion to the
+/// file's size, or no answer within the timeout). Each case
 /// draws its mutations from <c>Random(seed * 1000003 + case)</c>, so <c>MOCOV3_FUZZ_SEED</c> and
 /// <c>MOCOV3_FUZZ_CASE</c> replay one case.
 /// </summary>
 internal static class FuzzHarness
 {
+    /// <summary>
+    /// A case may allocate (managed memory, on its thread) this much per byte of its file, plus
+    /// <see cref="AllocationSlack"/>: gzip expands at most about 1032:1, so more means a size field drove an allocation.
+    /// </summary>
+    private const long MaxBytesPerFileByte = 2048;
+
+    private const long AllocationSlack = 64L << 20;
+
     /// <param name="format">The format's name, for the summary line.</param>
     /// <param name="folder">Where the case files go (beside the files they refer to, for manifests).</param>
     /// <param name="seeds">Valid files; case i mutates <c>seeds[i % seeds.Count]</c>.</param>
@@ -50,8 +59,10 @@ internal static class FuzzHarness
     {
         // A thread of its own: a hang is reported (the thread is abandoned) instead of stopping the run.
         Exception? error = null;
+        long allocated = 0;
         var thread = new Thread(() =>
         {
+            long before = GC.GetAllocatedBytesForCurrentThread();
             try
             {
                 read(path);
@@ -60,6 +71,7 @@ internal static class FuzzHarness
             {
                 error = e;
             }
+            allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         }, maxStackSize: 16 << 20)
         {
             IsBackground = true,
@@ -69,6 +81,14 @@ internal static class FuzzHarness
         if (!thread.Join(timeout))
         {
             report.Fail(replay, $"no answer within {timeout.TotalSeconds:0} s (a hang)");
+            return;
+        }
+        long fileLength = new FileInfo(path).Length;
+        long allowed = MaxBytesPerFileByte * fileLength + AllocationSlack;
+        if (allocated > allowed)
+        {
+            report.Fail(replay, $"allocated {allocated} managed bytes for a {fileLength}-byte file (more than {allowed}): "
+                + $"a size in the file drove an allocation; {(error is null ? "loaded" : error.GetType().Name + ": " + error.Message)}");
             return;
         }
         if (error is null)

@@ -70,6 +70,14 @@ internal static class StructuredMutations
     public static byte[] PngWithValidCrcs(byte[] png, Random random, List<string> log)
     {
         byte[] data = FuzzMutator.Mutate(png, random, log);
+        FixPngCrcs(data);
+        log.Add("CRCs fixed");
+        return data;
+    }
+
+    /// <summary>Recomputes the CRC of every PNG chunk whose length fits in the data.</summary>
+    public static void FixPngCrcs(byte[] data)
+    {
         int pos = 8;
         while (pos + 12 <= data.Length)
         {
@@ -80,8 +88,6 @@ internal static class StructuredMutations
             BinaryPrimitives.WriteUInt32BigEndian(data.AsSpan(crcAt), Crc32(data.AsSpan(pos + 4, 4 + (int)length)));
             pos = crcAt + 4;
         }
-        log.Add("CRCs fixed");
-        return data;
     }
 
     /// <summary>Byte mutations of the decompressed content, compressed again (a valid gzip member holding bad content).</summary>
