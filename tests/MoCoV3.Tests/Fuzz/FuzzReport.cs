@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using System.Text.RegularExpressions;
 
 namespace MoCoV3.Tests.Fuzz;
 
@@ -8,6 +9,7 @@ internal sealed class FuzzReport(string format, int seed)
 {
     private readonly SortedDictionary<string, int> refusals = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> samples = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> kinds = new(StringComparer.Ordinal);
     private readonly List<string> failures = [];
 
     public string Format { get; } = format;
@@ -28,6 +30,16 @@ internal sealed class FuzzReport(string format, int seed)
         Cases++;
         refusals[type] = refusals.GetValueOrDefault(type) + 1;
         samples.TryAdd(type, message.Length > 300 ? message[..300] + "…" : message);
+        string kind = Kind(message);
+        kinds[kind] = kinds.GetValueOrDefault(kind) + 1;
+    }
+
+    /// <summary>The start of a message with its numbers and quoted names blanked, so that refusals of one kind group together.</summary>
+    private static string Kind(string message)
+    {
+        string text = Regex.Replace(message, @"'[^']*'|""[^""]*""", "'…'");
+        text = Regex.Replace(text, @"-?\d+", "N");
+        return text.Length > 90 ? text[..90] + "…" : text;
     }
 
     public void Fail(string replay, string what)
@@ -45,6 +57,8 @@ internal sealed class FuzzReport(string format, int seed)
         text.Append(CultureInfo.InvariantCulture, $"), {failures.Count} FAIL");
         foreach (var (type, message) in samples.OrderBy(kv => kv.Key, StringComparer.Ordinal))
             text.Append(CultureInfo.InvariantCulture, $"\n  sample {type}: {message}");
+        foreach (var (kind, count) in kinds.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key, StringComparer.Ordinal).Take(6))
+            text.Append(CultureInfo.InvariantCulture, $"\n  {count,5} × {kind}");
         foreach (string failure in failures.Take(10))
             text.Append(CultureInfo.InvariantCulture, $"\n  FAIL {failure}");
         return text.ToString();
