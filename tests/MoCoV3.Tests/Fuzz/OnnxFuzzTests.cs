@@ -23,7 +23,7 @@ public sealed class OnnxFuzzTests
         ModelPreset preset = TestPresets.MicroVit;
         using var backbone = ExportTestModels.Build(preset);
         byte[] model = OnnxExporter.Export(backbone, preset, new ExportOptions()).ToByteArray();
-        FuzzSeed[] seeds = [new("encoder.onnx", model)];
+        FuzzSeed[] seeds = [new("encoder.onnx", model), new("graph-encoder.onnx", model, OnnxMutations.Mutate)];
         var pixels = new float[preset.Channels * preset.ImageSize * preset.ImageSize];
         FuzzHarness.Run(".onnx", dir.Path, seeds, path =>
         {
