@@ -108,10 +108,25 @@ public static class PyTorchFile
             // The entry PyBridge unpickles: the first whose name ends with data.pkl.
             var pickle = archive.Entries.First(e => e.Name.EndsWith("data.pkl", StringComparison.Ordinal));
             PickleScanner.Check(path, ReadEntry(pickle), key => StorageLength(archive, key), budget);
+            foreach (var entry in archive.Entries.Where(e => e != pickle)) CheckEntry(path, entry);
         }
         catch (Exception e) when (e is InvalidDataException or IOException && !e.Message.StartsWith(path, StringComparison.Ordinal))
         {
             throw new InvalidDataException($"{path}: cannot read PyTorch checkpoint: truncated or corrupt zip archive ({e.Message})", e);
+        }
+    }
+
+    /// <summary>Reads an entry to its end, which checks its length and CRC, so that a damaged storage is named here rather than failing inside PyBridge.</summary>
+    private static void CheckEntry(string path, ZipArchiveEntry entry)
+    {
+        try
+        {
+            using var input = entry.Open();
+            input.CopyTo(Stream.Null);
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException)
+        {
+            throw new InvalidDataException($"{path}: cannot read PyTorch checkpoint: zip entry {entry.FullName} is truncated or corrupt ({e.Message})", e);
         }
     }
 
