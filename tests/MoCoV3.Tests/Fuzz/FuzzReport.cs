@@ -29,6 +29,7 @@ internal sealed class FuzzReport(string format, int seed)
     {
         Cases++;
         refusals[type] = refusals.GetValueOrDefault(type) + 1;
+        message = new string(message.Select(c => char.IsControl(c) ? '?' : c).ToArray()); // mutated bytes end up in messages
         samples.TryAdd(type, message.Length > 300 ? message[..300] + "…" : message);
         string kind = Kind(message);
         kinds[kind] = kinds.GetValueOrDefault(kind) + 1;
