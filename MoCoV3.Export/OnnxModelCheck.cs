@@ -6,7 +6,7 @@ namespace MoCoV3.Export;
 /// A structural check of a model, in C#: an <c>ai.onnx</c> opset import and an IR version; unique initializer and
 /// value names; every node input produced by an earlier node, an initializer or a graph input (so the nodes are
 /// in topological order); every graph output produced; inline initializers holding exactly the bytes their shape
-/// and type need; external ones naming location, offset and length.
+/// and type need (or as many typed values); external ones naming location, offset and length.
 /// </summary>
 public static class OnnxModelCheck
 {
@@ -48,10 +48,44 @@ public static class OnnxModelCheck
         return problems;
     }
 
+    /// <summary>Bytes per element of the data types whose size is fixed; 0 for the others (strings, 4-bit types).</summary>
+    internal static int ElementSize(int dataType) => (TensorProto.Types.DataType)dataType switch
+    {
+        TensorProto.Types.DataType.Float or TensorProto.Types.DataType.Int32 or TensorProto.Types.DataType.Uint32 => 4,
+        TensorProto.Types.DataType.Double or TensorProto.Types.DataType.Int64 or TensorProto.Types.DataType.Uint64 => 8,
+        TensorProto.Types.DataType.Float16 or TensorProto.Types.DataType.Bfloat16 or TensorProto.Types.DataType.Int16
+            or TensorProto.Types.DataType.Uint16 => 2,
+        TensorProto.Types.DataType.Int8 or TensorProto.Types.DataType.Uint8 or TensorProto.Types.DataType.Bool => 1,
+        _ => 0,
+    };
+
+    /// <summary>
+    /// The element count of <paramref name="tensor"/>'s shape, or null with a problem added when a dimension is negative
+    /// or the product passes <see cref="int.MaxValue"/> (no real initializer is that large; the product could overflow).
+    /// </summary>
+    internal static long? ElementCount(TensorProto tensor, List<string> problems)
+    {
+        long count = 1;
+        foreach (long d in tensor.Dims)
+        {
+            if (d < 0)
+            {
+                problems.Add($"initializer '{tensor.Name}' has a negative dimension ({d})");
+                return null;
+            }
+            if (d > 0 && count > int.MaxValue / d)
+            {
+                problems.Add($"initializer '{tensor.Name}' has the shape [{string.Join(",", tensor.Dims)}], more than {int.MaxValue} elements");
+                return null;
+            }
+            count *= d;
+        }
+        return count;
+    }
+
     private static void CheckTensor(TensorProto tensor, List<string> problems)
     {
-        long count = tensor.Dims.Aggregate(1L, (a, d) => a * d);
-        if (tensor.Dims.Any(d => d < 0)) problems.Add($"initializer '{tensor.Name}' has a negative dimension");
+        if (ElementCount(tensor, problems) is not long count) return;
         if (tensor.DataLocation == TensorProto.Types.DataLocation.External)
         {
             var keys = tensor.ExternalData.Select(e => e.Key).ToHashSet(StringComparer.Ordinal);
@@ -59,20 +93,24 @@ public static class OnnxModelCheck
                 if (!keys.Contains(key)) problems.Add($"external initializer '{tensor.Name}' has no '{key}'");
             return;
         }
-        int size = tensor.DataType switch
-        {
-            (int)TensorProto.Types.DataType.Float => 4,
-            (int)TensorProto.Types.DataType.Float16 => 2,
-            (int)TensorProto.Types.DataType.Int64 => 8,
-            (int)TensorProto.Types.DataType.Int8 => 1,
-            _ => 0,
-        };
+        int size = ElementSize(tensor.DataType);
         if (size == 0)
         {
-            problems.Add($"initializer '{tensor.Name}' has data type {tensor.DataType}, which this exporter never writes");
+            problems.Add($"initializer '{tensor.Name}' has data type {tensor.DataType}, which this toolkit does not read");
             return;
         }
-        if (tensor.RawData.Length != count * size)
-            problems.Add($"initializer '{tensor.Name}' holds {tensor.RawData.Length} bytes, its shape needs {count * size}");
+        if (tensor.RawData.Length > 0 || TypedValueCount(tensor) == 0)
+        {
+            if (tensor.RawData.Length != count * size)
+                problems.Add($"initializer '{tensor.Name}' holds {tensor.RawData.Length} bytes, its shape needs {count * size}");
+        }
+        else if (TypedValueCount(tensor) != count)
+        {
+            problems.Add($"initializer '{tensor.Name}' holds {TypedValueCount(tensor)} values, its shape needs {count}");
+        }
     }
+
+    /// <summary>Values stored in the typed fields rather than raw_data (16-bit and smaller types pack into int32_data).</summary>
+    private static long TypedValueCount(TensorProto tensor) =>
+        (long)tensor.FloatData.Count + tensor.Int32Data.Count + tensor.Int64Data.Count + tensor.DoubleData.Count + tensor.Uint64Data.Count;
 }

@@ -5,23 +5,35 @@ namespace MoCoV3.Export;
 /// <summary>
 /// An exported model in ONNX Runtime: float32 pixels <c>[N, C, H, W]</c> in [0, 1] in, every output (<c>embedding</c>,
 /// and <c>logits</c> when there is a head) out as flat float32 arrays. Load from a path when the model has external data.
-/// Without options the session uses <see cref="OrtCpuOptions.Create"/>.
+/// Without options the session uses <see cref="OrtCpuOptions.Create"/>. The model is parsed and checked in managed code
+/// (<see cref="OnnxModelFile"/>) before ONNX Runtime loads it; every refusal, ONNX Runtime's included, is an
+/// <see cref="InvalidDataException"/> that names the file.
 /// </summary>
 public sealed class OnnxModelRunner : IDisposable
 {
-    private readonly InferenceSession session;
+    private const string InMemory = "(in-memory ONNX model)";
 
+    private readonly InferenceSession session;
+    private readonly string source;
+
+    /// <exception cref="FileNotFoundException">No file at <paramref name="path"/>.</exception>
+    /// <exception cref="InvalidDataException">Not a well-formed ONNX model, or one ONNX Runtime does not load.</exception>
     public OnnxModelRunner(string path, SessionOptions? options = null)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: ONNX model not found", path);
-        session = Open(options, o => new InferenceSession(path, o));
-        (Channels, Height, Width) = InputShape();
+        OnnxModelFile.Read(path);
+        source = path;
+        session = Open(path, options, o => new InferenceSession(path, o));
+        (Channels, Height, Width) = InputShapeOrDispose();
     }
 
+    /// <exception cref="InvalidDataException">Not a well-formed ONNX model (external data is not allowed), or one ONNX Runtime does not load.</exception>
     public OnnxModelRunner(byte[] model, SessionOptions? options = null)
     {
-        session = Open(options, o => new InferenceSession(model, o));
-        (Channels, Height, Width) = InputShape();
+        ArgumentNullException.ThrowIfNull(model);
+        OnnxModelFile.Check(InMemory, model, folder: null);
+        source = InMemory;
+        session = Open(InMemory, options, o => new InferenceSession(model, o));
+        (Channels, Height, Width) = InputShapeOrDispose();
     }
 
     public int Channels { get; }
@@ -46,7 +58,7 @@ public sealed class OnnxModelRunner : IDisposable
         using var input = OrtValue.CreateTensorValueFromMemory(pixels, [batch, Channels, Height, Width]);
         using var runOptions = new RunOptions();
         var names = session.OutputNames;
-        using var outputs = session.Run(runOptions, [OnnxMetadata.InputName], [input], names);
+        using var outputs = Guard("cannot run the model", () => session.Run(runOptions, [OnnxMetadata.InputName], [input], names));
         var result = new Dictionary<string, float[]>(StringComparer.Ordinal);
         for (int i = 0; i < names.Count; i++)
             result[names[i]] = outputs[i].GetTensorDataAsSpan<float>().ToArray();
@@ -57,18 +69,52 @@ public sealed class OnnxModelRunner : IDisposable
     public float[] Embed(float[] pixels, int batch) => Run(pixels, batch)[OnnxMetadata.EmbeddingName];
 
     /// <summary>Opens the session with <paramref name="options"/>, or with <see cref="OrtCpuOptions.Create"/> when null.</summary>
-    private static InferenceSession Open(SessionOptions? options, Func<SessionOptions, InferenceSession> open)
+    private static InferenceSession Open(string source, SessionOptions? options, Func<SessionOptions, InferenceSession> open)
     {
-        if (options is not null) return open(options);
-        using var tuned = OrtCpuOptions.Create();
-        return open(tuned);
+        return Guard(source, "ONNX Runtime cannot load the model", () =>
+        {
+            if (options is not null) return open(options);
+            using var tuned = OrtCpuOptions.Create();
+            return open(tuned);
+        });
+    }
+
+    private T Guard<T>(string what, Func<T> action) => Guard(source, what, action);
+
+    /// <summary>Runs <paramref name="action"/>, turning ONNX Runtime's errors into an <see cref="InvalidDataException"/> naming the model.</summary>
+    private static T Guard<T>(string source, string what, Func<T> action)
+    {
+        try
+        {
+            return action();
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new InvalidDataException($"{source}: {what}: {e.Message}", e);
+        }
+    }
+
+    private (int, int, int) InputShapeOrDispose()
+    {
+        try
+        {
+            return InputShape();
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
     }
 
     private (int, int, int) InputShape()
     {
         if (!session.InputMetadata.TryGetValue(OnnxMetadata.InputName, out var meta) || meta.Dimensions.Length != 4)
-            throw new InvalidDataException($"the model has no 4-D input named '{OnnxMetadata.InputName}'");
-        return (meta.Dimensions[1], meta.Dimensions[2], meta.Dimensions[3]);
+            throw new InvalidDataException($"{source}: the model has no 4-D input named '{OnnxMetadata.InputName}'");
+        int[] d = meta.Dimensions;
+        if (d[1] < 1 || d[2] < 1 || d[3] < 1)
+            throw new InvalidDataException($"{source}: the input '{OnnxMetadata.InputName}' has the shape [{string.Join(",", d)}]; expected fixed channels, height and width");
+        return (d[1], d[2], d[3]);
     }
 
     public void Dispose() => session.Dispose();

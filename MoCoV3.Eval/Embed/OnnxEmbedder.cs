@@ -21,14 +21,7 @@ public sealed class OnnxEmbedder : IDisposable
         if (!File.Exists(modelPath)) throw new FileNotFoundException($"{modelPath}: ONNX encoder not found", modelPath);
         ModelPath = modelPath;
         using var options = OnnxDevice.CreateOptions(device);
-        try
-        {
-            runner = new OnnxModelRunner(modelPath, options);
-        }
-        catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException e)
-        {
-            throw new InvalidDataException($"{modelPath}: ONNX Runtime cannot load this model: {e.Message}", e);
-        }
+        runner = new OnnxModelRunner(modelPath, options); // refuses a bad model with an InvalidDataException naming it
         if (!runner.OutputNames.Contains(OnnxMetadata.EmbeddingName))
             throw new InvalidDataException($"{modelPath}: the model has no output '{OnnxMetadata.EmbeddingName}' " +
                                            $"(outputs: {string.Join(", ", runner.OutputNames)}); export it with `mocov3 export`");

@@ -9,8 +9,9 @@ namespace MoCoV3.Checkpoints;
 /// <summary>
 /// Reads and writes <c>torch.save</c> files through TorchSharp.PyBridge, with the checks PyBridge leaves out:
 /// the file exists, is a zip (not the legacy pickle format, not a toolkit checkpoint), holds a <c>data.pkl</c>, and
-/// declares no more uncompressed bytes than a plausible <c>torch.save</c> archive; every failure is an
-/// <see cref="InvalidDataException"/> that names the file.
+/// declares no more uncompressed bytes than a plausible <c>torch.save</c> archive, and a <c>data.pkl</c> that
+/// <see cref="PickleScanner"/> accepts (only the globals a checkpoint needs, every length and tensor size within the
+/// file) before PyBridge unpickles it; every failure is an <see cref="InvalidDataException"/> that names the file.
 /// </summary>
 public static class PyTorchFile
 {
@@ -100,13 +101,45 @@ public static class PyTorchFile
             using var archive = new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true);
             if (!archive.Entries.Any(e => e.Name == "data.pkl"))
                 throw new InvalidDataException($"{path}: cannot read PyTorch checkpoint: the zip holds no data.pkl, so it is not a torch.save file (entries: {string.Join(", ", archive.Entries.Take(5).Select(e => e.FullName))})");
+            long budget = MaxExpansion * stream.Length + (1 << 20);
             long declared = archive.Entries.Sum(e => e.Length);
-            if (declared > MaxExpansion * stream.Length + (1 << 20))
+            if (declared > budget)
                 throw new InvalidDataException($"{path}: cannot read PyTorch checkpoint: its zip entries declare {declared} bytes in a {stream.Length}-byte file");
+            // The entry PyBridge unpickles: the first whose name ends with data.pkl.
+            var pickle = archive.Entries.First(e => e.Name.EndsWith("data.pkl", StringComparison.Ordinal));
+            PickleScanner.Check(path, ReadEntry(pickle), key => StorageLength(archive, key), budget);
+            foreach (var entry in archive.Entries.Where(e => e != pickle)) CheckEntry(path, entry);
         }
-        catch (InvalidDataException e) when (!e.Message.StartsWith(path, StringComparison.Ordinal))
+        catch (Exception e) when (e is InvalidDataException or IOException && !e.Message.StartsWith(path, StringComparison.Ordinal))
         {
             throw new InvalidDataException($"{path}: cannot read PyTorch checkpoint: truncated or corrupt zip archive ({e.Message})", e);
         }
     }
+
+    /// <summary>Reads an entry to its end, which checks its length and CRC, so that a damaged storage is named here rather than failing inside PyBridge.</summary>
+    private static void CheckEntry(string path, ZipArchiveEntry entry)
+    {
+        try
+        {
+            using var input = entry.Open();
+            input.CopyTo(Stream.Null);
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException)
+        {
+            throw new InvalidDataException($"{path}: cannot read PyTorch checkpoint: zip entry {entry.FullName} is truncated or corrupt ({e.Message})", e);
+        }
+    }
+
+    private static byte[] ReadEntry(ZipArchiveEntry entry)
+    {
+        // Bounded by the declared sizes checked above; reading to the end also checks the CRC.
+        using var input = entry.Open();
+        using var bytes = new MemoryStream();
+        input.CopyTo(bytes);
+        return bytes.ToArray();
+    }
+
+    /// <summary>The length of the entry PyBridge reads for a storage key: the first whose full name ends with <c>data/KEY</c>.</summary>
+    private static long? StorageLength(ZipArchive archive, string key) =>
+        archive.Entries.FirstOrDefault(e => e.FullName.EndsWith($"data/{key}", StringComparison.Ordinal))?.Length;
 }

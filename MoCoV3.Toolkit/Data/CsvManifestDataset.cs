@@ -66,6 +66,8 @@ public sealed class CsvManifestDataset : ImageFileDataset
                     throw DataFormatException.AtLine(csvPath, line, "expected an image path, found an empty path");
                 if (label.Length == 0)
                     throw DataFormatException.AtLine(csvPath, line, "expected a label (class name), found an empty label");
+                if (path.Contains('\0'))
+                    throw DataFormatException.AtLine(csvPath, line, "expected an image path, found a path with a NUL character");
                 string fullPath = Path.GetFullPath(Path.IsPathFullyQualified(path) ? path : Path.Combine(folder, path));
                 if (!File.Exists(fullPath))
                     throw DataFormatException.AtLine(csvPath, line, $"expected an image file, found no file at {fullPath}");

@@ -18,6 +18,13 @@ internal static class ImageDecoder
     // Refuse images whose pixels alone would take more than 1 GiB as RGBA (a tiny file can claim huge dimensions).
     private const long MaxSourcePixels = 1L << 28;
 
+    // What is actually allocated for decoding (after the codec's own down-scaling): at most 256 MiB as RGBA.
+    private const long MaxDecodedPixels = 1L << 26;
+
+    // Deflate expands at most 1032:1 and a PNG pixel takes at least 1 bit, so a PNG file cannot hold more pixels than
+    // this per byte: a larger size in its header is corrupt, and is refused before the decode buffer is allocated.
+    private const long MaxPngPixelsPerByte = 8 * 1032;
+
     public static bool HasImageExtension(string path)
     {
         string extension = Path.GetExtension(path);
@@ -100,8 +107,17 @@ internal static class ImageDecoder
             throw new DataFormatException(path, null, $"expected an image of 1 to {MaxSourcePixels} pixels, found "
                 + $"{sourceInfo.Width}x{sourceInfo.Height}");
 
+        long pixels = (long)sourceInfo.Width * sourceInfo.Height;
+        if (codec.EncodedFormat == SKEncodedImageFormat.Png && pixels > file.Length * MaxPngPixelsPerByte)
+            throw new DataFormatException(path, 16, $"expected a PNG whose header size fits its {file.Length} bytes (at most "
+                + $"{file.Length * MaxPngPixelsPerByte} pixels), found {sourceInfo.Width}x{sourceInfo.Height} in the header");
+
         // Let the codec shrink while decoding where it can (JPEG by 1/8 steps, WebP freely), but never below the size.
         SKSizeI decodeSize = ChooseDecodeSize(codec, size);
+        if ((long)decodeSize.Width * decodeSize.Height > MaxDecodedPixels)
+            throw new DataFormatException(path, null, $"expected an image that decodes to at most {MaxDecodedPixels} pixels at "
+                + $"{size}x{size}, found {sourceInfo.Width}x{sourceInfo.Height} {codec.EncodedFormat} "
+                + $"(decoded at {decodeSize.Width}x{decodeSize.Height})");
         var decodeInfo = new SKImageInfo(decodeSize.Width, decodeSize.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         using var decoded = new SKBitmap(decodeInfo);
         SKCodecResult result = codec.GetPixels(decodeInfo, decoded.GetPixels());

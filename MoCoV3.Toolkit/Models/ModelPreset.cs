@@ -71,34 +71,57 @@ public sealed record ModelPreset
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
     };
 
-    /// <summary>Checks that the numbers describe a model that can be built; throws naming the field.</summary>
+    /// <summary>The largest width accepted for <c>embed_dim</c>, <c>hidden_dim</c> and <c>out_dim</c>.</summary>
+    public const int MaxWidth = 16384;
+
+    /// <summary>The most transformer blocks, blocks per ResNet stage, or head layers accepted.</summary>
+    public const int MaxDepth = 128;
+
+    /// <summary>The largest batch accepted.</summary>
+    public const int MaxBatch = 1 << 20;
+
+    /// <summary>
+    /// Checks that the fields describe a model that can be built, within bounds that keep a corrupt or hostile file from
+    /// asking for an absurd allocation (widths up to <see cref="MaxWidth"/>, depths up to <see cref="MaxDepth"/>); throws
+    /// an <see cref="InvalidDataException"/> naming <paramref name="source"/>, the preset and the field.
+    /// </summary>
     public void Validate(string source)
     {
         void Require(bool ok, string what)
         {
             if (!ok) throw new InvalidDataException($"{source}: preset '{Name}': {what}");
         }
+        // JSON can hold null where the record cannot: check before anything is dereferenced.
+        Require(!string.IsNullOrEmpty(Name) && Name.Length <= 200 && !Name.Any(char.IsControl), "name must be 1 to 200 printable characters");
+        Require(Description is not null, "description must be a string, found null");
         Require(Arch is "vit" or "resnet", $"arch must be 'vit' or 'resnet', found '{Arch}'");
         Require(ImageSize is > 0 and <= 4096, $"image_size must be in 1..4096, found {ImageSize}");
         Require(Channels is 1 or 3, $"channels must be 1 or 3, found {Channels}");
         if (IsVit)
         {
-            Require(PatchSize > 0 && ImageSize % PatchSize == 0, $"image_size {ImageSize} is not a multiple of patch_size {PatchSize}");
-            Require(EmbedDim > 0 && Heads > 0 && EmbedDim % Heads == 0, $"embed_dim {EmbedDim} is not a multiple of heads {Heads}");
+            Require(PatchSize > 0 && PatchSize <= ImageSize && ImageSize % PatchSize == 0, $"image_size {ImageSize} is not a multiple of patch_size {PatchSize}");
+            Require(EmbedDim is > 0 and <= MaxWidth, $"embed_dim must be in 1..{MaxWidth}, found {EmbedDim}");
+            Require(Heads > 0 && EmbedDim % Heads == 0, $"embed_dim {EmbedDim} is not a multiple of heads {Heads}");
             Require(EmbedDim % 4 == 0, $"embed_dim {EmbedDim} must be a multiple of 4 for the 2-D sin-cos position embedding");
-            Require(Depth > 0, $"depth must be positive, found {Depth}");
+            Require(Depth is > 0 and <= MaxDepth, $"depth must be in 1..{MaxDepth}, found {Depth}");
+            Require(double.IsFinite(MlpRatio) && MlpRatio > 0 && MlpRatio * EmbedDim <= 4 * MaxWidth, $"mlp_ratio must be positive and at most {4 * MaxWidth} / embed_dim, found {MlpRatio}");
         }
         else
         {
-            Require(Block is "basic" or "bottleneck", $"block must be 'basic' or 'bottleneck', found '{Block}'");
-            Require(Layers.Length == 4 && Layers.All(l => l > 0), "layers must be four positive block counts");
+            Require(Block is "basic" or "bottleneck", $"block must be 'basic' or 'bottleneck', found '{Block ?? "null"}'");
+            Require(Layers is { Length: 4 } && Layers.All(l => l is > 0 and <= MaxDepth), $"layers must be four block counts in 1..{MaxDepth}");
         }
-        Require(ProjectorLayers >= 1 && PredictorLayers >= 1, "projector_layers and predictor_layers must be >= 1");
-        Require(HiddenDim > 0 && OutDim > 0, "hidden_dim and out_dim must be positive");
-        Require(Temperature > 0, $"temperature must be positive, found {Temperature}");
-        Require(Optimizer is "adamw" or "lars", $"optimizer must be 'adamw' or 'lars', found '{Optimizer}'");
+        Require(ProjectorLayers is >= 1 and <= MaxDepth && PredictorLayers is >= 1 and <= MaxDepth, $"projector_layers and predictor_layers must be in 1..{MaxDepth}");
+        Require(HiddenDim is > 0 and <= MaxWidth && OutDim is > 0 and <= MaxWidth, $"hidden_dim and out_dim must be in 1..{MaxWidth}");
+        Require(double.IsFinite(Temperature) && Temperature > 0, $"temperature must be positive, found {Temperature}");
+        Require(Optimizer is "adamw" or "lars", $"optimizer must be 'adamw' or 'lars', found '{Optimizer ?? "null"}'");
+        Require(double.IsFinite(BaseLr) && BaseLr >= 0 && double.IsFinite(WeightDecay) && WeightDecay >= 0, "base_lr and weight_decay must be finite and not negative");
+        Require(Momentum0 is >= 0 and <= 1, $"momentum0 must be in [0, 1], found {Momentum0}");
+        Require(double.IsFinite(Epochs) && Epochs > 0 && double.IsFinite(WarmupEpochs) && WarmupEpochs >= 0, "epochs must be positive and warmup_epochs not negative, both finite");
+        Require(Batch is > 0 and <= MaxBatch, $"batch must be in 1..{MaxBatch}, found {Batch}");
         Require(CropMin is > 0 and <= 1, $"crop_min must be in (0, 1], found {CropMin}");
-        Require(Mean.Length == Channels && Std.Length == Channels, $"mean and std must have {Channels} values");
-        Require(Std.All(s => s > 0), "std values must be positive");
+        Require(BlurSigmaMin is >= 0 and <= 1000 && BlurSigmaMax is >= 0 and <= 1000, "blur_sigma_min and blur_sigma_max must be in [0, 1000]");
+        Require(Mean is not null && Std is not null && Mean.Length == Channels && Std.Length == Channels, $"mean and std must have {Channels} values");
+        Require(Mean!.All(double.IsFinite) && Std!.All(s => double.IsFinite(s) && s > 0), "mean values must be finite and std values positive");
     }
 }

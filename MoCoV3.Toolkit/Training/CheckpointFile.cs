@@ -86,7 +86,7 @@ public static class CheckpointFile
                 optimizer.Load(reader);
             }
         }
-        catch (Exception e) when (e is EndOfStreamException or ArgumentException or InvalidDataException or IOException)
+        catch (Exception e) when (e is EndOfStreamException or ArgumentException or InvalidDataException or IOException or FormatException)
         {
             throw new InvalidDataException($"{path}: cannot load checkpoint tensors at byte {stream.Position}: {e.Message}", e);
         }
@@ -114,6 +114,8 @@ public static class CheckpointFile
                 throw new InvalidDataException($"{path}: header length {length} at byte 12 is out of range");
             var header = JsonSerializer.Deserialize<CheckpointHeader>(reader.ReadBytes(length), ModelPreset.Json)
                 ?? throw new InvalidDataException($"{path}: empty checkpoint header");
+            if (header.Preset is null || header.Plan is null)
+                throw new InvalidDataException($"{path}: checkpoint header without {(header.Preset is null ? "preset" : "plan")}");
             header.Preset.Validate(path);
             return header;
         }

@@ -1,0 +1,37 @@
+using Google.Protobuf;
+using MoCoV3.Export;
+using MoCoV3.Models;
+using MoCoV3.Tests.Data;
+using MoCoV3.Tests.Export;
+
+namespace MoCoV3.Tests.Fuzz;
+
+/// <summary>
+/// Fuzzes the loading of exported ONNX models: every mutated model is either checked in managed code and then loaded
+/// and run by ONNX Runtime, or refused with an <see cref="InvalidDataException"/> naming the file; garbage never
+/// reaches the native loader unchecked.
+/// </summary>
+[TestClass]
+public sealed class OnnxFuzzTests
+{
+    private const int CiCases = 200;
+
+    [TestMethod]
+    public void OnnxModelsLoadOrAreRefusedWithTheFile()
+    {
+        using var dir = new TempDir();
+        ModelPreset preset = TestPresets.MicroVit;
+        using var backbone = ExportTestModels.Build(preset);
+        byte[] model = OnnxExporter.Export(backbone, preset, new ExportOptions()).ToByteArray();
+        FuzzSeed[] seeds = [new("encoder.onnx", model), new("graph-encoder.onnx", model, OnnxMutations.Mutate)];
+        var pixels = new float[preset.Channels * preset.ImageSize * preset.ImageSize];
+        FuzzHarness.Run(".onnx", dir.Path, seeds, path =>
+        {
+            using var runner = new OnnxModelRunner(path);
+            if (runner.Channels * runner.Height * runner.Width != pixels.Length)
+                return; // a mutated input shape: loading was the check
+            var outputs = runner.Run(pixels, 1);
+            Assert.IsTrue(outputs.Count > 0, "a model that gives no output");
+        }, CiCases, typeof(InvalidDataException)).AssertNoFailures();
+    }
+}

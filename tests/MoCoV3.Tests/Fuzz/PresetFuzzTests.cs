@@ -1,0 +1,36 @@
+using System.Text;
+using MoCoV3.Models;
+using MoCoV3.Tests.Data;
+
+namespace MoCoV3.Tests.Fuzz;
+
+/// <summary>
+/// Fuzzes preset JSON files as <c>--preset FILE.json</c> reads them: every mutated file is a valid preset or is refused
+/// with an <see cref="InvalidDataException"/> naming the file.
+/// </summary>
+[TestClass]
+public sealed class PresetFuzzTests
+{
+    private const int CiCases = 300;
+
+    [TestMethod]
+    public void PresetFilesLoadOrAreRefusedWithTheFile()
+    {
+        using var dir = new TempDir();
+        FuzzSeed[] seeds = new[] { "vit-tiny-fmnist", "resnet18-fmnist", "vit-small" }
+            .Select(name => File.ReadAllBytes(Path.Combine(PresetCatalog.DefaultFolder, name + ".json")))
+            .SelectMany((bytes, i) => new[]
+            {
+                new FuzzSeed($"preset{i}.json", bytes),
+                new FuzzSeed($"value-preset{i}.json", bytes, StructuredMutations.Json),
+            })
+            .ToArray();
+        FuzzHarness.Run("preset .json", dir.Path, seeds, path =>
+        {
+            ModelPreset preset = PresetCatalog.Get(path);
+            preset.Validate(path);
+            Assert.IsFalse(string.IsNullOrEmpty(preset.Name), "a preset without a name");
+            Assert.IsTrue(Encoding.UTF8.GetByteCount(preset.Name) < 4096, "an implausible name");
+        }, CiCases, typeof(InvalidDataException)).AssertNoFailures();
+    }
+}
