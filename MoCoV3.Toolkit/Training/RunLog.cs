@@ -5,12 +5,13 @@ namespace MoCoV3.Training;
 
 /// <summary>
 /// Where a run's logged steps go: <c>metrics.csv</c>, TensorBoard (<c>tb/</c>), and the throughput and
-/// data-wait figures measured between two logged steps.
+/// data-wait figures measured between two logged steps. Both logs are cut back to the step a run resumes (or rolls back) to.
 /// </summary>
 internal sealed class RunLog : IDisposable
 {
     private readonly MetricsLog metrics;
-    private readonly SummaryWriter? tensorboard;
+    private readonly string? tensorboardDir;
+    private SummaryWriter? tensorboard;
     private readonly Stopwatch sinceLog = Stopwatch.StartNew();
     private long images;
     private double dataWaitSeconds;
@@ -19,7 +20,10 @@ internal sealed class RunLog : IDisposable
     public RunLog(string outputDir, long resumeStep, bool tensorboard)
     {
         metrics = new MetricsLog(Path.Combine(outputDir, "metrics.csv"), resumeStep);
-        this.tensorboard = tensorboard ? TorchSharp.torch.utils.tensorboard.SummaryWriter(Path.Combine(outputDir, "tb")) : null;
+        if (!tensorboard) return;
+        tensorboardDir = Path.Combine(outputDir, "tb");
+        TensorBoardRewind.RewindTo(tensorboardDir, resumeStep);
+        this.tensorboard = TorchSharp.torch.utils.tensorboard.SummaryWriter(tensorboardDir);
     }
 
     /// <summary>Counts a finished step's images and the time it waited for its batch.</summary>
@@ -36,7 +40,13 @@ internal sealed class RunLog : IDisposable
     public IReadOnlyList<MetricsRow> Kept => metrics.Kept;
 
     /// <summary>Drops what was logged after <paramref name="step"/> (a rollback to its checkpoint).</summary>
-    public void RewindTo(long step) => metrics.RewindTo(step);
+    public void RewindTo(long step)
+    {
+        metrics.RewindTo(step);
+        if (tensorboardDir is null) return;
+        TensorBoardRewind.RewindTo(tensorboardDir, step);
+        tensorboard = TorchSharp.torch.utils.tensorboard.SummaryWriter(tensorboardDir);
+    }
 
     /// <summary>
     /// Writes <paramref name="row"/> with its throughput (images counted since the last row) filled in, and its
