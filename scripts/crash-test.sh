@@ -27,15 +27,26 @@ echo "uninterrupted run ($steps steps) in $work/straight"
 
 run="$work/killed"
 mkdir -p "$run"
+# The step of the last row of metrics.csv (0 when there is none yet).
+last_step() { local s; s=$(tail -n 1 "$run/metrics.csv" 2>/dev/null | cut -d, -f1); [[ "$s" =~ ^[0-9]+$ ]] && echo "$s" || echo 0; }
+
 for ((i = 1; i <= kills; i++)); do
+  before=$(last_step)
   "${mocov3[@]}" "${args[@]}" --out "$run" --resume auto >"$work/run$i.log" 2>&1 &
   pid=$!
   if ((i % 2 == 0)); then
-    # Wait for a checkpoint write to start (its temporary file appears), then kill inside it.
-    for ((t = 0; t < 200000; t++)); do [ -e "$run/checkpoint.ckpt.tmp" ] && break; kill -0 "$pid" 2>/dev/null || break; done
+    # Wait for a checkpoint write of this run to start (its temporary file appears after a new step), then kill inside it.
+    # (A .tmp left by the previous kill does not count: the run removes it when it starts.)
+    for ((t = 0; t < 200000; t++)); do
+      (($(last_step) > before)) && [ -e "$run/checkpoint.ckpt.tmp" ] && break
+      kill -0 "$pid" 2>/dev/null || break
+    done
     where="during a checkpoint write"
   else
-    sleep "$(awk -v s="$RANDOM" 'BEGIN { srand(s); printf "%.2f", 1.0 + 2.5 * rand() }')"
+    # After 1 to 12 more logged steps (a random number), plus a random part of a step.
+    target=$((before + 1 + RANDOM % 12))
+    while kill -0 "$pid" 2>/dev/null && (($(last_step) < target)); do sleep 0.01; done
+    sleep "0.0$((RANDOM % 10))"
     where="at a random moment"
   fi
   if ! kill -0 "$pid" 2>/dev/null; then
@@ -44,9 +55,8 @@ for ((i = 1; i <= kills; i++)); do
   fi
   tmp_seen=no; [ -e "$run/checkpoint.ckpt.tmp" ] && tmp_seen=yes
   kill -KILL "$pid"; wait "$pid" 2>/dev/null || true
-  last_row=$(tail -n 1 "$run/metrics.csv" 2>/dev/null | cut -d, -f1)
   resumed=$(grep -o 'resumed from .* at step [0-9]*' "$work/run$i.log" | grep -o '[0-9]*$' || echo 0)
-  echo "kill $i $where: started at step ${resumed:-0}, last metrics row ${last_row:-none}, checkpoint.ckpt.tmp present: $tmp_seen"
+  echo "kill $i $where: resumed at step ${resumed:-0}, killed after step $(last_step), checkpoint.ckpt.tmp present: $tmp_seen"
 done
 
 "${mocov3[@]}" "${args[@]}" --out "$run" --resume auto >"$work/final.log" 2>&1 || { cat "$work/final.log"; echo "FAIL: the final resume failed"; exit 1; }
