@@ -23,12 +23,17 @@ internal static class BenchCommand
         var amp = AmpOption.Create();
         var threads = new Option<int?>("--threads") { Description = "CPU threads (default: all cores)" };
         var augment = new Option<bool>("--augment") { Description = "Include the batched augmentation in the timed step" };
+        var data = new Option<string?>("--data")
+        {
+            Description = "Time the real training step instead: batches of this dataset (Fashion-MNIST folder, image folder or CSV) from the " +
+                          "prefetching loader, augmented on the device; prints the share of time spent waiting for data",
+        };
         var json = new Option<bool>("--json") { Description = "Print one JSON line (for bench/ scripts)" };
         var quantize = new Option<string>("--quantize") { Description = "With --onnx: none | int8 (also time the model quantised to int8-dynamic in memory)", DefaultValueFactory = _ => "none" };
         quantize.AcceptOnlyFromAmong("none", "int8");
         var command = new Command("bench", "Time full MoCo v3 training steps on synthetic data")
         {
-            preset, onnx, checkpoint, batch, steps, device, libtorch, amp, threads, augment, json, quantize,
+            preset, onnx, checkpoint, batch, steps, device, libtorch, amp, threads, augment, data, json, quantize,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -36,9 +41,13 @@ internal static class BenchCommand
                 return BenchOnnx(onnxPath, r.GetValue(checkpoint), r.GetValue(batch), r.GetValue(steps), r.GetValue(threads), r.GetValue(quantize) == "int8");
             if (r.GetValue(preset) is not string presetName)
                 throw new ArgumentException("bench needs --preset NAME (training step) or --onnx MODEL (inference)");
-            var result = StepBenchmark.Run(PresetCatalog.Get(presetName), r.GetValue(batch), r.GetValue(steps),
+            var model = PresetCatalog.Get(presetName);
+            var dataset = r.GetValue(data) is string dataPath
+                ? Data.DatasetFactory.Open(Data.DatasetFactory.AutoKind, dataPath, model.ImageSize, model.Channels, train: true, resampleOnDevice: true)
+                : null;
+            var result = StepBenchmark.Run(model, r.GetValue(batch), r.GetValue(steps),
                 device: r.GetValue(device)!, libtorch: r.GetValue(libtorch), threads: r.GetValue(threads), augment: r.GetValue(augment),
-                amp: r.GetValue(amp) ? TorchSharp.torch.ScalarType.BFloat16 : null);
+                amp: r.GetValue(amp) ? TorchSharp.torch.ScalarType.BFloat16 : null, data: dataset);
             if (r.GetValue(json))
             {
                 Console.WriteLine(JsonSerializer.Serialize(result, ModelPreset.Json).ReplaceLineEndings(" "));
@@ -48,10 +57,13 @@ internal static class BenchCommand
                 string gpuMemory = result.PeakDeviceBytes is long gpu
                     ? string.Create(CultureInfo.InvariantCulture, $", peak GPU memory in use {gpu / (1024.0 * 1024):F0} MiB (cuMemGetInfo, includes the CUDA context)")
                     : "";
+                string dataNote = dataset is null
+                    ? ""
+                    : string.Create(CultureInfo.InvariantCulture, $"; data from {result.Data}, {100 * result.DataWaitShare:F1}% of the time waiting for it");
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{result.Preset} batch {result.Batch} {result.Amp} on {result.Device}: {result.ImagesPerSecond:F1} img/s " +
                     $"(step median {result.StepSecondsMedian:F4}s, min {result.StepSecondsMin:F4}s, augmentation {result.AugmentSecondsMedian:F4}s), " +
-                    $"peak RSS {result.PeakRssBytes / (1024.0 * 1024):F0} MiB{gpuMemory}"));
+                    $"peak RSS {result.PeakRssBytes / (1024.0 * 1024):F0} MiB{gpuMemory}{dataNote}"));
             }
             return 0;
         }));

@@ -16,7 +16,7 @@ internal static class CliErrors
         {
             return action();
         }
-        catch (NonFiniteLossException e)
+        catch (Exception e) when (e is NonFiniteLossException or CheckpointWriteException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return TrainingFailed;

@@ -35,11 +35,15 @@ internal static class PretrainCommand
         var knnTrain = new Option<int>("--knn-train") { Description = "Train images in the kNN bank", DefaultValueFactory = _ => 10000 };
         var knnTest = new Option<int>("--knn-test") { Description = "Test images classified by kNN", DefaultValueFactory = _ => 2000 };
         var knnK = new Option<int>("--knn-k") { Description = "Neighbours that vote", DefaultValueFactory = _ => KnnClassifier.DefaultK };
+        var clipGrad = new Option<double?>("--clip-grad") { Description = "Clip the joint gradient norm to this before each step (default: no clipping)" };
+        var onNan = new Option<string>("--on-nan") { Description = "stop | rollback: on a NaN/inf loss, stop, or reload the last checkpoint and halve the lr", DefaultValueFactory = _ => "stop" };
+        onNan.AcceptOnlyFromAmong("stop", "rollback");
+        var spikeFactor = new Option<double>("--spike-factor") { Description = "Warn when the loss or a gradient norm exceeds this many times its running median", DefaultValueFactory = _ => InstabilityMonitor.DefaultSpikeFactor };
 
         var command = new Command("pretrain", "Pretrain a MoCo v3 encoder")
         {
             preset, data, dataset, epochs, maxSteps, minutes, batch, lr, warmup, device, libtorch, amp, threads, output, resume, init,
-            augment, seed, logEvery, saveEvery, limit, knnEvery, knnTrain, knnTest, knnK,
+            augment, seed, logEvery, saveEvery, limit, knnEvery, knnTrain, knnTest, knnK, clipGrad, onNan, spikeFactor,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -69,6 +73,9 @@ internal static class PretrainCommand
                 KnnTrain = r.GetValue(knnTrain),
                 KnnTest = r.GetValue(knnTest),
                 KnnK = r.GetValue(knnK),
+                ClipGrad = r.GetValue(clipGrad),
+                OnNan = r.GetValue(onNan)!,
+                SpikeFactor = r.GetValue(spikeFactor),
             };
             return Run(PresetCatalog.Get(r.GetValue(preset)!), options);
         }));
@@ -82,11 +89,21 @@ internal static class PretrainCommand
 
         if (result.Interrupted)
         {
-            Console.Error.WriteLine($"stopped at step {result.Steps}; checkpoint {result.Checkpoint}. " +
-                                    $"Continue with: mocov3 pretrain --preset {preset.Name} --out {options.OutputDir} --resume auto");
+            Console.Error.WriteLine($"stopped at step {result.Steps}; checkpoint {result.Checkpoint}. Continue with: {ResumeCommand()}");
             return CliErrors.Interrupted;
         }
         Console.WriteLine($"done: {result.Steps} steps ({result.Plan.Epochs:F2} epochs) in {result.ElapsedSeconds:F0}s; checkpoint {result.Checkpoint}");
         return 0;
+    }
+
+    /// <summary>This command line with <c>--resume auto</c> (the data, --limit and --out must stay the same to continue).</summary>
+    internal static string ResumeCommand()
+    {
+        var args = Environment.GetCommandLineArgs().Skip(1).ToList();
+        int resume = args.IndexOf("--resume");
+        if (resume >= 0) args.RemoveRange(resume, Math.Min(2, args.Count - resume));
+        args.RemoveAll(a => a.StartsWith("--resume=", StringComparison.Ordinal));
+        static string Quote(string a) => a.Length > 0 && a.All(c => char.IsLetterOrDigit(c) || "-_./:=,+@".Contains(c)) ? a : "'" + a.Replace("'", "'\\''") + "'";
+        return "mocov3 " + string.Join(' ', args.Append("--resume").Append("auto").Select(Quote));
     }
 }

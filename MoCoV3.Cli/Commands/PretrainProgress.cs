@@ -27,6 +27,7 @@ internal static class PretrainProgress
         {
             trainer.Info += message => AnsiConsole.MarkupLineInterpolated($"[grey]{message}[/]");
             trainer.KnnEvaluated += e => AnsiConsole.MarkupLineInterpolated($"[green]{KnnLine(e)}[/]");
+            trainer.Warning += message => AnsiConsole.MarkupLineInterpolated($"[yellow]warning: {message}[/]");
             T result = default!;
             bool done = false;
             AnsiConsole.Progress()
@@ -48,9 +49,10 @@ internal static class PretrainProgress
         }
         trainer.Info += Console.WriteLine;
         trainer.KnnEvaluated += e => Console.WriteLine(KnnLine(e));
+        trainer.Warning += message => Console.Error.WriteLine($"warning: {message}");
         trainer.Logged += (row, plan) => Console.WriteLine(
             $"step {row.Step}/{plan.TotalSteps} epoch {row.Epoch:F2} loss {row.Loss:F4} lr {row.Lr:G3} m {row.Momentum:F5} " +
-            $"grad_norm {row.GradNorm:F3} {row.ImgPerS:F1} img/s elapsed {row.ElapsedS:F0}s");
+            $"grad_norm {row.GradNorm:F3} (first {row.GradNormFirst:F3}, last {row.GradNormLast:F3}) {row.ImgPerS:F1} img/s elapsed {row.ElapsedS:F0}s");
         return work(cancel.Token);
     }
 

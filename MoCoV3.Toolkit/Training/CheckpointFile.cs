@@ -14,15 +14,20 @@ public sealed record CheckpointHeader
     /// <summary>Optimiser steps taken so far; the next step to run.</summary>
     public required long Step { get; init; }
     public required double ElapsedSeconds { get; init; }
+    /// <summary>
+    /// Factor on the scheduled learning rate: 1, halved by each <c>--on-nan rollback</c>, so a resumed run keeps it.
+    /// Checkpoints written before it existed read as 1.
+    /// </summary>
+    public double LrScale { get; init; } = 1;
     public string Toolkit { get; init; } = typeof(CheckpointFile).Assembly.GetName().Version?.ToString() ?? "";
     public DateTimeOffset Saved { get; init; } = DateTimeOffset.UtcNow;
 }
 
 /// <summary>
 /// A pretraining checkpoint of this toolkit: the header (JSON), both encoders and the predictor
-/// (TorchSharp's module format), and the optimiser state, in one file. Written atomically: the bytes go to a
-/// temporary file that is flushed to disk and then renamed over the old checkpoint, so a crash at any point
-/// leaves either the old or the new checkpoint, never a partial one.
+/// (TorchSharp's module format), and the optimiser state, in one file. Written through <see cref="DurableFile"/>: the bytes
+/// go to a temporary file that is flushed to disk and then renamed over the old checkpoint, so a crash at any point
+/// leaves either the old or the new checkpoint, never a partial one, and a failed write leaves the old one untouched.
 /// </summary>
 public static class CheckpointFile
 {
@@ -43,12 +48,10 @@ public static class CheckpointFile
         return HasMagic(head[..stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false)]);
     }
 
-    public static void Save(string path, CheckpointHeader header, MoCo model, ITrainingOptimizer? optimizer)
-    {
-        string tmp = path + ".tmp";
-        using (var stream = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
-        using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
+    public static void Save(string path, CheckpointHeader header, MoCo model, ITrainingOptimizer? optimizer) =>
+        DurableFile.Write(path, stream =>
         {
+            using var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true);
             writer.Write(Magic);
             writer.Write(FormatVersion);
             byte[] json = JsonSerializer.SerializeToUtf8Bytes(header, ModelPreset.Json);
@@ -58,10 +61,7 @@ public static class CheckpointFile
             writer.Write(optimizer is not null);
             optimizer?.Save(writer);
             writer.Flush();
-            stream.Flush(flushToDisk: true);
-        }
-        File.Move(tmp, path, overwrite: true);
-    }
+        });
 
     public static CheckpointHeader ReadHeader(string path)
     {

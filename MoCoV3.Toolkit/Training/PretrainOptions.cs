@@ -39,4 +39,13 @@ public sealed record PretrainOptions
     public int KnnTest { get; init; } = 2000;
     /// <summary>Neighbours that vote in the kNN evaluation.</summary>
     public int KnnK { get; init; } = Evaluation.KnnClassifier.DefaultK;
+    /// <summary>Clip the joint gradient norm to this before each optimiser step (<see cref="GradientClipping"/>); null = no clipping.</summary>
+    public double? ClipGrad { get; init; }
+    /// <summary>
+    /// What a NaN/inf loss or gradient does: <c>stop</c> (exit, the last checkpoint untouched) or <c>rollback</c> (reload the
+    /// last good checkpoint, halve the learning rate, continue; see <see cref="Pretrainer.MaxRollbacks"/>).
+    /// </summary>
+    public string OnNan { get; init; } = "stop";
+    /// <summary>A logged value above this many times its running median is flagged as a spike (<see cref="InstabilityMonitor"/>).</summary>
+    public double SpikeFactor { get; init; } = InstabilityMonitor.DefaultSpikeFactor;
 }

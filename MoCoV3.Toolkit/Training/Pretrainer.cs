@@ -28,15 +28,24 @@ public sealed class Pretrainer
     /// <summary>Human-readable notes about the run (plan, resume, checkpoints).</summary>
     public event Action<string>? Info;
 
+    /// <summary>Instability warnings (spikes, kNN dips) and what <c>--on-nan rollback</c> did, one line each.</summary>
+    public event Action<string>? Warning;
+
+    /// <summary>Rollbacks of <c>--on-nan rollback</c> before the run gives up (the learning rate is then 1/1024 of the schedule's).</summary>
+    public const int MaxRollbacks = 10;
+
     /// <summary>Raised after each kNN evaluation of <see cref="PretrainOptions.KnnEvery"/> (before its metrics row is written).</summary>
     public event Action<KnnEvaluation>? KnnEvaluated;
 
     public PretrainResult Run(ModelPreset requestedPreset, PretrainOptions options, CancellationToken cancel = default)
     {
         Directory.CreateDirectory(options.OutputDir);
+        if (options.OnNan is not ("stop" or "rollback")) throw new ArgumentException($"--on-nan must be stop or rollback, got '{options.OnNan}'");
         var device = TorchRuntime.Initialize(options.Device, options.LibTorch, options.Threads);
         ScalarType? amp = options.Amp ? ScalarType.BFloat16 : null;
         string checkpointPath = Path.Combine(options.OutputDir, CheckpointFile.DefaultName);
+        if (DurableFile.RemoveStaleTemporary(checkpointPath))
+            Info?.Invoke($"removed {checkpointPath}{DurableFile.TemporarySuffix}, left by a checkpoint write that was interrupted");
         string? resumeFrom = ResolveResume(options, checkpointPath);
 
         CheckpointHeader? resumed = resumeFrom is null ? null : CheckpointFile.ReadHeader(resumeFrom);
@@ -66,11 +75,13 @@ public sealed class Pretrainer
 
         long step = 0;
         double priorElapsed = 0;
+        double lrScale = 1; // halved by each --on-nan rollback
         if (resumeFrom is not null)
         {
             var header = CheckpointFile.Load(resumeFrom, model, optimizer);
             step = header.Step;
             priorElapsed = header.ElapsedSeconds;
+            lrScale = header.LrScale;
             Info?.Invoke($"resumed from {resumeFrom} at step {step} ({step / (double)stepsPerEpoch:F2} epochs)");
         }
         else if (options.Init is not null)
@@ -86,9 +97,61 @@ public sealed class Pretrainer
 
         Info?.Invoke(Describe(preset, plan, dataset, device, planFixed));
         if (knn is not null) Info?.Invoke($"{knn.Describe()}, every {options.KnnEvery} steps and at the end");
+        if (lrScale != 1) Info?.Invoke($"learning rate scaled by {lrScale} (earlier --on-nan rollbacks)");
+
+        var watched = WatchedLayers.Of(model.BaseEncoder.Backbone);
+        InstabilityMonitor NewMonitor()
+        {
+            var monitor = new InstabilityMonitor(options.SpikeFactor, watched.FirstName, watched.LastName);
+            monitor.Seed(log.Kept); // a resumed run flags exactly what the uninterrupted run would
+            return monitor;
+        }
+        var instability = NewMonitor();
+        var clip = options.ClipGrad is double maxNorm ? new GradientClipping(maxNorm) : null;
+
         model.train();
         var clock = Stopwatch.StartNew();
-        string? lastCheckpoint = resumeFrom is not null ? checkpointPath : null;
+        string? lastCheckpoint = resumeFrom;
+        long? lastCheckpointStep = resumeFrom is null ? null : step;
+        void Save()
+        {
+            var header = new CheckpointHeader
+            {
+                Preset = preset, Plan = plan, Step = step, ElapsedSeconds = priorElapsed + clock.Elapsed.TotalSeconds, LrScale = lrScale,
+            };
+            try
+            {
+                CheckpointFile.Save(checkpointPath, header, model, optimizer);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new CheckpointWriteException(checkpointPath, step, lastCheckpoint, lastCheckpointStep, e);
+            }
+            lastCheckpoint = checkpointPath;
+            lastCheckpointStep = step;
+        }
+        // Reloads the last good checkpoint and halves the learning rate (--on-nan rollback); the metrics logged after that
+        // checkpoint are dropped, as on a resume.
+        void RollBack(string what, double value)
+        {
+            if (lastCheckpoint is null || lrScale <= Math.Pow(0.5, MaxRollbacks))
+                throw new NonFiniteLossException(step, value, lastCheckpoint, what,
+                    lastCheckpoint is null ? "Nothing to roll back to." : $"Gave up after {MaxRollbacks} rollbacks (learning rate × {lrScale}).");
+            long failed = step;
+            var header = CheckpointFile.Load(lastCheckpoint, model, optimizer);
+            step = header.Step;
+            lrScale /= 2;
+            log.RewindTo(step);
+            instability = NewMonitor();
+            Save(); // the halved learning rate is part of the run now, also for a resume
+            Warning?.Invoke($"{what} is {value} at step {failed}: rolled back to the checkpoint of step {step} " +
+                            $"and halved the learning rate (now {lrScale} × the schedule's)");
+        }
+        if (options.OnNan == "rollback" && lastCheckpoint is null)
+        {
+            Save(); // step 0, so that a NaN in the first steps has something to roll back to
+            Info?.Invoke($"--on-nan rollback: wrote the initial checkpoint {checkpointPath}");
+        }
         double timingStart = 0;
         double knnSeconds = 0; // left out of the step timing of --minutes
         double TrainingSeconds() => clock.Elapsed.TotalSeconds - knnSeconds;
@@ -98,19 +161,20 @@ public sealed class Pretrainer
         while (step < plan.TotalSteps && !stoppedEarly)
         {
             int epoch = (int)(step / stepsPerEpoch);
+            bool rolledBack = false;
             foreach (var data in loader.Epoch(epoch, (int)(step % stepsPerEpoch)))
             {
                 using var batchData = data;
                 using var scope = NewDisposeScope();
                 double t = (double)step / stepsPerEpoch;
-                double lr = Schedules.LearningRate(t, plan.PeakLr, plan.WarmupEpochs, plan.Epochs);
+                double lr = lrScale * Schedules.LearningRate(t, plan.PeakLr, plan.WarmupEpochs, plan.Epochs);
                 double m = Schedules.Momentum(t, plan.Epochs, preset.Momentum0);
 
                 var pixels = data.Pixels.to(device);
                 var (x1, x2) = options.Augment == "none"
                     ? (augmentation.Plain(pixels), augmentation.Plain(pixels))
                     : augmentation.TwoViews(pixels, plan.Seed, step);
-                var loss = TrainStep.Run(model, optimizer, x1, x2, lr, m, amp);
+                var loss = TrainStep.Run(model, optimizer, x1, x2, lr, m, clip, amp);
                 step++;
                 log.Count(batch, data.WaitSeconds);
 
@@ -132,7 +196,17 @@ public sealed class Pretrainer
                 if (logStep || save || stop || cpu)
                 {
                     double lossValue = loss.item<float>();
-                    if (!double.IsFinite(lossValue)) throw new NonFiniteLossException(step, lossValue, lastCheckpoint);
+                    // Gradients before clipping; checked before a checkpoint too, so one is never written after an inf gradient.
+                    double? gradNorm = logStep || save ? clip?.LastNorm ?? WatchedLayers.GradNorm(optimizer.Parameters) : null;
+                    (string what, double value)? nonFinite = !double.IsFinite(lossValue) ? ("loss", lossValue)
+                        : gradNorm is double g && !double.IsFinite(g) ? ("gradient norm", g) : null;
+                    if (nonFinite is var (what, value))
+                    {
+                        if (options.OnNan != "rollback") throw new NonFiniteLossException(step, value, lastCheckpoint, what);
+                        RollBack(what, value);
+                        rolledBack = true;
+                        break;
+                    }
                     double? knnTop1 = null;
                     if (knnStep)
                     {
@@ -144,18 +218,22 @@ public sealed class Pretrainer
                     }
                     if (logStep)
                     {
-                        var row = log.Write(step, (double)step / stepsPerEpoch, lossValue, lr, m, GradNorm(optimizer.Parameters),
-                            priorElapsed + clock.Elapsed.TotalSeconds, knnTop1);
+                        double unclip = clip?.LastScale ?? 1; // the layer norms as they were before clipping
+                        var row = new MetricsRow
+                        {
+                            Step = step, Epoch = (double)step / stepsPerEpoch, Loss = lossValue, Lr = lr, Momentum = m, GradNorm = gradNorm!.Value,
+                            ElapsedS = priorElapsed + clock.Elapsed.TotalSeconds, KnnTop1 = knnTop1,
+                            GradNormFirst = WatchedLayers.GradNorm(watched.First) / unclip,
+                            GradNormLast = WatchedLayers.GradNorm(watched.Last) / unclip,
+                        };
+                        var warnings = instability.Observe(row);
+                        row = log.Write(row with { Warnings = string.Join(';', warnings.Select(w => w.Kind)) }, warnings);
+                        foreach (var w in warnings) Warning?.Invoke(w.Message);
                         Logged?.Invoke(row, plan);
                     }
                 }
                 stop = cancel.IsCancellationRequested; // a handler of Logged may have asked to stop at this step
-                if (save || stop)
-                {
-                    var header = new CheckpointHeader { Preset = preset, Plan = plan, Step = step, ElapsedSeconds = priorElapsed + clock.Elapsed.TotalSeconds };
-                    CheckpointFile.Save(checkpointPath, header, model, optimizer);
-                    lastCheckpoint = checkpointPath;
-                }
+                if (save || stop) Save();
                 if (stop)
                 {
                     stoppedEarly = true;
@@ -163,6 +241,7 @@ public sealed class Pretrainer
                 }
                 if (last) break;
             }
+            if (rolledBack) continue;
         }
         return new PretrainResult(checkpointPath, step, plan, priorElapsed + clock.Elapsed.TotalSeconds, stoppedEarly);
     }
@@ -225,15 +304,6 @@ public sealed class Pretrainer
         return plan with { TotalSteps = total, WarmupEpochs = RunPlan.FitWarmup(preset.WarmupEpochs, preset.Epochs, epochs) };
     }
 
-    /// <summary>L2 norm of all gradients together (what clip_grad_norm_ would measure).</summary>
-    private static double GradNorm(IReadOnlyList<Parameter> parameters)
-    {
-        using var _ = NewDisposeScope();
-        using var __ = no_grad();
-        var squares = parameters.Where(p => p.grad is not null).Select(p => p.grad!.to_type(ScalarType.Float32).square().sum()).ToList();
-        return squares.Count == 0 ? 0 : Math.Sqrt(stack(squares).sum().item<float>());
-    }
-
     private void WriteConfig(PretrainOptions options, ModelPreset preset, RunPlan plan, Device device)
     {
         var config = new Dictionary<string, object?>
@@ -245,7 +315,7 @@ public sealed class Pretrainer
             ["torchsharp"] = typeof(torch).Assembly.GetName().Version?.ToString(),
             ["started"] = DateTimeOffset.UtcNow,
         };
-        File.WriteAllText(Path.Combine(options.OutputDir, "config.json"), JsonSerializer.Serialize(config, ModelPreset.Json));
+        DurableFile.WriteAllText(Path.Combine(options.OutputDir, "config.json"), JsonSerializer.Serialize(config, ModelPreset.Json));
     }
 
     private static string Describe(ModelPreset preset, RunPlan plan, IImageDataset data, Device device, bool planFixed) =>

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using MoCoV3.Augment;
+using MoCoV3.Data;
 using MoCoV3.Method;
 using MoCoV3.Models;
 using MoCoV3.Runtime;
@@ -12,20 +13,25 @@ namespace MoCoV3.Training;
 /// <param name="Amp">Compute type of the forward pass: <c>fp32</c> or <c>bf16</c> (autocast).</param>
 /// <param name="PeakRssBytes">Peak resident memory of the process.</param>
 /// <param name="PeakDeviceBytes">CUDA: peak device memory in use (see <see cref="CudaMemory"/>); null on CPU.</param>
+/// <param name="Data">Where the batches came from: <c>synthetic</c>, or the dataset read through the prefetching loader.</param>
+/// <param name="DataWaitShare">Share of the timed steps' wall time spent waiting for the loader (0 for synthetic data).</param>
 public sealed record BenchResult(string Preset, int Batch, string Device, int Threads, int Steps, double StepSecondsMedian,
     double StepSecondsMin, double ImagesPerSecond, double AugmentSecondsMedian, long PeakRssBytes, string Amp = "fp32",
-    long? PeakDeviceBytes = null);
+    long? PeakDeviceBytes = null, string Data = "synthetic", double DataWaitShare = 0);
 
 /// <summary>
 /// Times the full MoCo v3 step — both crops through f_q and the predictor, the momentum update and both crops
 /// through f_k, the symmetric loss, backward and the optimiser step — on synthetic images, as
 /// <c>shared/bench/mocov3_step_reference.py</c> does for PyTorch. With <c>augment</c>, the batched
-/// augmentation of a uint8 batch is timed too and counted in the step.
+/// augmentation of a uint8 batch is timed too and counted in the step. With a <c>data</c> set, the step is the real
+/// training step instead: batches from the prefetching loader (the wait for one counted in the step), copied to the
+/// device, augmented there — what <c>pretrain</c> does, so the two numbers show what the input pipeline costs.
 /// </summary>
 public static class StepBenchmark
 {
     public static BenchResult Run(ModelPreset preset, int batch, int steps, int warmup = 2, string device = "cpu",
-        string? libtorch = null, int? threads = null, bool augment = false, long seed = 0, ScalarType? amp = null)
+        string? libtorch = null, int? threads = null, bool augment = false, long seed = 0, ScalarType? amp = null,
+        IImageDataset? data = null)
     {
         var dev = TorchRuntime.Initialize(device, libtorch, threads);
         manual_seed(seed);
@@ -38,6 +44,12 @@ public static class StepBenchmark
         using var fixed1 = randn(batch, preset.Channels, preset.ImageSize, preset.ImageSize, device: dev);
         using var fixed2 = randn(batch, preset.Channels, preset.ImageSize, preset.ImageSize, device: dev);
 
+        if (data is not null && data.Count < batch)
+            throw new ArgumentException($"{data.Source}: {data.Count} images, fewer than one batch of {batch}");
+        using var loader = data is null ? null : new PrefetchLoader(data, batch, seed, shuffle: true, dropLast: true);
+        using var batches = loader is null ? null : Batches(loader).GetEnumerator();
+        double waited = 0, timed = 0;
+
         bool cuda = dev.type == DeviceType.CUDA;
         long? peakDevice = null;
         var stepTimes = new List<double>();
@@ -47,21 +59,44 @@ public static class StepBenchmark
             using var scope = NewDisposeScope();
             Synchronize(dev);
             var clock = Stopwatch.StartNew();
-            var (x1, x2) = augment ? augmentation.TwoViews(pixels, seed, i) : (fixed1, fixed2);
+            double wait = 0;
+            Tensor x1, x2;
+            if (batches is not null)
+            {
+                batches.MoveNext();
+                using var real = batches.Current;
+                wait = real.WaitSeconds;
+                (x1, x2) = augmentation.TwoViews(real.Pixels.to(dev), seed, i);
+            }
+            else
+            {
+                (x1, x2) = augment ? augmentation.TwoViews(pixels, seed, i) : (fixed1, fixed2);
+            }
             Synchronize(dev);
             double augmentSeconds = clock.Elapsed.TotalSeconds;
-            TrainStep.Run(model, optimizer, x1, x2, 1e-4, 0.99, amp);
+            TrainStep.Run(model, optimizer, x1, x2, 1e-4, 0.99, amp: amp);
             Synchronize(dev);
             if (cuda && CudaMemory.UsedBytes() is long used) peakDevice = Math.Max(peakDevice ?? 0, used);
             if (i >= warmup)
             {
                 stepTimes.Add(clock.Elapsed.TotalSeconds);
-                augmentTimes.Add(augmentSeconds);
+                augmentTimes.Add(augmentSeconds - wait);
+                waited += wait;
+                timed += clock.Elapsed.TotalSeconds;
             }
         }
         double median = Median(stepTimes);
         return new BenchResult(preset.Name, batch, TorchRuntime.Describe(dev), get_num_threads(), steps, median, stepTimes.Min(),
-            batch / median, Median(augmentTimes), Process.GetCurrentProcess().PeakWorkingSet64, amp is null ? "fp32" : "bf16", peakDevice);
+            batch / median, Median(augmentTimes), Process.GetCurrentProcess().PeakWorkingSet64, amp is null ? "fp32" : "bf16", peakDevice,
+            data?.Source ?? "synthetic", timed > 0 ? waited / timed : 0);
+    }
+
+    /// <summary>The loader's batches, epoch after epoch, for as many steps as asked.</summary>
+    private static IEnumerable<ImageBatch> Batches(PrefetchLoader loader)
+    {
+        for (int epoch = 0; ; epoch++)
+            foreach (var b in loader.Epoch(epoch))
+                yield return b;
     }
 
     private static void Synchronize(Device device)

@@ -9,11 +9,13 @@ namespace MoCoV3.Training;
 public static class TrainStep
 {
     /// <summary>
-    /// Sets lr, computes the loss of the two views (updating f_k with momentum m), back-propagates, steps. With
-    /// <paramref name="amp"/> (bf16), the forward pass runs under <see cref="Autocast"/> and backward outside it, as with
-    /// <c>torch.autocast</c>; parameters, gradients and optimiser state stay fp32.
+    /// Sets lr, computes the loss of the two views (updating f_k with momentum m), back-propagates, clips the gradients
+    /// when <paramref name="clip"/> is given, steps. With <paramref name="amp"/> (bf16), the forward pass runs under
+    /// <see cref="Autocast"/> and backward outside it, as with <c>torch.autocast</c>; parameters, gradients and optimiser
+    /// state stay fp32 (bf16 needs no loss scaling, so clipping sees the true gradients).
     /// </summary>
-    public static Tensor Run(MoCo model, ITrainingOptimizer optimizer, Tensor x1, Tensor x2, double lr, double m, ScalarType? amp = null)
+    public static Tensor Run(MoCo model, ITrainingOptimizer optimizer, Tensor x1, Tensor x2, double lr, double m,
+        GradientClipping? clip = null, ScalarType? amp = null)
     {
         optimizer.LearningRate = lr;
         Tensor loss;
@@ -21,6 +23,7 @@ public static class TrainStep
             loss = model.forward(x1, x2, m);
         optimizer.ZeroGrad();
         loss.backward();
+        clip?.Apply(optimizer.Parameters);
         optimizer.Step();
         return loss;
     }

@@ -91,7 +91,7 @@ public sealed class AutocastTests
         var (x1, x2) = (augmentation.Plain(images[..batch] * 255), augmentation.Plain(images[batch..] * 255));
 
         using var fullLoss = TrainStep.Run(full, fullOptimizer, x1, x2, 1e-3, 0.99);
-        using var mixedLoss = TrainStep.Run(mixed, mixedOptimizer, x1, x2, 1e-3, 0.99, ScalarType.BFloat16);
+        using var mixedLoss = TrainStep.Run(mixed, mixedOptimizer, x1, x2, 1e-3, 0.99, amp: ScalarType.BFloat16);
 
         Assert.AreEqual(ScalarType.Float32, mixedLoss.dtype, "the loss is computed in fp32");
         double lf = fullLoss.item<float>(), lm = mixedLoss.item<float>();

@@ -60,7 +60,7 @@ public sealed class KnnMonitorTests
             Assert.AreEqual(expected, b[i].KnnTop1, $"knn_top1 at step {b[i].Step}");
         }
         var header = File.ReadLines(Path.Combine(monitored, "metrics.csv")).First();
-        Assert.AreEqual("step,epoch,loss,lr,momentum,grad_norm,img_per_s,elapsed_s,knn_top1", header);
+        Assert.AreEqual("step,epoch,loss,lr,momentum,grad_norm,img_per_s,elapsed_s,knn_top1,grad_norm_first,grad_norm_last,warnings", header);
     }
 
     [TestMethod]
