@@ -42,19 +42,20 @@ public static class OnnxExporter
         x = g.Node("Div", "normalize", [x, g.Float32(ConstPrefix + "std", preset.Std.Select(v => (float)v).ToArray(), 1, c, 1, 1)]);
         if (options.Fp16) x = g.Node("Cast", "to_fp16", [x], Attr("to", (long)Float16));
 
-        string embedding;
+        string embedding, features;
         using (torch.no_grad())
         {
             var weights = new BackboneWeights(backbone);
-            embedding = backbone switch
+            (features, embedding) = backbone switch
             {
                 VisionTransformer when preset.IsVit => VitGraph.Emit(g, weights, preset, x),
-                ResNet when !preset.IsVit => ResNetGraph.Emit(g, weights, preset, x),
+                ResNet when !preset.IsVit => Same(ResNetGraph.Emit(g, weights, preset, x)),
                 _ => throw new ArgumentException($"cannot export a {backbone.GetType().Name} as preset '{preset.Name}' (arch {preset.Arch})"),
             };
         }
+        static (string, string) Same(string output) => (output, output);
 
-        long d = backbone.FeatureDim;
+        long d = backbone.EmbeddingDim;
         Output(g, embedding, OnnxMetadata.EmbeddingName, d);
         if (options.Head is { } h)
         {
@@ -63,7 +64,7 @@ public static class OnnxExporter
                 for (int j = 0; j < h.InFeatures; j++)
                     transposed[(long)j * h.Classes + k] = h.Weight[(long)k * h.InFeatures + j];
             string logits = g.Node("Add", "head",
-                [g.Node("MatMul", "head", [embedding, g.Weight("head.weight_t", transposed, h.InFeatures, h.Classes)]),
+                [g.Node("MatMul", "head", [features, g.Weight("head.weight_t", transposed, h.InFeatures, h.Classes)]),
                  g.Weight("head.bias", h.Bias, h.Classes)]);
             Output(g, logits, OnnxMetadata.LogitsName, h.Classes);
         }

@@ -24,7 +24,7 @@ public static class TorchReference
             var shape = new long[] { 1, preset.Channels, 1, 1 };
             var mean = tensor(preset.Mean.Select(v => (float)v).ToArray(), shape, device: device);
             var std = tensor(preset.Std.Select(v => (float)v).ToArray(), shape, device: device);
-            return TensorData.ToFloatArray(backbone.forward((x - mean) / std));
+            return TensorData.ToFloatArray(backbone.Embed((x - mean) / std));
         }
         finally
         {

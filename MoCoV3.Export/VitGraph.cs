@@ -9,8 +9,12 @@ namespace MoCoV3.Export;
 /// </summary>
 internal static class VitGraph
 {
-    /// <summary>Emits the backbone on the normalised image <paramref name="x"/> <c>[N, C, H, W]</c>; returns the embedding <c>[N, D]</c>.</summary>
-    public static string Emit(OnnxGraphBuilder g, BackboneWeights w, ModelPreset preset, string x)
+    /// <summary>
+    /// Emits the backbone on the normalised image <paramref name="x"/> <c>[N, C, H, W]</c>; returns the class token <c>[N, D]</c>
+    /// (what a classification head takes) and the embedding (the class token, or with <c>cls+mean</c> the class token ++ the
+    /// mean patch token, <c>[N, 2D]</c>).
+    /// </summary>
+    public static (string ClassToken, string Embedding) Emit(OnnxGraphBuilder g, BackboneWeights w, ModelPreset preset, string x)
     {
         long d = preset.EmbedDim, p = preset.PatchSize, c = preset.Channels;
         long grid = preset.ImageSize / preset.PatchSize;
@@ -75,7 +79,17 @@ internal static class VitGraph
         }
 
         string normed = LayerNorm(g, w, "norm", h, d);
-        return g.Node("Gather", "cls_token.out", [normed, qkvIndex[0]], Attr("axis", 1L));
+        string classToken = g.Node("Gather", "cls_token.out", [normed, qkvIndex[0]], Attr("axis", 1L));
+        if (preset.Embedding != EmbeddingKinds.ClassTokenAndMeanPatch) return (classToken, classToken);
+
+        // Mean of the patch tokens: tokens[:, 1:] -> [N, D, T-1] -> GlobalAveragePool (the same op in every opset, where
+        // ReduceMean moved its axes from an attribute to an input at 18) -> [N, D]; then class token ++ mean.
+        string patchTokens = g.Node("Slice", "patch_tokens",
+            [normed, g.Int64s("slice.from_1", [1], 1), g.Int64s("slice.to_end", [long.MaxValue], 1), g.Int64s("slice.axis_1", [1], 1)]);
+        string channelsFirst = g.Node("Transpose", "patch_tokens.transpose", [patchTokens], Attr("perm", 0L, 2L, 1L));
+        string pooled = g.Node("GlobalAveragePool", "patch_tokens.mean", [channelsFirst]);
+        string mean = g.Node("Reshape", "patch_tokens.flatten", [pooled, g.Int64s("shape.n_d", [0, d], 2)]);
+        return (classToken, g.Node("Concat", "embedding.cls_mean", [classToken, mean], Attr("axis", 1L)));
     }
 
     private static string LayerNorm(OnnxGraphBuilder g, BackboneWeights w, string name, string x, long d) =>

@@ -65,7 +65,10 @@ PY
           say "pretrain vit-small --amp exit $?: $(tail -2 "$out/pretrain-vit-small.txt" | tr '\n' ' ')"
           cp "$work/vit-small-amp/metrics.csv" "$out/vit-small-amp-metrics.csv" 2>/dev/null ;;
         tiny)
-          timeout 300 "$cli" pretrain --preset vit-tiny-fmnist --device cuda --amp --batch 512 --minutes "${MINUTES:-2.5}" --log-every 50 \
+          # The class token ++ mean patch token as the exported embedding (what the probe reads), as in vit-tiny-fmnist-quick.
+          python3 -c "import json,sys; p=json.load(open(sys.argv[1])); p.update(name='vit-tiny-fmnist-clsmean', embedding='cls+mean'); json.dump(p, open(sys.argv[2],'w'))" \
+            "$work/gpu/mocov3/presets/vit-tiny-fmnist.json" "$work/tiny-clsmean.json"
+          timeout 300 "$cli" pretrain --preset "$work/tiny-clsmean.json" --device cuda --amp --batch 512 --minutes "${MINUTES:-2.5}" --log-every 50 \
             --data artifacts/fmnist --out "$work/tiny" >"$out/pretrain-tiny.txt" 2>&1
           say "pretrain vit-tiny-fmnist --amp exit $?: $(tail -2 "$out/pretrain-tiny.txt" | tr '\n' ' ')"
           cp "$work/tiny/metrics.csv" "$out/tiny-metrics.csv" 2>/dev/null

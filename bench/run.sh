@@ -27,7 +27,7 @@ amp=(); [ "${AMP:-0}" = 1 ] && amp=(--amp)
 printf '%-18s %6s %12s %12s %7s\n' preset batch "ours img/s" "torch img/s" ratio
 for pair in "${pairs[@]}"; do
   preset=${pair%%:*}; batch=${pair##*:}
-  ours=$("$cli" bench --preset "$preset" --batch "$batch" --steps "$steps" --device "$device" --threads "$threads" --json \
+  ours=$("$cli" bench --preset "$preset" --batch "$batch" --steps "$steps" --device "$device" --threads "$threads" --json "${amp[@]}" \
          | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["images_per_second"])')
   theirs=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$py" "$ref" --preset "$preset" --batch "$batch" --steps "$steps" \
            --device "$device" --threads "$threads" "${amp[@]}" | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["img_per_s"])')

@@ -73,7 +73,7 @@ public static class ExportCommand
         string external = File.Exists(output + ".data") ? $" + external data {output}.data" : "";
         Console.WriteLine($"wrote {output} ({bytes / 1e6:F1} MB{external}): {preset.Arch} '{preset.Name}', opset {opset}, " +
                           $"{precision}, {onnx.Graph.Node.Count} nodes, input [N,{preset.Channels},{preset.ImageSize},{preset.ImageSize}] " +
-                          $"-> embedding [N,{backbone.FeatureDim}]");
+                          $"-> embedding [N,{backbone.EmbeddingDim}]");
         if (!verify) return 0;
 
         using var pixels = data is null ? null : TorchReference.FirstImages(

@@ -18,10 +18,18 @@ public static class ProbeCommand
         var limit = new Option<int?>("--limit") { Description = "Use only the first N images of each split" };
         var baselines = new Option<bool>("--baselines") { Description = "Also probe raw pixels and the same architecture at random init (into OUT/baselines/)" };
         var seed = new Option<int>("--seed") { Description = "Seed of the held-out split, ML.NET and the random-init weights", DefaultValueFactory = _ => 0 };
+        var defaults = new ProbeOptions { EncoderPath = "-", OutputFolder = "-" };
+        var l2 = new Option<float[]>("--l2")
+        {
+            Description = "L2 weights tried on the held-out split (ML.NET scale: ½·L2·‖w‖² added to the loss summed over rows)",
+            DefaultValueFactory = _ => [.. defaults.L2Candidates],
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var maxIterations = new Option<int>("--max-iterations") { Description = "L-BFGS iterations per fit (at most)", DefaultValueFactory = _ => defaults.MaxIterations };
 
         var command = new Command("probe", "Linear probe in ML.NET: exported encoder → L-BFGS logistic regression; writes probe.zip, report.csv, confusion.png")
         {
-            encoder, data, dataset, output, limit, baselines, seed,
+            encoder, data, dataset, output, limit, baselines, seed, l2, maxIterations,
         };
         command.SetAction(r => CliErrors.Run(() => Run(new ProbeOptions
         {
@@ -31,6 +39,8 @@ public static class ProbeCommand
             OutputFolder = r.GetValue(output)!,
             Limit = r.GetValue(limit),
             Seed = r.GetValue(seed),
+            L2Candidates = r.GetValue(l2)!,
+            MaxIterations = r.GetValue(maxIterations),
         }, r.GetValue(baselines))));
         return command;
     }

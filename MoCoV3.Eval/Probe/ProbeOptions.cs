@@ -31,7 +31,7 @@ public sealed record ProbeOptions
     /// The L2 weights tried on the held-out split; the best is refitted on the whole training split. ML.NET's L-BFGS adds
     /// ½·L2·‖w‖² to the loss summed (not averaged) over the rows, so with more rows the same weight regularises less.
     /// </summary>
-    public IReadOnlyList<float> L2Candidates { get; init; } = [1f, 10f, 100f, 1000f];
+    public IReadOnlyList<float> L2Candidates { get; init; } = [0.1f, 1f, 10f, 100f];
 
     /// <summary>The fraction of the training split held out to choose the L2 weight.</summary>
     public double HoldoutFraction { get; init; } = 0.1;
@@ -42,8 +42,11 @@ public sealed record ProbeOptions
     /// </summary>
     public double TestFraction { get; init; } = 0.2;
 
-    /// <summary>L-BFGS iterations per fit (at most).</summary>
-    public int MaxIterations { get; init; } = 100;
+    /// <summary>
+    /// L-BFGS iterations per fit (at most). 100 stopped short of the optimum on Fashion-MNIST (a 30-minute encoder: 82.5%
+    /// at 100, 84.1% at 1000 iterations, 84.25% for PyTorch's L-BFGS run to convergence); 500 is within 0.1 point of 1000.
+    /// </summary>
+    public int MaxIterations { get; init; } = 500;
 
     /// <summary>Threads for featurizing and fitting; <c>null</c> for one per core.</summary>
     public int? Threads { get; init; }

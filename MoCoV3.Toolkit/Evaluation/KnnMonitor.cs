@@ -89,7 +89,7 @@ public sealed class KnnMonitor
             data.ReadBatch(indices.AsSpan(start, n), span, labels.AsSpan(start, n));
             using var inner = NewDisposeScope();
             var x = tensor(span.ToArray(), [n, data.Channels, data.Height, data.Width]).to(device);
-            features.Add(backbone.forward(preprocess(x)).to_type(ScalarType.Float32).MoveToOuterDisposeScope());
+            features.Add(backbone.Embed(preprocess(x)).to_type(ScalarType.Float32).MoveToOuterDisposeScope());
         }
         Debug.Assert(features.Count > 0);
         return (cat(features, 0), tensor(labels, device: device));

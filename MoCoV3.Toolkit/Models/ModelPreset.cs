@@ -24,6 +24,13 @@ public sealed record ModelPreset
     public int Depth { get; init; } = 12;
     public int Heads { get; init; } = 12;
     public double MlpRatio { get; init; } = 4.0;
+    /// <summary>
+    /// What the exported encoder (and kNN, and the probe) uses as the image's embedding: <c>cls</c>, the class token after
+    /// the final norm (the paper's linear-eval feature), or <c>cls+mean</c>, the class token concatenated with the mean of
+    /// the patch tokens after the final norm (2·D wide; the pooled features DINO's linear evaluation adds). Pretraining
+    /// always uses the class token; this only chooses the features handed downstream.
+    /// </summary>
+    public string Embedding { get; init; } = EmbeddingKinds.ClassToken;
 
     // ResNet
     /// <summary><c>basic</c> (ResNet-18/34) or <c>bottleneck</c> (ResNet-50 and deeper).</summary>
@@ -97,6 +104,8 @@ public sealed record ModelPreset
         Require(Arch is "vit" or "resnet", $"arch must be 'vit' or 'resnet', found '{Arch}'");
         Require(ImageSize is > 0 and <= 4096, $"image_size must be in 1..4096, found {ImageSize}");
         Require(Channels is 1 or 3, $"channels must be 1 or 3, found {Channels}");
+        Require(Embedding is EmbeddingKinds.ClassToken || (IsVit && Embedding is EmbeddingKinds.ClassTokenAndMeanPatch),
+            $"embedding must be '{EmbeddingKinds.ClassToken}'" + (IsVit ? $" or '{EmbeddingKinds.ClassTokenAndMeanPatch}'" : " for a ResNet") + $", found '{Embedding}'");
         if (IsVit)
         {
             Require(PatchSize > 0 && PatchSize <= ImageSize && ImageSize % PatchSize == 0, $"image_size {ImageSize} is not a multiple of patch_size {PatchSize}");

@@ -22,10 +22,12 @@ public sealed class VisionTransformer : Backbone
     private readonly ModuleList<TransformerBlock> blocks;
     private readonly LayerNorm norm;
     private readonly int dim;
+    private readonly bool meanPatchToo;
 
     public VisionTransformer(ModelPreset preset) : base(nameof(VisionTransformer))
     {
         dim = preset.EmbedDim;
+        meanPatchToo = preset.Embedding == EmbeddingKinds.ClassTokenAndMeanPatch;
         int grid = preset.ImageSize / preset.PatchSize;
         patch_embed = new PatchEmbed(preset.Channels, preset.PatchSize, dim);
         cls_token = new Parameter(zeros(1, 1, dim));
@@ -38,6 +40,8 @@ public sealed class VisionTransformer : Backbone
     }
 
     public override int FeatureDim => dim;
+
+    public override int EmbeddingDim => meanPatchToo ? 2 * dim : dim;
 
     public Conv2d PatchProjection => patch_embed.Projection;
 
@@ -110,5 +114,14 @@ public sealed class VisionTransformer : Backbone
     {
         using var tokens = ForwardTokens(x);
         return tokens[.., 0];
+    }
+
+    /// <summary>The class token, or with <c>cls+mean</c> the class token ++ the mean patch token, after the final norm.</summary>
+    public override Tensor Embed(Tensor x)
+    {
+        if (!meanPatchToo) return forward(x);
+        using var scope = NewDisposeScope();
+        var tokens = ForwardTokens(x);
+        return cat([tokens[.., 0], tokens[.., 1..].mean([1])], dim: 1).MoveToOuterDisposeScope();
     }
 }
