@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job (`mocov3 quickstart`): MoCo v3 pretraining on Fashion-MNIST for a time budget (MINUTES, default 10),
+# The main job (`mocov3 quickstart`): MoCo v3 pretraining on Fashion-MNIST for a time budget (MINUTES, default 30),
 # export to ONNX, verify, and an ML.NET linear probe against raw pixels and a random-init encoder.
 # Extra arguments go to `mocov3 quickstart` (e.g. --minutes 30, --out DIR).
 set -euo pipefail
@@ -12,4 +12,4 @@ if [ ! -d /usr/share/datasets/fashion-mnist ]; then
   fi
 fi
 dotnet build MoCoV3.Cli -c Release -v q -nologo
-exec MoCoV3.Cli/bin/Release/net10.0/mocov3 quickstart --minutes "${MINUTES:-10}" "$@"
+exec MoCoV3.Cli/bin/Release/net10.0/mocov3 quickstart --minutes "${MINUTES:-30}" "$@"

@@ -9,7 +9,7 @@ public sealed record QuickstartOptions
     public const string DefaultPreset = "vit-tiny-fmnist-quick";
 
     /// <summary>The pretraining budget in minutes (the schedules are fitted to it after timing the first steps).</summary>
-    public double Minutes { get; init; } = 10;
+    public double Minutes { get; init; } = 30;
 
     /// <summary>Preset name or JSON file.</summary>
     public string Preset { get; init; } = DefaultPreset;
