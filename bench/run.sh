@@ -6,6 +6,7 @@
 #   bench/run.sh                       # CPU presets: vit-tiny-fmnist 256, resnet18-fmnist 256, vit-small 32
 #   bench/run.sh vit-tiny-fmnist:256   # chosen preset:batch pairs
 #   DEVICE=cuda AMP=1 bench/run.sh vit-small:256
+#   UNTUNED=1 bench/run.sh             # also ours without the CPU tuning (MOCOV3_MKL_AMD=0 MOCOV3_MALLOC=system)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ref=${MOCOV3_REFERENCE:-../shared/bench/mocov3_step_reference.py}
@@ -24,12 +25,22 @@ cli=MoCoV3.Cli/bin/Release/net10.0/mocov3
 py=/usr/bin/python3; [ -x "$py" ] || py=python3
 amp=(); [ "${AMP:-0}" = 1 ] && amp=(--amp)
 
-printf '%-18s %6s %12s %12s %7s\n' preset batch "ours img/s" "torch img/s" ratio
+ours_bench() {
+  "$cli" bench --preset "$preset" --batch "$batch" --steps "$steps" --device "$device" --threads "$threads" --json "${amp[@]}" \
+    | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["images_per_second"])'
+}
+printf '%-18s %6s %12s %12s %7s' preset batch "ours img/s" "torch img/s" ratio
+[ "${UNTUNED:-0}" = 1 ] && printf ' %14s %7s' "untuned img/s" ratio
+printf '\n'
 for pair in "${pairs[@]}"; do
   preset=${pair%%:*}; batch=${pair##*:}
-  ours=$("$cli" bench --preset "$preset" --batch "$batch" --steps "$steps" --device "$device" --threads "$threads" --json "${amp[@]}" \
-         | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["images_per_second"])')
+  ours=$(ours_bench)
   theirs=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$py" "$ref" --preset "$preset" --batch "$batch" --steps "$steps" \
            --device "$device" --threads "$threads" "${amp[@]}" | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["img_per_s"])')
-  printf '%-18s %6s %12.1f %12.1f %7.2f\n' "$preset" "$batch" "$ours" "$theirs" "$(python3 -c "print($ours/$theirs)")"
+  printf '%-18s %6s %12.1f %12.1f %7.2f' "$preset" "$batch" "$ours" "$theirs" "$(python3 -c "print($ours/$theirs)")"
+  if [ "${UNTUNED:-0}" = 1 ]; then
+    untuned=$(MOCOV3_MKL_AMD=0 MOCOV3_MALLOC=system ours_bench)
+    printf ' %14.1f %7.2f' "$untuned" "$(python3 -c "print($untuned/$theirs)")"
+  fi
+  printf '\n'
 done

@@ -35,7 +35,7 @@ public sealed class FineTuner
     {
         ArgumentNullException.ThrowIfNull(o);
         Validate(o);
-        var device = TorchRuntime.Initialize(o.Device, o.LibTorch, o.Threads);
+        var device = TorchRuntime.Initialize(o.Device, o.LibTorch, o.Threads, training: true);
         Directory.CreateDirectory(o.RunDir);
         manual_seed(o.Seed);
 

@@ -34,7 +34,7 @@ public sealed class LinearEvaluator
         if (o.Epochs < 1) throw new ArgumentException($"--epochs must be positive, found {o.Epochs}");
         if (o.Batch < 1 || o.EvalBatch < 1) throw new ArgumentException($"--batch must be positive, found {o.Batch}");
         if (o.BaseLr is <= 0) throw new ArgumentException($"--lr must be positive, found {o.BaseLr}");
-        var device = TorchRuntime.Initialize(o.Device, o.LibTorch, o.Threads);
+        var device = TorchRuntime.Initialize(o.Device, o.LibTorch, o.Threads, training: true);
         Directory.CreateDirectory(o.RunDir);
         manual_seed(o.Seed);
 

@@ -41,7 +41,7 @@ public sealed class Pretrainer
     {
         Directory.CreateDirectory(options.OutputDir);
         if (options.OnNan is not ("stop" or "rollback")) throw new ArgumentException($"--on-nan must be stop or rollback, got '{options.OnNan}'");
-        var device = TorchRuntime.Initialize(options.Device, options.LibTorch, options.Threads);
+        var device = TorchRuntime.Initialize(options.Device, options.LibTorch, options.Threads, training: true);
         ScalarType? amp = options.Amp ? ScalarType.BFloat16 : null;
         string checkpointPath = Path.Combine(options.OutputDir, CheckpointFile.DefaultName);
         if (DurableFile.RemoveStaleTemporary(checkpointPath))

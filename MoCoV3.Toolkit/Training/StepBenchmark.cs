@@ -33,7 +33,7 @@ public static class StepBenchmark
         string? libtorch = null, int? threads = null, bool augment = false, long seed = 0, ScalarType? amp = null,
         IImageDataset? data = null)
     {
-        var dev = TorchRuntime.Initialize(device, libtorch, threads);
+        var dev = TorchRuntime.Initialize(device, libtorch, threads, training: true);
         manual_seed(seed);
         using var model = new MoCo(preset, BackboneFactory.Create);
         model.to(dev);
