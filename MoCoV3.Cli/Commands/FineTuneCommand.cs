@@ -14,12 +14,7 @@ internal static class FineTuneCommand
 
     public static Command Create()
     {
-        var checkpoint = new Option<string>("--checkpoint") { Description = "Pretrained weights: toolkit checkpoint, official moco-v3 .pth.tar, MMSelfSup, timm or torchvision", Required = true };
-        var arch = new Option<string?>("--arch") { Description = "Preset name or JSON file (default: the checkpoint's own preset, or detected from the shapes)" };
-        var from = new Option<string>("--from") { Description = "auto | toolkit | official | mmselfsup | timm | torchvision", DefaultValueFactory = _ => "auto" };
-        from.AcceptOnlyFromAmong("auto", "toolkit", "official", "mmselfsup", "timm", "torchvision");
-        var data = new Option<string?>("--data") { Description = "Dataset folder or CSV manifest (default: /usr/share/datasets/fashion-mnist); needs a train and a test split" };
-        var dataset = new Option<string>("--dataset") { Description = "auto | fashion-mnist | imagefolder | csv", DefaultValueFactory = _ => "auto" };
+        var shared = new ClassifierRunArguments();
         var output = new Option<string>("--out") { Description = "ONNX classifier to write (outputs 'logits' and 'embedding')", DefaultValueFactory = _ => "classifier.onnx" };
         var runDir = new Option<string?>("--run-dir") { Description = "Run folder for metrics.csv, checkpoint.pth, preset.json, results.json (default: beside --out, <name>.run)" };
         var epochs = new Option<double?>("--epochs") { Description = $"Run length in epochs (default {FineTuneOptions.DefaultEpochs})" };
@@ -32,34 +27,23 @@ internal static class FineTuneCommand
         var smoothing = new Option<double>("--smoothing") { Description = "Label smoothing", DefaultValueFactory = _ => 0.1 };
         var mixup = new Option<double>("--mixup") { Description = "Mixup alpha (0: off)", DefaultValueFactory = _ => 0.8 };
         var cutmix = new Option<double>("--cutmix") { Description = "CutMix alpha (0: off)", DefaultValueFactory = _ => 1.0 };
-        var cropMin = new Option<double>("--crop-min") { Description = "Smallest area fraction of the random resized crop", DefaultValueFactory = _ => 0.08 };
-        var seed = new Option<long>("--seed") { Description = "Random seed", DefaultValueFactory = _ => 0 };
-        var limit = new Option<int?>("--limit") { Description = "Use only the first N training images" };
-        var testLimit = new Option<int?>("--test-limit") { Description = "Use only the first N test images" };
-        var device = new Option<string>("--device") { Description = "cpu | cuda | cuda:N", DefaultValueFactory = _ => "cpu" };
-        var libtorch = new Option<string?>("--libtorch") { Description = "Folder of a CUDA libtorch (e.g. a PyTorch install's torch/lib)" };
-        var threads = new Option<int?>("--threads") { Description = "CPU threads (default: all cores)" };
         var logEvery = new Option<int>("--log-every") { Description = "Steps between logged losses", DefaultValueFactory = _ => 10 };
 
-        var command = new Command("finetune", "Fine-tune a pretrained backbone with a new linear head (DeiT recipe) and export the classifier to ONNX")
-        {
-            checkpoint, arch, from, data, dataset, output, runDir, epochs, maxSteps, minutes, batch, lr, weightDecay, dropPath, smoothing,
-            mixup, cutmix, cropMin, seed, limit, testLimit, device, libtorch, threads, logEvery,
-        };
+        var command = new Command("finetune", "Fine-tune a pretrained backbone with a new linear head (DeiT recipe) and export the classifier to ONNX");
+        shared.AddTo(command); // the weights, data and device first, as in --help
+        foreach (Option option in new Option[] { output, runDir, epochs, maxSteps, minutes, batch, lr, weightDecay, dropPath, smoothing, mixup, cutmix, logEvery }) command.Options.Add(option);
         command.SetAction(r => CliErrors.Run(() =>
         {
             string onnx = r.GetValue(output)!;
-            string? archName = r.GetValue(arch);
-            string fromName = r.GetValue(from)!;
             var options = new FineTuneOptions
             {
-                Checkpoint = r.GetValue(checkpoint)!,
-                Arch = archName is null ? null : PresetCatalog.Get(archName),
-                Format = fromName == "auto" ? null : Enum.Parse<CheckpointFormat>(fromName, ignoreCase: true),
+                Checkpoint = r.GetValue(shared.Checkpoint)!,
+                Arch = shared.ArchPreset(r),
+                Format = shared.Format(r),
                 OnnxPath = onnx,
                 RunDir = r.GetValue(runDir) ?? Path.ChangeExtension(onnx, null) + ".run",
-                Data = r.GetValue(data),
-                DatasetKind = r.GetValue(dataset)!,
+                Data = r.GetValue(shared.Data),
+                DatasetKind = r.GetValue(shared.Dataset)!,
                 Epochs = r.GetValue(epochs),
                 MaxSteps = r.GetValue(maxSteps),
                 Minutes = r.GetValue(minutes),
@@ -70,13 +54,13 @@ internal static class FineTuneCommand
                 LabelSmoothing = r.GetValue(smoothing),
                 MixupAlpha = r.GetValue(mixup),
                 CutmixAlpha = r.GetValue(cutmix),
-                CropMin = r.GetValue(cropMin),
-                Seed = r.GetValue(seed),
-                Limit = r.GetValue(limit),
-                TestLimit = r.GetValue(testLimit),
-                Device = r.GetValue(device)!,
-                LibTorch = r.GetValue(libtorch),
-                Threads = r.GetValue(threads),
+                CropMin = r.GetValue(shared.CropMin),
+                Seed = r.GetValue(shared.Seed),
+                Limit = r.GetValue(shared.Limit),
+                TestLimit = r.GetValue(shared.TestLimit),
+                Device = r.GetValue(shared.Device)!,
+                LibTorch = r.GetValue(shared.LibTorch),
+                Threads = r.GetValue(shared.Threads),
                 LogEvery = Math.Max(1, r.GetValue(logEvery)),
             };
             return Run(options);
