@@ -18,7 +18,7 @@ public static class MklCpuDispatch
 {
     public const string EnvironmentVariable = "MOCOV3_MKL_AMD";
     public const string FunctionName = "mkl_serv_intel_cpu_true";
-    private const string Soname = "libmocov3_mkl_cpu_dispatch.so";
+    public const string Soname = "libmocov3_mkl_cpu_dispatch.so";
     private const int RtldNow = 2, RtldGlobal = 0x100;
 
     private static readonly object Gate = new();
@@ -44,9 +44,16 @@ public static class MklCpuDispatch
             try
             {
                 string path = WriteLibrary();
-                if (dlopen(path, RtldNow | RtldGlobal) == IntPtr.Zero)
-                    return state = $"failed ({Marshal.PtrToStringUTF8(dlerror()) ?? "dlopen failed"})";
-                return state = "on";
+                try
+                {
+                    if (dlopen(path, RtldNow | RtldGlobal) == IntPtr.Zero)
+                        return state = $"failed ({Marshal.PtrToStringUTF8(dlerror()) ?? "dlopen failed"})";
+                    return state = "on";
+                }
+                finally
+                {
+                    File.Delete(path); // the mapping stays; nothing is left in the temp folder
+                }
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or DllNotFoundException or EntryPointNotFoundException)
             {
@@ -55,18 +62,19 @@ public static class MklCpuDispatch
         }
     }
 
-    /// <summary>Writes the 4 KB library to a per-user temp folder (content-addressed, so concurrent processes agree).</summary>
+    /// <summary>Writes the 4 KB library to a new file of its own in the temp folder (created exclusively, owner-only
+    /// permissions), so no other user can have put or swapped a library at that path before it is loaded.</summary>
     internal static string WriteLibrary()
     {
+        if (!OperatingSystem.IsLinux()) throw new PlatformNotSupportedException("an ELF library is for Linux");
         byte[] bytes = ElfConstantFunctionLibrary.Build(Soname, FunctionName, 1);
-        string hash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(bytes))[..16].ToLowerInvariant();
-        string dir = Path.Combine(Path.GetTempPath(), $"mocov3-{Environment.UserName}");
-        Directory.CreateDirectory(dir);
-        string path = Path.Combine(dir, $"mkl-cpu-dispatch-{hash}.so");
-        if (File.Exists(path) && File.ReadAllBytes(path).AsSpan().SequenceEqual(bytes)) return path;
-        string tmp = $"{path}.{Environment.ProcessId}.tmp";
-        File.WriteAllBytes(tmp, bytes);
-        File.Move(tmp, path, overwrite: true);
+        string path = Path.Combine(Path.GetTempPath(), $"mocov3-mkl-{Environment.ProcessId}-{Guid.NewGuid():N}.so");
+        var options = new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew, Access = FileAccess.Write,
+            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute,
+        };
+        using (var file = new FileStream(path, options)) file.Write(bytes);
         return path;
     }
 
