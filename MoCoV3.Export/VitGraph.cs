@@ -11,8 +11,8 @@ internal static class VitGraph
 {
     /// <summary>
     /// Emits the backbone on the normalised image <paramref name="x"/> <c>[N, C, H, W]</c>; returns the class token <c>[N, D]</c>
-    /// (what a classification head takes) and the embedding (the class token, or with <c>cls+mean</c> the class token ++ the
-    /// mean patch token, <c>[N, 2D]</c>).
+    /// (what a classification head takes) and the embedding (the preset's <see cref="EmbeddingSpec"/>: the class token, with
+    /// <c>cls+mean</c> ++ the mean patch token, and with <c>@lastN</c> the same from each of the last N blocks, last first).
     /// </summary>
     public static (string ClassToken, string Embedding) Emit(OnnxGraphBuilder g, BackboneWeights w, ModelPreset preset, string x)
     {
@@ -46,6 +46,8 @@ internal static class VitGraph
         string one = g.Scalar("gelu.one", 1f);
         string half = g.Scalar("gelu.half", 0.5f);
         string[] qkvIndex = [g.Int64Scalar("index.0", 0), g.Int64Scalar("index.1", 1), g.Int64Scalar("index.2", 2)];
+        var embedding = EmbeddingSpec.Parse(preset.Embedding);
+        var kept = new string[embedding.LastBlocks]; // block outputs, last block first
 
         for (int i = 0; i < preset.Depth; i++)
         {
@@ -76,20 +78,41 @@ internal static class VitGraph
             string gelu = g.Node("Mul", $"{b}.mlp.gelu", [g.Node("Mul", $"{b}.mlp.gelu", [fc1, g.Node("Add", $"{b}.mlp.gelu", [erf, one])]), half]);
             string fc2 = Linear(g, w, $"{b}.mlp.fc2", gelu, hidden, d);
             h = g.Node("Add", $"{b}.residual2", [h, fc2]);
+            int fromLast = preset.Depth - 1 - i;
+            if (fromLast < kept.Length) kept[fromLast] = h;
         }
 
-        string normed = LayerNorm(g, w, "norm", h, d);
-        string classToken = g.Node("Gather", "cls_token.out", [normed, qkvIndex[0]], Attr("axis", 1L));
-        if (preset.Embedding != EmbeddingKinds.ClassTokenAndMeanPatch) return (classToken, classToken);
+        // The final norm (its weights stored once) on each kept block; the last block's class token feeds a head.
+        string normWeight = g.Weight("norm.weight", w.Floats("norm.weight", d), d), normBias = g.Weight("norm.bias", w.Floats("norm.bias", d), d);
+        float normEps = (float)w.LayerNormEps("norm");
+        string classToken = "";
+        var parts = new List<string>();
+        string[] sliceFrom1 = embedding.MeanPatch
+            ? [g.Int64s("slice.from_1", [1], 1), g.Int64s("slice.to_end", [long.MaxValue], 1), g.Int64s("slice.axis_1", [1], 1)]
+            : [];
+        string flatShape = embedding.MeanPatch ? g.Int64s("shape.n_d", [0, d], 2) : "";
+        for (int k = 0; k < kept.Length; k++)
+        {
+            string suffix = k == 0 ? "" : $".last{k + 1}";
+            string normed = g.Node("LayerNormalization", "norm" + suffix, [kept[k], normWeight, normBias], Attr("axis", -1L), Attr("epsilon", normEps));
+            string classOut = g.Node("Gather", "cls_token.out" + suffix, [normed, qkvIndex[0]], Attr("axis", 1L));
+            if (k == 0) classToken = classOut;
+            parts.Add(classOut);
+            if (embedding.MeanPatch) parts.Add(MeanPatchToken(g, normed, sliceFrom1, flatShape, suffix));
+        }
+        return (classToken, parts.Count == 1 ? classToken : g.Node("Concat", "embedding." + (embedding.MeanPatch ? "cls_mean" : "cls"), parts, Attr("axis", 1L)));
+    }
 
-        // Mean of the patch tokens: tokens[:, 1:] -> [N, D, T-1] -> GlobalAveragePool (the same op in every opset, where
-        // ReduceMean moved its axes from an attribute to an input at 18) -> [N, D]; then class token ++ mean.
-        string patchTokens = g.Node("Slice", "patch_tokens",
-            [normed, g.Int64s("slice.from_1", [1], 1), g.Int64s("slice.to_end", [long.MaxValue], 1), g.Int64s("slice.axis_1", [1], 1)]);
-        string channelsFirst = g.Node("Transpose", "patch_tokens.transpose", [patchTokens], Attr("perm", 0L, 2L, 1L));
-        string pooled = g.Node("GlobalAveragePool", "patch_tokens.mean", [channelsFirst]);
-        string mean = g.Node("Reshape", "patch_tokens.flatten", [pooled, g.Int64s("shape.n_d", [0, d], 2)]);
-        return (classToken, g.Node("Concat", "embedding.cls_mean", [classToken, mean], Attr("axis", 1L)));
+    /// <summary>
+    /// Mean of the patch tokens: tokens[:, 1:] -> [N, D, T-1] -> GlobalAveragePool (the same op in every opset, where
+    /// ReduceMean moved its axes from an attribute to an input at 18) -> [N, D].
+    /// </summary>
+    private static string MeanPatchToken(OnnxGraphBuilder g, string normed, string[] sliceFrom1, string flatShape, string suffix)
+    {
+        string patchTokens = g.Node("Slice", "patch_tokens" + suffix, [normed, .. sliceFrom1]);
+        string channelsFirst = g.Node("Transpose", "patch_tokens.transpose" + suffix, [patchTokens], Attr("perm", 0L, 2L, 1L));
+        string pooled = g.Node("GlobalAveragePool", "patch_tokens.mean" + suffix, [channelsFirst]);
+        return g.Node("Reshape", "patch_tokens.flatten" + suffix, [pooled, flatShape]);
     }
 
     private static string LayerNorm(OnnxGraphBuilder g, BackboneWeights w, string name, string x, long d) =>

@@ -30,20 +30,24 @@ public static class ExportCommand
         var data = new Option<string?>("--data") { Description = "Images for --verify: dataset folder or CSV manifest (default: random pixels)" };
         var quantize = new Option<string>("--quantize") { Description = "none | int8: MatMul weights int8, activations quantised at run time (verify bound: cosine >= 0.99)", DefaultValueFactory = _ => "none" };
         quantize.AcceptOnlyFromAmong("none", "int8");
+        var embedding = new Option<string?>("--embedding")
+        {
+            Description = "What output 'embedding' holds (default: the preset's): cls | cls+mean (ViT), either with @lastN for the last N blocks, last first (ViT)",
+        };
         var verifyBatch = new Option<int>("--verify-batch") { Description = "Images in the --verify batch", DefaultValueFactory = _ => OnnxVerifier.DefaultBatch };
 
         var command = new Command("export", "Export a checkpoint's backbone to ONNX (input: pixels in [0,1], output: embedding)")
         {
-            checkpoint, from, arch, output, head, verify, fp16, opset, data, verifyBatch, quantize,
+            checkpoint, from, arch, output, head, verify, fp16, opset, data, verifyBatch, quantize, embedding,
         };
         command.SetAction(r => CliErrors.Run(() => Run(
             r.GetValue(checkpoint)!, r.GetValue(from)!, r.GetValue(arch), r.GetValue(output)!, r.GetValue(head), r.GetValue(verify), r.GetValue(fp16),
-            r.GetValue(opset), r.GetValue(data), r.GetValue(verifyBatch), r.GetValue(quantize) == "int8")));
+            r.GetValue(opset), r.GetValue(data), r.GetValue(verifyBatch), r.GetValue(quantize) == "int8", r.GetValue(embedding))));
         return command;
     }
 
     private static int Run(string checkpoint, string from, string? arch, string output, bool withHead, bool verify, bool fp16, int opset,
-                           string? data, int verifyBatch, bool int8)
+                           string? data, int verifyBatch, bool int8, string? embedding)
     {
         if (verifyBatch <= 0) throw new ArgumentException($"--verify-batch must be positive, found {verifyBatch}");
         if (int8 && fp16) throw new ArgumentException("--quantize int8 and --fp16 exclude each other (int8 quantises the float32 model)");
@@ -51,7 +55,18 @@ public static class ExportCommand
         CheckpointFormat? format = from == "auto" ? null : Enum.Parse<CheckpointFormat>(from, ignoreCase: true);
         // Strict import: wrong architecture, missing or mis-shaped tensors are refused by name. For a MoCo v3
         // checkpoint only the query encoder's backbone is kept (no projector, predictor or momentum encoder).
-        using var imported = CheckpointImporter.Load(checkpoint, format, arch is null ? null : PresetCatalog.Get(arch));
+        var archPreset = arch is null ? null : PresetCatalog.Get(arch);
+        if (embedding is not null)
+        {
+            if (archPreset is null)
+            {
+                using var detected = CheckpointImporter.Load(checkpoint, format, null);
+                archPreset = detected.Preset;
+            }
+            archPreset = archPreset with { Embedding = embedding };
+            archPreset.Validate("--embedding");
+        }
+        using var imported = CheckpointImporter.Load(checkpoint, format, archPreset);
         var preset = imported.Preset;
         var backbone = imported.Backbone;
         if (withHead && imported.Head is null)

@@ -27,8 +27,9 @@ public sealed record ModelPreset
     /// <summary>
     /// What the exported encoder (and kNN, and the probe) uses as the image's embedding: <c>cls</c>, the class token after
     /// the final norm (the paper's linear-eval feature), or <c>cls+mean</c>, the class token concatenated with the mean of
-    /// the patch tokens after the final norm (2·D wide; the pooled features DINO's linear evaluation adds). Pretraining
-    /// always uses the class token; this only chooses the features handed downstream.
+    /// the patch tokens after the final norm (2·D wide; the pooled features DINO's linear evaluation adds), either one
+    /// with <c>@lastN</c> to read the last N blocks (see <see cref="EmbeddingSpec"/>). Pretraining always uses the class
+    /// token; this only chooses the features handed downstream.
     /// </summary>
     public string Embedding { get; init; } = EmbeddingKinds.ClassToken;
 
@@ -104,8 +105,10 @@ public sealed record ModelPreset
         Require(Arch is "vit" or "resnet", $"arch must be 'vit' or 'resnet', found '{Arch}'");
         Require(ImageSize is > 0 and <= 4096, $"image_size must be in 1..4096, found {ImageSize}");
         Require(Channels is 1 or 3, $"channels must be 1 or 3, found {Channels}");
-        Require(Embedding is EmbeddingKinds.ClassToken || (IsVit && Embedding is EmbeddingKinds.ClassTokenAndMeanPatch),
-            $"embedding must be '{EmbeddingKinds.ClassToken}'" + (IsVit ? $" or '{EmbeddingKinds.ClassTokenAndMeanPatch}'" : " for a ResNet") + $", found '{Embedding}'");
+        Require(Embedding is EmbeddingKinds.ClassToken || (IsVit && EmbeddingSpec.TryParse(Embedding, out _)),
+            $"embedding must be '{EmbeddingKinds.ClassToken}'" +
+            (IsVit ? $" or '{EmbeddingKinds.ClassTokenAndMeanPatch}', either with '{EmbeddingSpec.LastBlocksSuffix}N' for the last N blocks" : " for a ResNet") +
+            $", found '{Embedding}'");
         if (IsVit)
         {
             Require(PatchSize > 0 && PatchSize <= ImageSize && ImageSize % PatchSize == 0, $"image_size {ImageSize} is not a multiple of patch_size {PatchSize}");
@@ -113,6 +116,8 @@ public sealed record ModelPreset
             Require(Heads > 0 && EmbedDim % Heads == 0, $"embed_dim {EmbedDim} is not a multiple of heads {Heads}");
             Require(EmbedDim % 4 == 0, $"embed_dim {EmbedDim} must be a multiple of 4 for the 2-D sin-cos position embedding");
             Require(Depth is > 0 and <= MaxDepth, $"depth must be in 1..{MaxDepth}, found {Depth}");
+            Require(EmbeddingSpec.Parse(Embedding).LastBlocks <= Depth,
+                $"embedding '{Embedding}' reads {EmbeddingSpec.Parse(Embedding).LastBlocks} blocks, but depth is {Depth}");
             Require(double.IsFinite(MlpRatio) && MlpRatio > 0 && MlpRatio * EmbedDim <= 4 * MaxWidth, $"mlp_ratio must be positive and at most {4 * MaxWidth} / embed_dim, found {MlpRatio}");
         }
         else

@@ -22,12 +22,12 @@ public sealed class VisionTransformer : Backbone
     private readonly ModuleList<TransformerBlock> blocks;
     private readonly LayerNorm norm;
     private readonly int dim;
-    private readonly bool meanPatchToo;
+    private readonly EmbeddingSpec embedding;
 
     public VisionTransformer(ModelPreset preset) : base(nameof(VisionTransformer))
     {
         dim = preset.EmbedDim;
-        meanPatchToo = preset.Embedding == EmbeddingKinds.ClassTokenAndMeanPatch;
+        embedding = EmbeddingSpec.Parse(preset.Embedding);
         int grid = preset.ImageSize / preset.PatchSize;
         patch_embed = new PatchEmbed(preset.Channels, preset.PatchSize, dim);
         cls_token = new Parameter(zeros(1, 1, dim));
@@ -41,7 +41,7 @@ public sealed class VisionTransformer : Backbone
 
     public override int FeatureDim => dim;
 
-    public override int EmbeddingDim => meanPatchToo ? 2 * dim : dim;
+    public override int EmbeddingDim => embedding.Width(dim);
 
     public Conv2d PatchProjection => patch_embed.Projection;
 
@@ -94,19 +94,30 @@ public sealed class VisionTransformer : Backbone
     }
 
     /// <summary>Patch tokens plus class token, position-embedded, through the blocks and the final norm: <c>[N, 1+T, D]</c>.</summary>
-    public Tensor ForwardTokens(Tensor x)
+    public Tensor ForwardTokens(Tensor x) => ForwardLastBlocks(x, 1)[0];
+
+    /// <summary>
+    /// The token maps of the last <paramref name="count"/> blocks, each through the final norm (DINO's
+    /// <c>n_last_blocks</c> linear evaluation): <c>count × [N, 1+T, D]</c>, <b>last block first</b>.
+    /// </summary>
+    public Tensor[] ForwardLastBlocks(Tensor x, int count)
     {
+        if (count < 1 || count > blocks.Count)
+            throw new ArgumentOutOfRangeException(nameof(count), count, $"must be between 1 and the depth ({blocks.Count})");
         using var scope = NewDisposeScope();
         var tokens = patch_embed.forward(x).to_type(cls_token.dtype);
         var cls = cls_token.expand(tokens.shape[0], -1, -1);
         var h = cat([cls, tokens], dim: 1) + pos_embed;
-        foreach (var block in blocks)
+        var outputs = new Tensor[count];
+        for (int i = 0; i < blocks.Count; i++)
         {
-            var next = block.forward(h);
+            var next = blocks[i].forward(h);
             h.Dispose();
             h = next;
+            int fromLast = blocks.Count - 1 - i;
+            if (fromLast < count) outputs[fromLast] = norm.forward(h).MoveToOuterDisposeScope();
         }
-        return norm.forward(h).MoveToOuterDisposeScope();
+        return outputs;
     }
 
     /// <summary>The class token after the final norm: <c>[N, D]</c>.</summary>
@@ -116,12 +127,20 @@ public sealed class VisionTransformer : Backbone
         return tokens[.., 0];
     }
 
-    /// <summary>The class token, or with <c>cls+mean</c> the class token ++ the mean patch token, after the final norm.</summary>
+    /// <summary>
+    /// The preset's <see cref="EmbeddingSpec"/>: the class token (with <c>cls+mean</c> ++ the mean patch token) after the
+    /// final norm, and with <c>@lastN</c> the same from each of the last N blocks, last first.
+    /// </summary>
     public override Tensor Embed(Tensor x)
     {
-        if (!meanPatchToo) return forward(x);
+        if (embedding == EmbeddingSpec.ClassToken) return forward(x);
         using var scope = NewDisposeScope();
-        var tokens = ForwardTokens(x);
-        return cat([tokens[.., 0], tokens[.., 1..].mean([1])], dim: 1).MoveToOuterDisposeScope();
+        var parts = new List<Tensor>();
+        foreach (var tokens in ForwardLastBlocks(x, embedding.LastBlocks))
+        {
+            parts.Add(tokens[.., 0]);
+            if (embedding.MeanPatch) parts.Add(tokens[.., 1..].mean([1]));
+        }
+        return cat(parts, dim: 1).MoveToOuterDisposeScope();
     }
 }

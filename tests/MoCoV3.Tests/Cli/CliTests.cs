@@ -64,6 +64,18 @@ public sealed class CliTests
         (code, output, error) = Mocov3("export", "--checkpoint", Path.Combine(outDir, "checkpoint.ckpt"), "--out", onnx, "--verify");
         Assert.AreEqual(0, code, error);
         StringAssert.Contains(output, "verify: passed");
+        StringAssert.Contains(output, "-> embedding [N,32]");
+        // --embedding picks the features at export time; one the model cannot give is refused by name, writing nothing.
+        string wide = Path.Combine(outDir, "wide.onnx");
+        (code, output, error) = Mocov3("export", "--checkpoint", Path.Combine(outDir, "checkpoint.ckpt"), "--out", wide, "--verify", "--embedding", "cls+mean");
+        Assert.AreEqual(0, code, error);
+        StringAssert.Contains(output, "-> embedding [N,64]");
+        StringAssert.Contains(output, "verify: passed");
+        string deep = Path.Combine(outDir, "deep.onnx");
+        (code, _, error) = Mocov3("export", "--checkpoint", Path.Combine(outDir, "checkpoint.ckpt"), "--out", deep, "--embedding", "cls@last2");
+        Assert.AreEqual(2, code);
+        StringAssert.Contains(error, "--embedding: preset 'micro': embedding 'cls@last2' reads 2 blocks, but depth is 1");
+        Assert.IsFalse(File.Exists(deep));
         (code, output, error) = Mocov3("bench", "--onnx", onnx, "--batch", "4", "--steps", "1", "--quantize", "int8");
         Assert.AreEqual(0, code, error);
         StringAssert.Contains(output, "micro at 28px, batch 4 x 1 timed");

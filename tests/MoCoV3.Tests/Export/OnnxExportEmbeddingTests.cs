@@ -66,7 +66,7 @@ public sealed class OnnxExportEmbeddingTests
     {
         var bad = TestPresets.MicroVit with { Embedding = "avg" };
         var e = Assert.ThrowsExactly<InvalidDataException>(() => bad.Validate("test.json"));
-        StringAssert.Contains(e.Message, "embedding must be 'cls' or 'cls+mean', found 'avg'");
+        StringAssert.Contains(e.Message, "embedding must be 'cls' or 'cls+mean', either with '@lastN' for the last N blocks, found 'avg'");
         var resnet = TestPresets.Get("resnet18-fmnist") with { Embedding = EmbeddingKinds.ClassTokenAndMeanPatch };
         e = Assert.ThrowsExactly<InvalidDataException>(() => resnet.Validate("r.json"));
         StringAssert.Contains(e.Message, "embedding must be 'cls' for a ResNet");

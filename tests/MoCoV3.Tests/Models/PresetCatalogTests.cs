@@ -14,6 +14,9 @@ public sealed class PresetCatalogTests
         // The quickstart preset (model card: models/vit-tiny-fmnist-quick.md).
         var quick = PresetCatalog.Get("vit-tiny-fmnist-quick");
         Assert.AreEqual((28, 1, 7, 128, 6, 4, 1024, 0.9), (quick.ImageSize, quick.Channels, quick.PatchSize, quick.EmbedDim, quick.Depth, quick.Heads, quick.HiddenDim, quick.Momentum0));
+        Assert.AreEqual("cls+mean@last4", quick.Embedding);
+        using var backbone = BackboneFactory.Create(quick);
+        Assert.AreEqual(1024, backbone.EmbeddingDim, "class token ++ mean patch token of 4 blocks at width 128");
     }
 
     [TestMethod]
