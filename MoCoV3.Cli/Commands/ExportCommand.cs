@@ -55,20 +55,20 @@ public static class ExportCommand
         CheckpointFormat? format = from == "auto" ? null : Enum.Parse<CheckpointFormat>(from, ignoreCase: true);
         // Strict import: wrong architecture, missing or mis-shaped tensors are refused by name. For a MoCo v3
         // checkpoint only the query encoder's backbone is kept (no projector, predictor or momentum encoder).
-        var archPreset = arch is null ? null : PresetCatalog.Get(arch);
+        using var imported = CheckpointImporter.Load(checkpoint, format, arch is null ? null : PresetCatalog.Get(arch));
+        var preset = imported.Preset;
+        // --embedding only changes what the graph outputs: the same weights, in a backbone built for those features.
+        Backbone? rebuilt = null;
         if (embedding is not null)
         {
-            if (archPreset is null)
-            {
-                using var detected = CheckpointImporter.Load(checkpoint, format, null);
-                archPreset = detected.Preset;
-            }
-            archPreset = archPreset with { Embedding = embedding };
-            archPreset.Validate("--embedding");
+            preset = preset with { Embedding = embedding };
+            preset.Validate("--embedding");
+            rebuilt = BackboneFactory.Create(preset);
+            rebuilt.load_state_dict(imported.Backbone.state_dict());
+            rebuilt.eval();
         }
-        using var imported = CheckpointImporter.Load(checkpoint, format, archPreset);
-        var preset = imported.Preset;
-        var backbone = imported.Backbone;
+        using var ownedBackbone = rebuilt;
+        var backbone = rebuilt ?? imported.Backbone;
         if (withHead && imported.Head is null)
             throw new ArgumentException($"--head: {checkpoint} holds no linear classifier to export ({imported.Format} layout)");
         var head = withHead ? LinearHead.FromTensors(imported.Head!.Weight, imported.Head.Bias ?? zeros(imported.Head.Classes)) : null;

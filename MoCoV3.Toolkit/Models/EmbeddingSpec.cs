@@ -31,8 +31,8 @@ public readonly record struct EmbeddingSpec(bool MeanPatch, int LastBlocks)
         if (at >= 0)
         {
             string count = text[(at + LastBlocksSuffix.Length)..];
-            if (count.Length is 0 or > 3 || !count.All(char.IsAsciiDigit) ||
-                !int.TryParse(count, NumberStyles.None, CultureInfo.InvariantCulture, out blocks) || blocks < 1)
+            // NumberStyles.None: ASCII digits only (no sign, spaces or separators); at most 3 of them.
+            if (count.Length > 3 || !int.TryParse(count, NumberStyles.None, CultureInfo.InvariantCulture, out blocks) || blocks < 1)
                 return false;
             features = text[..at];
         }

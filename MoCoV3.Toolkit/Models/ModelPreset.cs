@@ -116,8 +116,8 @@ public sealed record ModelPreset
             Require(Heads > 0 && EmbedDim % Heads == 0, $"embed_dim {EmbedDim} is not a multiple of heads {Heads}");
             Require(EmbedDim % 4 == 0, $"embed_dim {EmbedDim} must be a multiple of 4 for the 2-D sin-cos position embedding");
             Require(Depth is > 0 and <= MaxDepth, $"depth must be in 1..{MaxDepth}, found {Depth}");
-            Require(EmbeddingSpec.Parse(Embedding).LastBlocks <= Depth,
-                $"embedding '{Embedding}' reads {EmbeddingSpec.Parse(Embedding).LastBlocks} blocks, but depth is {Depth}");
+            int lastBlocks = EmbeddingSpec.Parse(Embedding).LastBlocks;
+            Require(lastBlocks <= Depth, $"embedding '{Embedding}' reads {lastBlocks} blocks, but depth is {Depth}");
             Require(double.IsFinite(MlpRatio) && MlpRatio > 0 && MlpRatio * EmbedDim <= 4 * MaxWidth, $"mlp_ratio must be positive and at most {4 * MaxWidth} / embed_dim, found {MlpRatio}");
         }
         else

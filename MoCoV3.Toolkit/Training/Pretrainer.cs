@@ -186,16 +186,19 @@ public sealed class Pretrainer
                 step++;
                 log.Count(batch, data.WaitSeconds);
 
-                if (!planFixed && step == TimingWarmupSteps) timingStart = TrainingSeconds();
-                long timed = step - TimingWarmupSteps;
-                double budget = (options.Minutes ?? 0) * 60;
-                if (!planFixed && timed >= MinTimingSteps &&
-                    (timed >= MaxTimingSteps || TrainingSeconds() - timingStart >= Math.Min(TimingSeconds, TimingBudgetShare * budget)))
+                if (!planFixed)
                 {
-                    plan = FitToMinutes(preset, plan, budget, clock.Elapsed.TotalSeconds, (TrainingSeconds() - timingStart) / timed, step);
-                    planFixed = true;
-                    Info?.Invoke($"timed {timed} steps: the {options.Minutes} minute budget fits {plan.TotalSteps} steps " +
-                                 $"({plan.Epochs:F2} epochs, warmup {plan.WarmupEpochs:F2})");
+                    if (step == TimingWarmupSteps) timingStart = TrainingSeconds();
+                    long timed = step - TimingWarmupSteps;
+                    double budget = options.Minutes!.Value * 60;
+                    if (timed >= MinTimingSteps &&
+                        (timed >= MaxTimingSteps || TrainingSeconds() - timingStart >= Math.Min(TimingSeconds, TimingBudgetShare * budget)))
+                    {
+                        plan = FitToMinutes(preset, plan, budget, clock.Elapsed.TotalSeconds, (TrainingSeconds() - timingStart) / timed, step);
+                        planFixed = true;
+                        Info?.Invoke($"timed {timed} steps: the {options.Minutes} minute budget fits {plan.TotalSteps} steps " +
+                                     $"({plan.Epochs:F2} epochs, warmup {plan.WarmupEpochs:F2})");
+                    }
                 }
 
                 bool last = step >= plan.TotalSteps;
