@@ -39,7 +39,8 @@ public static class PyTorchFile
         stream.Seek(0, SeekOrigin.Begin);
         try
         {
-            return PyTorchUnpickler.UnpickleStateDict(stream, leaveOpen: true);
+            // PyBridge unpickles; the tensors are read here (PickledTensors says why).
+            return PickledTensors.Materialize(PyTorchUnpickler.UnpickleStateDict(stream, leaveOpen: true, skipTensorRead: true));
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

@@ -4,7 +4,6 @@ using MoCoV3.Export.Checkpoints;
 using MoCoV3.Method;
 using MoCoV3.Models;
 using MoCoV3.Training;
-using TorchSharp.PyBridge;
 using static MoCoV3.Tests.Import.ImportTestFiles;
 using static TorchSharp.torch;
 
@@ -80,14 +79,14 @@ public sealed class CheckpointConvertTests
 
         string timm = TempFile("out.pth");
         CheckpointConverter.Convert(input, null, preset, CheckpointFormat.Timm, timm);
-        var flat = PyTorchUnpickler.UnpickleStateDict(timm);
+        var flat = PyTorchFile.Read(timm);
         Assert.IsTrue(flat.ContainsKey("blocks.1.mlp.fc2.weight"));
         Assert.IsTrue(flat.ContainsKey("head.weight"), "the classifier head is carried over to timm");
         Assert.AreEqual(source.state_dict().Count + 2, flat.Count);
 
         string official = TempFile("out.pth.tar");
         CheckpointConverter.Convert(input, null, preset, CheckpointFormat.Official, official);
-        var root = PyTorchUnpickler.UnpickleStateDict(official);
+        var root = PyTorchFile.Read(official);
         var state = (Hashtable)root["state_dict"]!;
         Assert.AreEqual("micro_vit", root["arch"]);
         Assert.IsTrue(state.Keys.Cast<string>().All(k => k.StartsWith("module.base_encoder.", StringComparison.Ordinal)));
