@@ -137,6 +137,7 @@ public sealed class LinearEvaluator
 
     private static Dictionary<string, Tensor> Snapshot(Backbone backbone)
     {
+        using var scope = NewDisposeScope();   // owns the detach() temporaries
         using var noGrad = no_grad();
         return backbone.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone().DetachFromDisposeScope());
     }

@@ -83,7 +83,9 @@ public static class CheckpointConverter
     private static OrderedDictionary BackboneState(ImportedBackbone imported, KeyLayout layout)
     {
         var state = new OrderedDictionary(StringComparer.Ordinal);
-        foreach (var (name, value) in imported.Backbone.state_dict()) state[layout.FromBackbone(name)] = value.detach().contiguous();
+        using var scope = NewDisposeScope();   // owns the detach() temporaries
+        foreach (var (name, value) in imported.Backbone.state_dict())
+            state[layout.FromBackbone(name)] = value.detach().contiguous().DetachFromDisposeScope();
         return state;
     }
 }

@@ -134,14 +134,19 @@ public static class CheckpointImporter
                     string.Join("\n  ", problems));
             }
 
+            List<string> nonFinite;
+            // A dispose scope owns the temporaries here (copy_'s handles, isfinite/all): freed at its end, and never left
+            // to a finalizer that could free one while a native call still reads it.
+            using (NewDisposeScope())
             using (no_grad())
             {
                 foreach (var (name, (_, value)) in backbone) target[name].copy_(value);
+                nonFinite = backbone.Where(kv => kv.Value.Value.is_floating_point() && !kv.Value.Value.isfinite().all().item<bool>())
+                    .Select(kv => kv.Value.Key).ToList();
             }
             if (missingCounters.Count > 0) notes.Add($"no BatchNorm num_batches_tracked counters in the checkpoint ({missingCounters.Count}); left at 0");
             var dtypes = backbone.Values.Select(v => v.Value.dtype).Where(d => d != ScalarType.Float32 && d != ScalarType.Int64).Distinct().ToList();
             if (dtypes.Count > 0) notes.Add($"converted {string.Join(", ", dtypes)} tensors to float32");
-            var nonFinite = backbone.Where(kv => kv.Value.Value.is_floating_point() && !kv.Value.Value.isfinite().all().item<bool>()).Select(kv => kv.Value.Key).ToList();
             if (nonFinite.Count > 0)
                 notes.Add($"warning: {nonFinite.Count} tensors hold NaN or infinity ({string.Join(", ", nonFinite.Take(5))}): the run that wrote this checkpoint may have diverged");
             if (head.TryGetValue("weight", out var hw))
@@ -188,7 +193,11 @@ public static class CheckpointImporter
 
     private static string Describe(string name, string key) => key == name ? name : $"{name} (checkpoint key {key})";
 
-    private static Tensor Copy(Tensor t) => t.detach().to(ScalarType.Float32).clone();
+    private static Tensor Copy(Tensor t)
+    {
+        using var scope = NewDisposeScope();
+        return t.detach().to(ScalarType.Float32).clone().MoveToOuterDisposeScope();
+    }
 
     internal static string Shape(long[] shape) => $"[{string.Join(",", shape)}]";
 
