@@ -31,6 +31,12 @@ public sealed record ExportOptions
     /// <summary>An optional linear classifier on the embedding; adds the output <c>logits</c> <c>[N, classes]</c>.</summary>
     public LinearHead? Head { get; init; }
 
+    /// <summary>
+    /// The names of the <see cref="Head"/>'s classes in output order (ImageFolder folder names, CSV labels), stored as
+    /// <c>mocov3.class_names</c> so that <c>ImageClassifier</c> returns them; needs a head with as many classes.
+    /// </summary>
+    public IReadOnlyList<string>? ClassNames { get; init; }
+
     /// <summary>See <see cref="DefaultExternalDataThresholdBytes"/>; tests force it small.</summary>
     public long ExternalDataThresholdBytes { get; init; } = DefaultExternalDataThresholdBytes;
 
@@ -46,5 +52,12 @@ public sealed record ExportOptions
             throw new ArgumentException($"opset {Opset} is not supported: use {MinOpset} to {MaxOpset}");
         if (ExternalDataThresholdBytes < 0)
             throw new ArgumentException($"external data threshold must be >= 0, found {ExternalDataThresholdBytes}");
+        if (ClassNames is not null)
+        {
+            if (Head is null) throw new ArgumentException("class names need a head: there is no logits output to name");
+            if (ClassNames.Count != Head.Classes)
+                throw new ArgumentException($"{ClassNames.Count} class names for a head of {Head.Classes} classes");
+            if (ClassNames.Any(n => n is null)) throw new ArgumentException("a class name is null");
+        }
     }
 }

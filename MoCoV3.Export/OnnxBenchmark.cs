@@ -1,3 +1,4 @@
+using MoCoV3.Inference;
 using System.Diagnostics;
 using MoCoV3.Export.Quantization;
 using MoCoV3.Models;

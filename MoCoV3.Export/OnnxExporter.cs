@@ -1,3 +1,4 @@
+using MoCoV3.Inference;
 using System.Globalization;
 using System.Text.Json;
 using Google.Protobuf;
@@ -158,10 +159,12 @@ public static class OnnxExporter
             (OnnxMetadata.Mean, Numbers(preset.Mean)),
             (OnnxMetadata.Std, Numbers(preset.Std)),
             (OnnxMetadata.EmbeddingDim, embeddingDim.ToString(CultureInfo.InvariantCulture)),
+            (OnnxMetadata.Embedding, preset.IsVit ? preset.Embedding : "pool"),
             (OnnxMetadata.Recipe, options.Recipe ?? DefaultRecipe(preset)),
             (OnnxMetadata.Precision, options.Fp16 ? "fp16" : "fp32"),
         };
         if (options.Head is { } head) entries.Add((OnnxMetadata.HeadClasses, head.Classes.ToString(CultureInfo.InvariantCulture)));
+        if (options.ClassNames is { } names) entries.Add((OnnxMetadata.ClassNames, JsonSerializer.Serialize(names)));
         foreach (var (key, value) in options.ExtraMetadata ?? new Dictionary<string, string>())
         {
             if (entries.Any(e => e.Item1 == key))

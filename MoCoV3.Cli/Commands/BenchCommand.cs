@@ -1,3 +1,4 @@
+using MoCoV3.Inference;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;

@@ -19,7 +19,7 @@ public static class ClassifierCheckpoint
     public const string PresetName = "preset.json";
 
     /// <summary>Writes <paramref name="path"/> and <c>preset.json</c> in its folder; returns the number of tensors.</summary>
-    public static int Save(string path, ModelPreset preset, ImageClassifier model)
+    public static int Save(string path, ModelPreset preset, BackboneClassifier model)
     {
         ArgumentNullException.ThrowIfNull(preset);
         ArgumentNullException.ThrowIfNull(model);

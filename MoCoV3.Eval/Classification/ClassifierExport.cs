@@ -1,3 +1,4 @@
+using MoCoV3.Inference;
 using MoCoV3.Export;
 using MoCoV3.Models;
 using TorchSharp;
@@ -12,14 +13,14 @@ public sealed record ClassifierVerifyResult(VerifyResult Logits, VerifyResult Em
 }
 
 /// <summary>
-/// Exports an <see cref="ImageClassifier"/> with <see cref="OnnxExporter"/> (outputs <c>embedding</c> and <c>logits</c>;
+/// Exports an <see cref="BackboneClassifier"/> with <see cref="OnnxExporter"/> (outputs <c>embedding</c> and <c>logits</c>;
 /// input pixels in [0, 1], the preset's normalisation inside the graph) and checks it: the same images through ONNX
 /// Runtime and through the model in TorchSharp (eval mode, CPU), compared value by value.
 /// </summary>
 public static class ClassifierExport
 {
     /// <summary>Writes the ONNX file. The model is moved to the CPU and left in eval mode.</summary>
-    public static Onnx.ModelProto Export(ImageClassifier model, ModelPreset preset, string path, IReadOnlyDictionary<string, string>? metadata = null)
+    public static Onnx.ModelProto Export(BackboneClassifier model, ModelPreset preset, string path, IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         model.to(CPU);
@@ -29,7 +30,7 @@ public static class ClassifierExport
     }
 
     /// <param name="pixels">float32 <c>[N, C, H, W]</c> in [0, 1] at the model's input size.</param>
-    public static ClassifierVerifyResult Verify(string onnxPath, ImageClassifier model, ModelPreset preset, Tensor pixels)
+    public static ClassifierVerifyResult Verify(string onnxPath, BackboneClassifier model, ModelPreset preset, Tensor pixels)
     {
         ArgumentNullException.ThrowIfNull(pixels);
         using var runner = new OnnxModelRunner(onnxPath);

@@ -54,7 +54,7 @@ public sealed class FineTuner
         if (backbone is VisionTransformer vit) vit.SetDropPath(o.DropPath);
         else if (o.DropPath > 0) Info?.Invoke($"drop path {o.DropPath} applies to ViTs only; '{preset.Name}' is a {preset.Arch}: not used");
         using var head = NewHead(backbone.FeatureDim, classes);
-        var model = new ImageClassifier(backbone, head);
+        var model = new BackboneClassifier(backbone, head);
         model.to(device);
 
         int stepsPerEpoch = train.Count / o.Batch;

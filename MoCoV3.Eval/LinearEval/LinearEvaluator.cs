@@ -105,7 +105,7 @@ public sealed class LinearEvaluator
         SanityCheck(backbone, initial, o.Checkpoint);
         foreach (var t in initial.Values) t.Dispose();
         string checkpoint = Path.Combine(o.RunDir, ClassifierCheckpoint.DefaultName);
-        ClassifierCheckpoint.Save(checkpoint, preset, new ImageClassifier(backbone, head));
+        ClassifierCheckpoint.Save(checkpoint, preset, new BackboneClassifier(backbone, head));
         var result = new LinclsResult { History = history, TestCount = test.Count, Checkpoint = checkpoint, ElapsedSeconds = clock.Elapsed.TotalSeconds };
         File.WriteAllText(Path.Combine(o.RunDir, "results.json"), JsonSerializer.Serialize(new
         {

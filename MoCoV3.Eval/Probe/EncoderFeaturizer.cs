@@ -1,3 +1,4 @@
+using MoCoV3.Inference;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.OnnxRuntime;

@@ -1,3 +1,4 @@
+using MoCoV3.Inference;
 using MoCoV3.Export;
 
 namespace MoCoV3.Eval.Probe;

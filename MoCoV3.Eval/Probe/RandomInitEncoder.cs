@@ -1,3 +1,4 @@
+using MoCoV3.Inference;
 using System.Text.Json;
 using MoCoV3.Export;
 using MoCoV3.Models;

@@ -1,3 +1,4 @@
+using MoCoV3.Inference;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using Google.Protobuf;

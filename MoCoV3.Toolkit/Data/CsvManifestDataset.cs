@@ -1,3 +1,4 @@
+using MoCoV3.Inference;
 using CsvHelper;
 
 namespace MoCoV3.Data;

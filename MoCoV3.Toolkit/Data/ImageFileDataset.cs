@@ -1,3 +1,5 @@
+using MoCoV3.Inference;
+
 namespace MoCoV3.Data;
 
 /// <summary>The image files of a dataset, their labels and the class names, as listed by a folder or a manifest.</summary>

@@ -1,3 +1,5 @@
+using MoCoV3.Inference;
+
 namespace MoCoV3.Data;
 
 /// <summary>

@@ -97,6 +97,38 @@ internal static class TestFiles
         return Encode(bitmap, path, format);
     }
 
+    /// <summary>
+    /// A photo-like RGB image: a smooth two-colour gradient, a few filled circles and rectangles, and per-pixel noise, so
+    /// that resizing, cropping and every channel matter (a flat colour would hide mistakes).
+    /// </summary>
+    public static string WritePhotoLike(string path, int width, int height, int seed, SKEncodedImageFormat format)
+    {
+        var random = new Random(seed);
+        using var bitmap = new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Premul));
+        using (var canvas = new SKCanvas(bitmap))
+        {
+            SKColor RandomColor() => new((byte)random.Next(256), (byte)random.Next(256), (byte)random.Next(256));
+            using (var gradient = new SKPaint
+            {
+                Shader = SKShader.CreateLinearGradient(new SKPoint(0, 0), new SKPoint(width, height), [RandomColor(), RandomColor()], SKShaderTileMode.Clamp),
+            })
+                canvas.DrawRect(new SKRect(0, 0, width, height), gradient);
+            for (int i = 0; i < 6; i++)
+            {
+                using var paint = new SKPaint { Color = RandomColor().WithAlpha((byte)random.Next(120, 256)), IsAntialias = true };
+                float x = random.Next(width), y = random.Next(height), r = random.Next(2, Math.Max(3, Math.Min(width, height) / 3));
+                if (i % 2 == 0) canvas.DrawCircle(x, y, r, paint);
+                else canvas.DrawRect(new SKRect(x - r, y - r / 2, x + r, y + r / 2), paint);
+            }
+        }
+        var pixels = bitmap.GetPixelSpan();
+        var noisy = pixels.ToArray();
+        for (int i = 0; i < noisy.Length; i++)
+            if (i % 4 != 3) noisy[i] = (byte)Math.Clamp(noisy[i] + random.Next(-12, 13), 0, 255);
+        noisy.CopyTo(bitmap.GetPixelSpan());
+        return Encode(bitmap, path, format);
+    }
+
     private static string Encode(SKBitmap bitmap, string path, SKEncodedImageFormat format)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);

@@ -1,3 +1,4 @@
+using MoCoV3.Inference;
 using MoCoV3.Data;
 using MoCoV3.Eval.Embed;
 using MoCoV3.Export;
@@ -126,7 +127,7 @@ public sealed class EmbedTests
 
         (code, _, error) = CliTests.Mocov3("embed", "--encoder", model, "--input", images, "--out", csv, "--device", "cuda");
         Assert.AreEqual(2, code);
-        StringAssert.StartsWith(error, "error: --device cuda");
+        StringAssert.StartsWith(error, "error: device 'cuda'");
         StringAssert.Contains(error, "Microsoft.ML.OnnxRuntime.Gpu");
 
         string missing = Path.Combine(dir, "no-such-folder");

@@ -1,3 +1,4 @@
+using MoCoV3.Inference;
 using MoCoV3.Eval.Classification;
 using MoCoV3.Eval.FineTune;
 using MoCoV3.Export;
@@ -201,7 +202,7 @@ public sealed class FineTuneTests
         CollectionAssert.AreEquivalent(new[] { "embedding", "logits" }, runner.OutputNames.ToArray());
         using var pixels = TorchReference.RandomPixels(4, 1, 28, seed: 2);
         float[] onnxLogits = runner.Run(Values(pixels), 4)["logits"];
-        var reimported = new ImageClassifier(imported.Backbone, nn.Linear(preset.EmbedDim, 10));
+        var reimported = new BackboneClassifier(imported.Backbone, nn.Linear(preset.EmbedDim, 10));
         using (no_grad())
         {
             reimported.Head.weight!.copy_(imported.Head.Weight);

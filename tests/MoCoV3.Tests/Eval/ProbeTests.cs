@@ -1,3 +1,4 @@
+using MoCoV3.Inference;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;

@@ -1,3 +1,4 @@
+using MoCoV3.Inference;
 using MoCoV3.Export;
 using MoCoV3.Models;
 using Onnx;

@@ -1,3 +1,4 @@
+using MoCoV3.Inference;
 using System.Globalization;
 using System.Text.Json;
 using MoCoV3.Export;

@@ -1,3 +1,4 @@
+using MoCoV3.Inference;
 using System.Text;
 using MoCoV3.Data;
 using MoCoV3.Tests.Data;

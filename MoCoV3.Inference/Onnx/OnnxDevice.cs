@@ -1,11 +1,11 @@
 using Microsoft.ML.OnnxRuntime;
 
-namespace MoCoV3.Eval.Embed;
+namespace MoCoV3.Inference;
 
 /// <summary>
 /// ONNX Runtime session options for a device name: <c>cpu</c>, or <c>cuda</c> / <c>cuda:N</c> (the CUDA execution
-/// provider appended). The toolkit ships the CPU-only <c>Microsoft.ML.OnnxRuntime</c> package; CUDA needs
-/// <see cref="GpuPackage"/> in its place.
+/// provider appended). The toolkit's packages bring the CPU-only <c>Microsoft.ML.OnnxRuntime</c>; CUDA needs the
+/// application to reference <see cref="GpuPackage"/> in its place.
 /// </summary>
 public static class OnnxDevice
 {
@@ -14,20 +14,29 @@ public static class OnnxDevice
 
     /// <exception cref="ArgumentException">Unknown device name.</exception>
     /// <exception cref="InvalidOperationException">CUDA asked for, but this ONNX Runtime has no CUDA provider or it fails to load.</exception>
-    public static SessionOptions CreateOptions(string device)
+    public static SessionOptions CreateOptions(string device) => CreateOptions(device, tuned: false, threads: null);
+
+    /// <summary>
+    /// Options for <paramref name="device"/> on top of <see cref="OrtCpuOptions.Create"/> (every graph optimisation,
+    /// <paramref name="threads"/> intra-op threads, default one per physical core).
+    /// </summary>
+    public static SessionOptions Create(string device, int? threads = null) => CreateOptions(device, tuned: true, threads);
+
+    private static SessionOptions CreateOptions(string device, bool tuned, int? threads)
     {
         ArgumentNullException.ThrowIfNull(device);
-        if (device == "cpu") return new SessionOptions();
+        SessionOptions NewOptions() => tuned ? OrtCpuOptions.Create(threads) : new SessionOptions();
+        if (device == "cpu") return NewOptions();
         if (!TryParseCuda(device, out int id))
             throw new ArgumentException($"unknown device '{device}': use cpu, cuda or cuda:N");
 
         string[] available = OrtEnv.Instance().GetAvailableProviders();
         if (!available.Contains(CudaProvider, StringComparer.Ordinal))
             throw new InvalidOperationException(
-                $"--device {device}: this ONNX Runtime has no {CudaProvider} (it has {string.Join(", ", available)}); the toolkit is built " +
-                $"with the CPU-only Microsoft.ML.OnnxRuntime package. For CUDA, reference {GpuPackage} instead of Microsoft.ML.OnnxRuntime " +
-                "(in Directory.Packages.props and MoCoV3.Export.csproj) and rebuild, or use --device cpu");
-        var options = new SessionOptions();
+                $"device '{device}': this ONNX Runtime has no {CudaProvider} (it has {string.Join(", ", available)}): the CPU-only " +
+                $"Microsoft.ML.OnnxRuntime package is loaded. For CUDA, reference {GpuPackage} in the application instead " +
+                "(with <PackageReference Include=\"Microsoft.ML.OnnxRuntime\" ExcludeAssets=\"native\" />), or use the cpu device");
+        var options = NewOptions();
         try
         {
             options.AppendExecutionProvider_CUDA(id);
@@ -36,7 +45,7 @@ public static class OnnxDevice
         catch (OnnxRuntimeException e)
         {
             options.Dispose();
-            throw new InvalidOperationException($"--device {device}: the {CudaProvider} could not start (CUDA 13 and cuDNN 9 libraries " +
+            throw new InvalidOperationException($"device '{device}': the {CudaProvider} could not start (CUDA 13 and cuDNN 9 libraries " +
                                                 $"on the loader path?): {e.Message}", e);
         }
     }

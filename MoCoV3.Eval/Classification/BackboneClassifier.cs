@@ -5,12 +5,12 @@ using static TorchSharp.torch;
 namespace MoCoV3.Eval.Classification;
 
 /// <summary>A backbone and a linear classifier on its feature: <c>logits = head(backbone(x))</c>. Module names <c>backbone.*</c>, <c>head.*</c>.</summary>
-public sealed class ImageClassifier : nn.Module<Tensor, Tensor>
+public sealed class BackboneClassifier : nn.Module<Tensor, Tensor>
 {
     private readonly Backbone backbone;
     private readonly Linear head;
 
-    public ImageClassifier(Backbone backbone, Linear head) : base(nameof(ImageClassifier))
+    public BackboneClassifier(Backbone backbone, Linear head) : base(nameof(BackboneClassifier))
     {
         ArgumentNullException.ThrowIfNull(backbone);
         ArgumentNullException.ThrowIfNull(head);

@@ -1,6 +1,6 @@
 using Microsoft.ML.OnnxRuntime;
 
-namespace MoCoV3.Export;
+namespace MoCoV3.Inference;
 
 /// <summary>
 /// The ONNX Runtime session options this toolkit uses for CPU inference, in one place (<see cref="OnnxModelRunner"/>,

@@ -2,7 +2,7 @@ using System.Globalization;
 using Google.Protobuf;
 using Onnx;
 
-namespace MoCoV3.Export;
+namespace MoCoV3.Inference;
 
 /// <summary>
 /// Reads an ONNX model in managed code and checks it before ONNX Runtime sees it, so that a corrupt or hostile file is

@@ -1,6 +1,6 @@
 using Microsoft.ML.OnnxRuntime;
 
-namespace MoCoV3.Export;
+namespace MoCoV3.Inference;
 
 /// <summary>
 /// An exported model in ONNX Runtime: float32 pixels <c>[N, C, H, W]</c> in [0, 1] in, every output (<c>embedding</c>,

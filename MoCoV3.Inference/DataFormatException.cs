@@ -1,4 +1,4 @@
-namespace MoCoV3.Data;
+namespace MoCoV3;
 
 /// <summary>
 /// Input data that does not have the expected format: a truncated or corrupt file, a header that disagrees with the

@@ -1,6 +1,6 @@
 using Onnx;
 
-namespace MoCoV3.Export;
+namespace MoCoV3.Inference;
 
 /// <summary>
 /// A structural check of a model, in C#: an <c>ai.onnx</c> opset import and an IR version; unique initializer and
@@ -8,7 +8,7 @@ namespace MoCoV3.Export;
 /// in topological order); every graph output produced; inline initializers holding exactly the bytes their shape
 /// and type need (or as many typed values); external ones naming location, offset and length.
 /// </summary>
-public static class OnnxModelCheck
+internal static class OnnxModelCheck
 {
     /// <summary>The problems found, empty when none.</summary>
     public static IReadOnlyList<string> Problems(ModelProto model)

@@ -1,7 +1,7 @@
 using System.Runtime.ExceptionServices;
 using SkiaSharp;
 
-namespace MoCoV3.Data;
+namespace MoCoV3.Inference;
 
 /// <summary>
 /// Decodes image files (JPEG, PNG, WebP) with SkiaSharp into 8-bit CHW pixels of a fixed square size: the shorter side is
@@ -10,7 +10,7 @@ namespace MoCoV3.Data;
 /// EXIF orientation is ignored, as torchvision's default PIL loader does. Every call uses its own Skia objects, so
 /// calls may run in parallel.
 /// </summary>
-internal static class ImageDecoder
+public static class ImageDecoder
 {
     /// <summary>The file extensions read as images, compared ignoring case.</summary>
     public static IReadOnlyList<string> Extensions { get; } = [".jpg", ".jpeg", ".png", ".webp"];
@@ -91,14 +91,52 @@ internal static class ImageDecoder
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static void Decode(string path, int size, int channels, Span<byte> destination)
     {
-        if (destination.Length != channels * size * size)
-            throw new ArgumentException($"expected {channels * size * size} bytes, found {destination.Length}", nameof(destination));
-
+        CheckDestination(size, channels, destination);
         using FileStream file = File.OpenRead(path);
         if (file.Length == 0)
             throw new DataFormatException(path, 0, "expected a JPEG, PNG or WebP image, found an empty file");
         using SKData data = SKData.Create(file)
             ?? throw new DataFormatException(path, null, "expected a JPEG, PNG or WebP image, found a file Skia cannot read");
+        Decode(data, path, size, channels, destination);
+    }
+
+    /// <summary>
+    /// Decodes an encoded image held in memory (the bytes of a JPEG, PNG or WebP file) into <paramref name="destination"/>;
+    /// <paramref name="source"/> names it in error messages.
+    /// </summary>
+    /// <exception cref="DataFormatException">The bytes are not a decodable image, or they are truncated.</exception>
+    public static void Decode(ReadOnlySpan<byte> encodedImage, string source, int size, int channels, Span<byte> destination)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        CheckDestination(size, channels, destination);
+        if (encodedImage.IsEmpty)
+            throw new DataFormatException(source, 0, "expected a JPEG, PNG or WebP image, found no bytes");
+        using SKData data = SKData.CreateCopy(encodedImage);
+        Decode(data, source, size, channels, destination);
+    }
+
+    /// <summary>Decodes the encoded image that <paramref name="stream"/> holds from its position to its end.</summary>
+    /// <exception cref="DataFormatException">The stream does not hold a decodable image, or it is truncated.</exception>
+    public static void Decode(Stream stream, string source, int size, int channels, Span<byte> destination)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentNullException.ThrowIfNull(source);
+        CheckDestination(size, channels, destination);
+        using var buffer = new MemoryStream();
+        stream.CopyTo(buffer);
+        Decode(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), source, size, channels, destination);
+    }
+
+    private static void CheckDestination(int size, int channels, Span<byte> destination)
+    {
+        ValidateShape(size, channels);
+        if (destination.Length != channels * size * size)
+            throw new ArgumentException($"expected {channels * size * size} bytes, found {destination.Length}", nameof(destination));
+    }
+
+    private static void Decode(SKData data, string path, int size, int channels, Span<byte> destination)
+    {
+        long fileLength = data.Size;
         using SKCodec codec = SKCodec.Create(data)
             ?? throw new DataFormatException(path, 0, "expected a JPEG, PNG or WebP image, found data that no image decoder recognises");
 
@@ -108,9 +146,9 @@ internal static class ImageDecoder
                 + $"{sourceInfo.Width}x{sourceInfo.Height}");
 
         long pixels = (long)sourceInfo.Width * sourceInfo.Height;
-        if (codec.EncodedFormat == SKEncodedImageFormat.Png && pixels > file.Length * MaxPngPixelsPerByte)
-            throw new DataFormatException(path, 16, $"expected a PNG whose header size fits its {file.Length} bytes (at most "
-                + $"{file.Length * MaxPngPixelsPerByte} pixels), found {sourceInfo.Width}x{sourceInfo.Height} in the header");
+        if (codec.EncodedFormat == SKEncodedImageFormat.Png && pixels > fileLength * MaxPngPixelsPerByte)
+            throw new DataFormatException(path, 16, $"expected a PNG whose header size fits its {fileLength} bytes (at most "
+                + $"{fileLength * MaxPngPixelsPerByte} pixels), found {sourceInfo.Width}x{sourceInfo.Height} in the header");
 
         // Let the codec shrink while decoding where it can (JPEG by 1/8 steps, WebP freely), but never below the size.
         SKSizeI decodeSize = ChooseDecodeSize(codec, size);
