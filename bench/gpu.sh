@@ -20,6 +20,8 @@ case "${1:-}" in
     # Its own bin/obj (--artifacts-path), so the normal build with the CPU libtorch is left as it is.
     dotnet publish MoCoV3.Cli -c Release -r linux-x64 --self-contained -p:MoCoV3LibTorch=none --artifacts-path artifacts/gpu-build -o artifacts/gpu/mocov3 -v q -nologo
     cp "${MOCOV3_REFERENCE:-../shared/bench/mocov3_step_reference.py}" artifacts/gpu/
+    # The presets are embedded in the toolkit; the tiny part edits one as a file.
+    mkdir -p artifacts/gpu/mocov3/presets && cp models/*.json artifacts/gpu/mocov3/presets/
     # The device runner carries 64 MiB in all: leave out the native libraries these parts never load (image decoding,
     # ML.NET's LDA, the debugger's helpers); Fashion-MNIST is read from IDX files there.
     (cd artifacts/gpu/mocov3 && rm -f libSkiaSharp.so libLdaNative.so libLdaNative.so.dbg libmscordaccore.so libmscordbi.so createdump)

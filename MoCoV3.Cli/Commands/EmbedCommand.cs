@@ -21,7 +21,8 @@ internal static class EmbedCommand
             var clock = System.Diagnostics.Stopwatch.StartNew();
             using var embedder = new OnnxEmbedder(r.GetValue(encoder)!, r.GetValue(device)!);
             var images = EmbeddingInput.Open(r.GetValue(input)!, embedder.ImageSize, embedder.Channels);
-            var embeddings = embedder.Embed(images, batch: r.GetValue(batch));
+            var embeddings = CliProgress.Run(progress => embedder.Embed(images, batch: r.GetValue(batch),
+                progress: done => progress.Report(new CliProgress.Update("embed", done, images.Count))));
             EmbeddingCsv.Write(outPath, images, embeddings);
             Console.WriteLine($"wrote {outPath}: {embeddings.Count} embeddings of {embeddings.Dim} values from {images.Source} " +
                               $"({(images.ClassNames.Count > 0 ? $"{images.ClassNames.Count} classes" : "unlabelled")}) in {clock.Elapsed.TotalSeconds:F1}s");

@@ -35,7 +35,8 @@ internal static class KnnCommand
                 K = r.GetValue(k), Temperature = r.GetValue(temperature), Limit = r.GetValue(limit), Batch = r.GetValue(batch),
                 Device = r.GetValue(device)!,
             };
-            var report = KnnEvaluator.Run(options, Console.WriteLine);
+            var report = CliProgress.Run(progress => KnnEvaluator.Run(options, Console.WriteLine,
+                (split, done, total) => progress.Report(new CliProgress.Update($"embed {split}", done, total))));
             var result = report.Result;
             Console.WriteLine(FormattableString.Invariant(
                 $"top1={result.Top1:F4} top5={result.Top5:F4} k={result.K} T={result.Temperature} train={result.Train} test={result.Test} embed_s={report.EmbedSeconds:F1} knn_s={report.KnnSeconds:F2}"));

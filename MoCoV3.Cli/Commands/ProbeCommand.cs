@@ -47,7 +47,12 @@ public static class ProbeCommand
 
     private static int Run(ProbeOptions options, bool baselines)
     {
-        var results = baselines ? LinearProbe.RunWithBaselines(options, Console.WriteLine) : [LinearProbe.Run(options, Console.WriteLine)];
+        var results = CliProgress.Run(progress =>
+        {
+            var probeProgress = new ProbeProgressAdapter(progress);
+            return baselines ? LinearProbe.RunWithBaselines(options, Console.WriteLine, probeProgress)
+                             : (IReadOnlyList<ProbeResult>)[LinearProbe.Run(options, Console.WriteLine, probeProgress)];
+        });
         var probe = results[0];
         Console.WriteLine(FormattableString.Invariant($"top1={probe.Top1:F4} top5={probe.Top5:F4}"));
         Console.WriteLine($"wrote {probe.ModelPath}, {probe.ReportPath}, {probe.ConfusionMatrixPath}");
@@ -62,5 +67,15 @@ public static class ProbeCommand
                 $"{r.Name,-12} {r.FeatureDim,6} {r.Top1,7:F4} {r.Top5,7:F4} {r.BestL2,8:G3} {featurize,12:F1} {r.Seconds(ProbeStages.Fit),7:F1}"));
         }
         return 0;
+    }
+
+    /// <summary>A probe's stages as progress lines: "encoder featurize 30000/70000", "encoder fit 2/5".</summary>
+    private sealed class ProbeProgressAdapter(IProgress<CliProgress.Update> progress) : IProgress<ProbeProgress>
+    {
+        public void Report(ProbeProgress value)
+        {
+            string stage = value.Stage is ProbeStages.FeaturizeTrain or ProbeStages.FeaturizeTest ? "featurize" : "sweep + fit";
+            progress.Report(new CliProgress.Update($"{value.Name} {stage}", value.Done, value.Total));
+        }
     }
 }

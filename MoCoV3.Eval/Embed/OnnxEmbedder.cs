@@ -1,18 +1,18 @@
-using MoCoV3.Inference;
 using MoCoV3.Data;
-using MoCoV3.Export;
+using MoCoV3.Inference;
 
 namespace MoCoV3.Eval.Embed;
 
 /// <summary>
-/// Embeds the images of a dataset with an exported encoder in ONNX Runtime: uint8 pixels → float32 in [0, 1] →
-/// the model's <c>embedding</c> output (the model normalises with its own mean and std).
+/// Embeds the images of a dataset with an exported encoder: the dataset's 8-bit pixels (decoded by the same
+/// <see cref="ImageDecoder"/> an application's <see cref="ImageEncoder"/> uses) → the model's input
+/// (<see cref="ImagePreprocessing.ToInput"/>) → ONNX Runtime, a batch at a time.
 /// </summary>
 public sealed class OnnxEmbedder : IDisposable
 {
     public const int DefaultBatch = 256;
 
-    private readonly OnnxModelRunner runner;
+    private readonly ImageEncoder encoder;
 
     /// <param name="modelPath">The ONNX file written by <c>mocov3 export</c>.</param>
     /// <param name="device"><c>cpu</c>, <c>cuda</c> or <c>cuda:N</c> (see <see cref="OnnxDevice"/>).</param>
@@ -21,20 +21,15 @@ public sealed class OnnxEmbedder : IDisposable
         ArgumentNullException.ThrowIfNull(modelPath);
         if (!File.Exists(modelPath)) throw new FileNotFoundException($"{modelPath}: ONNX encoder not found", modelPath);
         ModelPath = modelPath;
-        using var options = OnnxDevice.CreateOptions(device);
-        runner = new OnnxModelRunner(modelPath, options); // refuses a bad model with an InvalidDataException naming it
-        if (!runner.OutputNames.Contains(OnnxMetadata.EmbeddingName))
-            throw new InvalidDataException($"{modelPath}: the model has no output '{OnnxMetadata.EmbeddingName}' " +
-                                           $"(outputs: {string.Join(", ", runner.OutputNames)}); export it with `mocov3 export`");
-        if (runner.Height != runner.Width || runner.Height < 1)
-            throw new InvalidDataException($"{modelPath}: expected a square input of fixed size, found {runner.Height}x{runner.Width}");
+        encoder = ImageEncoder.Load(modelPath, new ImageModelOptions { Device = device }); // refuses a bad model naming it
     }
 
     public string ModelPath { get; }
-    public int Channels => runner.Channels;
+
+    public int Channels => encoder.Channels;
 
     /// <summary>Height and width of the model's input: datasets are opened at this size.</summary>
-    public int ImageSize => runner.Height;
+    public int ImageSize => encoder.InputSize;
 
     /// <summary>
     /// The embeddings of the images at <paramref name="indices"/> (all of them when null), in that order, with their labels.
@@ -44,36 +39,29 @@ public sealed class OnnxEmbedder : IDisposable
     {
         ArgumentNullException.ThrowIfNull(data);
         if (batch < 1) throw new ArgumentException($"the batch must be at least 1 image, got {batch}");
-        if (data.Channels != Channels || data.Height != runner.Height || data.Width != runner.Width)
+        if (data.Channels != Channels || data.Height != ImageSize || data.Width != ImageSize)
             throw new ArgumentException($"{data.Source}: images are {data.Channels}x{data.Height}x{data.Width}, but {ModelPath} " +
-                                        $"expects {Channels}x{runner.Height}x{runner.Width}");
+                                        $"expects {Channels}x{ImageSize}x{ImageSize}");
         int[] order = indices?.ToArray() ?? Enumerable.Range(0, data.Count).ToArray();
         if (order.Length == 0) throw new ArgumentException($"{data.Source}: no images to embed");
 
-        int imageValues = Channels * runner.Height * runner.Width;
+        int imageValues = Channels * ImageSize * ImageSize;
+        int dim = encoder.Dimension;
         var bytes = new byte[Math.Min(batch, order.Length) * imageValues];
-        var pixels = new float[bytes.Length];
+        var inputs = new float[bytes.Length];
         var labels = new long[order.Length];
-        float[]? values = null;
-        int dim = 0;
+        var values = new float[(long)order.Length * dim];
         for (int start = 0; start < order.Length; start += batch)
         {
             int n = Math.Min(batch, order.Length - start);
-            var span = bytes.AsSpan(0, n * imageValues);
-            data.ReadBatch(order.AsSpan(start, n), span, labels.AsSpan(start, n));
-            float[] input = n * imageValues == pixels.Length ? pixels : new float[n * imageValues];
-            for (int i = 0; i < span.Length; i++) input[i] = span[i] / 255f;
-            float[] embedding = runner.Embed(input, n);
-            if (values is null)
-            {
-                dim = embedding.Length / n;
-                values = new float[(long)order.Length * dim];
-            }
-            embedding.CopyTo(values, (long)start * dim);
+            var pixels = bytes.AsSpan(0, n * imageValues);
+            data.ReadBatch(order.AsSpan(start, n), pixels, labels.AsSpan(start, n));
+            encoder.Preprocessing.ToInput(pixels, inputs.AsSpan(0, n * imageValues));
+            encoder.EmbedPreprocessed(inputs.AsSpan(0, n * imageValues), n).CopyTo(values, (long)start * dim);
             progress?.Invoke(start + n);
         }
-        return new Embeddings(values!, labels, order.Length, dim);
+        return new Embeddings(values, labels, order.Length, dim);
     }
 
-    public void Dispose() => runner.Dispose();
+    public void Dispose() => encoder.Dispose();
 }

@@ -12,7 +12,8 @@ namespace MoCoV3.Eval.Knn;
 public static class KnnEvaluator
 {
     /// <param name="progress">Notes while it runs (what is embedded).</param>
-    public static KnnReport Run(KnnOptions options, Action<string>? progress = null)
+    /// <param name="embedded">Called with (split, images embedded so far, images of that split) after each batch.</param>
+    public static KnnReport Run(KnnOptions options, Action<string>? progress = null, Action<string, int, int>? embedded = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         if (options.Limit is < 1) throw new ArgumentException($"--limit must be at least 1, got {options.Limit}");
@@ -24,9 +25,9 @@ public static class KnnEvaluator
 
         var clock = Stopwatch.StartNew();
         progress?.Invoke($"embedding {subsets.Train.Length} train images of {train.Source}");
-        var bank = embedder.Embed(train, subsets.Train, options.Batch);
+        var bank = embedder.Embed(train, subsets.Train, options.Batch, done => embedded?.Invoke("train", done, subsets.Train.Length));
         progress?.Invoke($"embedding {subsets.Test.Length} test images of {test.Source}" + (subsets.HeldOut ? " (held out of the bank)" : ""));
-        var queries = embedder.Embed(test, subsets.Test, options.Batch);
+        var queries = embedder.Embed(test, subsets.Test, options.Batch, done => embedded?.Invoke("test", done, subsets.Test.Length));
         double embedSeconds = clock.Elapsed.TotalSeconds;
 
         clock.Restart();

@@ -1,16 +1,18 @@
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
+using Microsoft.ML.Data;
 using MoCoV3.Data;
 
 namespace MoCoV3.Eval.Probe;
 
 /// <summary>
-/// The linear probe of an exported encoder in ML.NET: pixels → the encoder (<c>ApplyOnnxModel</c>) → standardisation →
-/// L-BFGS maximum entropy → the predicted class name. The encoder runs once per image; the L2 sweep (on a held-out part
-/// of the training split), the final fit on the whole training split and the evaluation on the test split all read the
-/// cached features. The saved <c>probe.zip</c> still starts with the encoder, so an application feeds it raw pixels
-/// (<see cref="ProbeColumns.Pixels"/>) and reads <see cref="ProbeColumns.PredictedLabel"/> and <see cref="ProbeColumns.Score"/>.
+/// The linear probe of an exported encoder in ML.NET: image → the encoder (<c>ApplyImageEncoder</c>, batched) →
+/// standardisation → L-BFGS maximum entropy → the predicted class name. The encoder runs once per image; the L2 sweep (on a
+/// held-out part of the training split), the final fit on the whole training split and the evaluation on the test split
+/// all read the cached features. The saved <c>probe.zip</c> starts with the encoder, so an application gives it image
+/// paths (<see cref="ProbeColumns.ImagePath"/>) and reads <see cref="ProbeColumns.PredictedLabel"/> and
+/// <see cref="ProbeColumns.Score"/>.
 /// </summary>
 public static class LinearProbe
 {
@@ -26,17 +28,49 @@ public static class LinearProbe
     public const string BaselinesFolder = "baselines";
 
     /// <summary>Probes the encoder of <paramref name="options"/>; <paramref name="log"/> gets one line per stage.</summary>
-    public static ProbeResult Run(ProbeOptions options, Action<string>? log = null) => Run(options, baselines: false, log)[0];
+    public static ProbeResult Run(ProbeOptions options, Action<string>? log = null, IProgress<ProbeProgress>? progress = null) =>
+        Run(options, baselines: false, log, progress)[0];
 
     /// <summary>
     /// Probes the encoder, then with the same data, trainer and sweep the two baselines: <see cref="RawPixelsName"/> (the
     /// classifier on the pixel vector) and <see cref="RandomInitName"/> (the encoder's architecture, from its metadata,
     /// with seeded random weights). Returns the three results in that order.
     /// </summary>
-    public static IReadOnlyList<ProbeResult> RunWithBaselines(ProbeOptions options, Action<string>? log = null) =>
-        Run(options, baselines: true, log);
+    public static IReadOnlyList<ProbeResult> RunWithBaselines(ProbeOptions options, Action<string>? log = null, IProgress<ProbeProgress>? progress = null) =>
+        Run(options, baselines: true, log, progress);
 
-    private static List<ProbeResult> Run(ProbeOptions options, bool baselines, Action<string>? log)
+    /// <summary>
+    /// The probe inside an ML.NET application: <paramref name="train"/> and <paramref name="test"/> have an image column
+    /// (paths, or encoded images as a byte vector) and a text label column. The encoder is <see cref="ProbeOptions.EncoderPath"/>;
+    /// the files go to <see cref="ProbeOptions.OutputFolder"/>; the data options (path, kind, limit) are not used. The
+    /// saved <c>probe.zip</c> takes rows with <paramref name="train"/>'s schema.
+    /// </summary>
+    public static ProbeResult Run(MLContext ml, IDataView train, IDataView test, ProbeOptions options, string imageColumn = ProbeColumns.ImagePath,
+                                  string labelColumn = ProbeColumns.Label, Action<string>? log = null)
+    {
+        ArgumentNullException.ThrowIfNull(ml);
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(test);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        log ??= _ => { };
+        foreach (var (view, what) in new[] { (train, "training"), (test, "test") })
+            if (view.Schema.GetColumnOrNull(labelColumn)?.Type is not TextDataViewType)
+                throw new ArgumentException($"the {what} data has no text label column '{labelColumn}'");
+        var classNames = ClassNamesOf(train, labelColumn);
+        if (classNames.Count < 2) throw new ArgumentException($"expected at least 2 classes in column '{labelColumn}', found {classNames.Count}");
+
+        var clock = Stopwatch.StartNew();
+        using var encoder = EncoderFeatures.Open(ml, options.EncoderPath, train.Schema, imageColumn, options.Threads);
+        var stages = new List<StageTime> { new(ProbeStages.Load, clock.Elapsed.TotalSeconds) };
+        var trainFeatures = Timed(stages, ProbeStages.FeaturizeTrain, () => encoder.Featurize(train, labelColumn, classNames, "the training data"));
+        var testFeatures = Timed(stages, ProbeStages.FeaturizeTest, () => encoder.Featurize(test, labelColumn, classNames, "the test data"));
+        log(Invariant($"{EncoderName}: featurized {trainFeatures.Count + testFeatures.Count} images → {encoder.Dim} features ") +
+            Invariant($"({stages[^1].Seconds + stages[^2].Seconds:F1} s)"));
+        return Probe(ml, EncoderName, trainFeatures, testFeatures, encoder.Transformer, train.Schema, options, options.OutputFolder, stages, log, null);
+    }
+
+    private static List<ProbeResult> Run(ProbeOptions options, bool baselines, Action<string>? log, IProgress<ProbeProgress>? progress)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
@@ -44,27 +78,33 @@ public static class LinearProbe
         var ml = new MLContext(options.Seed);
 
         var clock = Stopwatch.StartNew();
-        using var encoder = EncoderFeaturizer.Open(ml, options.EncoderPath);
-        var (train, test) = LoadSplits(options, encoder.Channels, encoder.Height);
+        var pathSchema = EncoderFeatures.PathSchema();
+        using var encoder = EncoderFeatures.Open(ml, options.EncoderPath, pathSchema, ProbeColumns.ImagePath, options.Threads);
+        var (train, test) = LoadSplits(options, encoder.Encoder.Channels, encoder.Encoder.InputSize);
         double load = clock.Elapsed.TotalSeconds;
         log(Invariant($"load: {train.Count} train and {test.Count} test images of {train.Channels}x{train.Height}x{train.Width}, ") +
             Invariant($"{train.ClassNames.Count} classes; encoder {Path.GetFileName(options.EncoderPath)} → {encoder.Dim} features ({load:F1} s)"));
 
-        var results = new List<ProbeResult> { Probe(ml, EncoderName, encoder, train, test, options, options.OutputFolder, load, log) };
+        var results = new List<ProbeResult> { ProbeEncoder(ml, EncoderName, encoder, train, test, options, options.OutputFolder, load, log, progress) };
         if (!baselines) return results;
 
         string baselineRoot = Path.Combine(options.OutputFolder, BaselinesFolder);
-        results.Add(Probe(ml, RawPixelsName, null, train, test, options, Path.Combine(baselineRoot, RawPixelsName), 0, log));
+        var pixelStages = new List<StageTime> { new(ProbeStages.Load, 0) };
+        var trainPixels = Timed(pixelStages, ProbeStages.FeaturizeTrain, () => FeatureSet.FromPixels(train));
+        var testPixels = Timed(pixelStages, ProbeStages.FeaturizeTest, () => FeatureSet.FromPixels(test));
+        log(Invariant($"{RawPixelsName}: {trainPixels.Dim} pixel features"));
+        results.Add(Probe(ml, RawPixelsName, trainPixels, testPixels, null, PixelSplit.InputSchema(train.ImageBytes), options,
+                          Path.Combine(baselineRoot, RawPixelsName), pixelStages, log, progress));
 
         string randomPath = Path.Combine(Path.GetTempPath(), $"mocov3-random-init-{Guid.NewGuid():N}.onnx");
         try
         {
             clock.Restart();
-            var preset = RandomInitEncoder.Export(encoder.Metadata, options.EncoderPath, options.Seed, randomPath);
-            using var random = EncoderFeaturizer.Open(ml, randomPath);
+            var preset = RandomInitEncoder.Export(encoder.Encoder.Metadata.All, options.EncoderPath, options.Seed, randomPath);
+            using var random = EncoderFeatures.Open(ml, randomPath, pathSchema, ProbeColumns.ImagePath, options.Threads);
             double build = clock.Elapsed.TotalSeconds;
             log(Invariant($"{RandomInitName}: built '{preset.Name}' with seed {options.Seed} and exported it ({build:F1} s)"));
-            results.Add(Probe(ml, RandomInitName, random, train, test, options, Path.Combine(baselineRoot, RandomInitName), build, log));
+            results.Add(ProbeEncoder(ml, RandomInitName, random, train, test, options, Path.Combine(baselineRoot, RandomInitName), build, log, progress));
         }
         finally
         {
@@ -73,33 +113,33 @@ public static class LinearProbe
         return results;
     }
 
-    private static ProbeResult Probe(MLContext ml, string name, EncoderFeaturizer? encoder, PixelSplit train, PixelSplit test,
-                                     ProbeOptions options, string folder, double loadSeconds, Action<string> log)
+    private static ProbeResult ProbeEncoder(MLContext ml, string name, EncoderFeatures encoder, PixelSplit train, PixelSplit test, ProbeOptions options,
+                                            string folder, double loadSeconds, Action<string> log, IProgress<ProbeProgress>? progress)
     {
         var stages = new List<StageTime> { new(ProbeStages.Load, loadSeconds) };
-        T Timed<T>(string stage, Func<T> work)
-        {
-            var clock = Stopwatch.StartNew();
-            T result = work();
-            stages.Add(new StageTime(stage, clock.Elapsed.TotalSeconds));
-            return result;
-        }
-        int threads = options.ThreadCount;
-
-        FeatureSet Features(PixelSplit split) => encoder?.Featurize(ml, split, threads) ?? FeatureSet.FromPixels(split);
-        var trainFeatures = Timed(ProbeStages.FeaturizeTrain, () => Features(train));
-        var testFeatures = Timed(ProbeStages.FeaturizeTest, () => Features(test));
+        int total = train.Count + test.Count;
+        var trainFeatures = Timed(stages, ProbeStages.FeaturizeTrain,
+            () => encoder.Featurize(train, done => progress?.Report(new ProbeProgress(name, ProbeStages.FeaturizeTrain, done, total))));
+        var testFeatures = Timed(stages, ProbeStages.FeaturizeTest,
+            () => encoder.Featurize(test, done => progress?.Report(new ProbeProgress(name, ProbeStages.FeaturizeTest, train.Count + done, total))));
         double featurize = stages[^1].Seconds + stages[^2].Seconds;
-        log(encoder is null
-            ? Invariant($"{name}: {trainFeatures.Dim} pixel features ({featurize:F1} s)")
-            : Invariant($"{name}: featurized {train.Count + test.Count} images in {featurize:F1} s ") +
-              Invariant($"({(train.Count + test.Count) / Math.Max(featurize, 1e-9):F0} img/s, {threads} threads)"));
+        log(Invariant($"{name}: featurized {total} images in {featurize:F1} s ({total / Math.Max(featurize, 1e-9):F0} img/s, ") +
+            Invariant($"batches of {encoder.Encoder.MaxBatch})"));
+        return Probe(ml, name, trainFeatures, testFeatures, encoder.Transformer, EncoderFeatures.PathSchema(), options, folder, stages, log, progress);
+    }
 
+    private static ProbeResult Probe(MLContext ml, string name, FeatureSet trainFeatures, FeatureSet testFeatures, ITransformer? featurizer,
+                                     DataViewSchema savedInput, ProbeOptions options, string folder, List<StageTime> stages, Action<string> log,
+                                     IProgress<ProbeProgress>? progress)
+    {
+        int threads = options.ThreadCount;
         var (fitRows, holdoutRows) = HoldoutSplit(trainFeatures.Count, options.HoldoutFraction, options.Seed);
-        var sweep = Timed(ProbeStages.Sweep, () => options.L2Candidates.Count == 1
+        int step = 0, steps = options.L2Candidates.Count == 1 ? 1 : options.L2Candidates.Count + 1;
+        var sweep = Timed(stages, ProbeStages.Sweep, () => options.L2Candidates.Count == 1
             ? [(options.L2Candidates[0], double.NaN)]
             : options.L2Candidates.Select(l2 =>
               {
+                  progress?.Report(new ProbeProgress(name, ProbeStages.Sweep, step++, steps));
                   var fitted = ProbeTrainer.Fit(ml, trainFeatures, fitRows, l2, options.MaxIterations, threads);
                   return (L2: l2, Accuracy: ProbeTrainer.Evaluate(ml, fitted, trainFeatures, holdoutRows).MicroAccuracy);
               }).ToList());
@@ -107,12 +147,15 @@ public static class LinearProbe
         log(Invariant($"{name}: L2 sweep on {holdoutRows.Length} held-out images: ") +
             string.Join(", ", sweep.Select(s => Invariant($"{s.L2:G3} → {s.Accuracy:F4}"))) + Invariant($"; best {bestL2:G3} ({stages[^1].Seconds:F1} s)"));
 
-        var final = Timed(ProbeStages.Fit, () => ProbeTrainer.Fit(ml, trainFeatures, null, bestL2, options.MaxIterations, threads));
+        progress?.Report(new ProbeProgress(name, ProbeStages.Fit, step, steps));
+        var final = Timed(stages, ProbeStages.Fit, () => ProbeTrainer.Fit(ml, trainFeatures, null, bestL2, options.MaxIterations, threads));
+        progress?.Report(new ProbeProgress(name, ProbeStages.Fit, steps, steps));
         log(Invariant($"{name}: fitted on {trainFeatures.Count}x{trainFeatures.Dim} features ({stages[^1].Seconds:F1} s)"));
-        var metrics = Timed(ProbeStages.Evaluate, () => ProbeTrainer.Evaluate(ml, final, testFeatures));
+        var metrics = Timed(stages, ProbeStages.Evaluate, () => ProbeTrainer.Evaluate(ml, final, testFeatures));
 
         var counts = metrics.ConfusionMatrix.Counts;
-        var perClass = Enumerable.Range(0, train.ClassNames.Count)
+        var classNames = trainFeatures.ClassNames;
+        var perClass = Enumerable.Range(0, classNames.Count)
             .Select(c => counts[c].Sum() is var total && total > 0 ? counts[c][c] / total : double.NaN).ToArray();
 
         var clock = Stopwatch.StartNew();
@@ -122,28 +165,52 @@ public static class LinearProbe
             Name = name,
             Top1 = metrics.MicroAccuracy,
             Top5 = metrics.TopKAccuracy,
-            ClassNames = train.ClassNames,
+            ClassNames = classNames,
             PerClassAccuracy = perClass,
             ConfusionMatrix = counts,
             BestL2 = bestL2,
             Sweep = sweep,
             FeatureDim = trainFeatures.Dim,
-            TrainCount = train.Count,
-            TestCount = test.Count,
+            TrainCount = trainFeatures.Count,
+            TestCount = testFeatures.Count,
             Stages = stages,
             ModelPath = Path.Combine(folder, ModelFileName),
             ReportPath = Path.Combine(folder, ReportFileName),
             ConfusionMatrixPath = Path.Combine(folder, ConfusionMatrixFileName),
         };
-        var model = ProbeTrainer.ForPrediction(ml, encoder?.Transformer, final, trainFeatures);
-        ml.Model.Save(model, PixelSplit.InputSchema(train.ImageBytes), result.ModelPath);
+        var model = ProbeTrainer.ForPrediction(ml, featurizer, final, trainFeatures);
+        ml.Model.Save(model, savedInput, result.ModelPath);
         ProbeReport.Write(result.ReportPath, result, holdoutRows.Length);
-        ConfusionMatrixImage.Write(result.ConfusionMatrixPath, counts, train.ClassNames,
-            Invariant($"{name}: top-1 {metrics.MicroAccuracy:P1} on {test.Count} test images"));
+        ConfusionMatrixImage.Write(result.ConfusionMatrixPath, counts, classNames,
+            Invariant($"{name}: top-1 {metrics.MicroAccuracy:P1} on {testFeatures.Count} test images"));
         stages.Add(new StageTime(ProbeStages.Save, clock.Elapsed.TotalSeconds));
         log(Invariant($"{name}: top1={result.Top1:F4} top5={result.Top5:F4} (evaluate {result.Seconds(ProbeStages.Evaluate):F1} s, ") +
             Invariant($"save {result.Seconds(ProbeStages.Save):F1} s) → {folder}"));
         return result;
+    }
+
+    private static T Timed<T>(List<StageTime> stages, string stage, Func<T> work)
+    {
+        var clock = Stopwatch.StartNew();
+        T result = work();
+        stages.Add(new StageTime(stage, clock.Elapsed.TotalSeconds));
+        return result;
+    }
+
+    /// <summary>The distinct labels of <paramref name="data"/>, in ordinal order.</summary>
+    private static List<string> ClassNamesOf(IDataView data, string labelColumn)
+    {
+        var column = data.Schema[labelColumn];
+        var names = new SortedSet<string>(StringComparer.Ordinal);
+        using var cursor = data.GetRowCursor([column]);
+        var getter = cursor.GetGetter<ReadOnlyMemory<char>>(column);
+        ReadOnlyMemory<char> value = default;
+        while (cursor.MoveNext())
+        {
+            getter(ref value);
+            names.Add(value.ToString());
+        }
+        return names.ToList();
     }
 
     /// <summary>

@@ -9,7 +9,9 @@ namespace MoCoV3.Eval.Probe;
 /// </summary>
 public static class ProbeColumns
 {
-    /// <summary>Float vector of C*H*W pixels in [0, 1], CHW order: the saved model's only input.</summary>
+    /// <summary>The image file path (text): the input of a saved encoder probe, as <c>ApplyImageEncoder</c> reads it.</summary>
+    public const string ImagePath = "ImagePath";
+    /// <summary>Float vector of C*H*W pixels in [0, 1], CHW order: the input of the saved raw-pixel baseline.</summary>
     public const string Pixels = OnnxMetadata.InputName;
 
     /// <summary>The encoder's output vector.</summary>

@@ -1,49 +1,81 @@
+using System.Reflection;
 using System.Text.Json;
 
 namespace MoCoV3.Models;
 
-/// <summary>The named presets: every <c>*.json</c> in the <c>models/</c> folder shipped beside the toolkit.</summary>
+/// <summary>
+/// The named presets: the <c>models/*.json</c> of the repository, embedded in this assembly (so a package or a tool finds
+/// them wherever it is installed), or the <c>*.json</c> of a folder of one's own, or a JSON file given by path.
+/// </summary>
 public static class PresetCatalog
 {
-    /// <summary>Folder of the shipped presets (copied next to the assembly at build time).</summary>
-    public static string DefaultFolder => Path.Combine(AppContext.BaseDirectory, "presets");
+    /// <summary>Embedded resource names of the shipped presets start with this.</summary>
+    public const string ResourcePrefix = "presets/";
 
+    /// <summary>The shipped presets (no <paramref name="folder"/>), or every <c>*.json</c> in <paramref name="folder"/>, by file name.</summary>
     public static IReadOnlyList<ModelPreset> All(string? folder = null)
     {
-        folder ??= DefaultFolder;
+        if (folder is null)
+            return EmbeddedNames().Select(name => LoadEmbedded(name)!).ToList();
         if (!Directory.Exists(folder))
             throw new DirectoryNotFoundException($"{folder}: preset folder not found");
         return Directory.EnumerateFiles(folder, "*.json").Order(StringComparer.Ordinal).Select(Load).ToList();
     }
 
-    /// <summary>A preset by name, or a JSON file path.</summary>
+    /// <summary>A preset by name (shipped, or in <paramref name="folder"/> when given), or a JSON file path.</summary>
     public static ModelPreset Get(string nameOrPath, string? folder = null)
     {
+        ArgumentNullException.ThrowIfNull(nameOrPath);
         if (nameOrPath.EndsWith(".json", StringComparison.OrdinalIgnoreCase) && File.Exists(nameOrPath))
             return Load(nameOrPath);
-        string path = Path.Combine(folder ?? DefaultFolder, nameOrPath + ".json");
-        if (!File.Exists(path))
+        if (folder is not null)
         {
-            string known = string.Join(", ", All(folder).Select(p => p.Name));
-            throw new ArgumentException($"unknown preset '{nameOrPath}'; known presets: {known}");
+            string path = Path.Combine(folder, nameOrPath + ".json");
+            if (File.Exists(path)) return Load(path);
         }
-        return Load(path);
+        else if (LoadEmbedded(nameOrPath) is { } shipped)
+        {
+            return shipped;
+        }
+        string known = string.Join(", ", All(folder).Select(p => p.Name));
+        throw new ArgumentException($"unknown preset '{nameOrPath}'; known presets: {known}" +
+                                    (nameOrPath.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? $" (no file {nameOrPath})" : ""));
     }
 
+    /// <summary>Reads and validates the preset file at <paramref name="path"/>.</summary>
     public static ModelPreset Load(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Load(stream, path);
+    }
+
+    /// <summary>Reads and validates a preset from <paramref name="stream"/>; <paramref name="source"/> names it in errors.</summary>
+    public static ModelPreset Load(Stream stream, string source)
     {
         ModelPreset? preset;
         try
         {
-            using var stream = File.OpenRead(path);
             preset = JsonSerializer.Deserialize<ModelPreset>(stream, ModelPreset.Json);
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"{path}: invalid preset JSON at {e.Path} (line {e.LineNumber}): {e.Message}", e);
+            throw new InvalidDataException($"{source}: invalid preset JSON at {e.Path} (line {e.LineNumber}): {e.Message}", e);
         }
-        if (preset is null) throw new InvalidDataException($"{path}: empty preset");
-        preset.Validate(path);
+        if (preset is null) throw new InvalidDataException($"{source}: empty preset");
+        preset.Validate(source);
         return preset;
+    }
+
+    private static IEnumerable<string> EmbeddedNames() =>
+        typeof(PresetCatalog).Assembly.GetManifestResourceNames()
+            .Where(n => n.StartsWith(ResourcePrefix, StringComparison.Ordinal) && n.EndsWith(".json", StringComparison.Ordinal))
+            .Select(n => n[ResourcePrefix.Length..^".json".Length])
+            .Order(StringComparer.Ordinal);
+
+    private static ModelPreset? LoadEmbedded(string name)
+    {
+        string resource = ResourcePrefix + name + ".json";
+        using var stream = typeof(PresetCatalog).Assembly.GetManifestResourceStream(resource);
+        return stream is null ? null : Load(stream, $"{name} (shipped preset)");
     }
 }

@@ -18,7 +18,7 @@ public sealed class PresetFuzzTests
     {
         using var dir = new TempDir();
         FuzzSeed[] seeds = new[] { "vit-tiny-fmnist", "resnet18-fmnist", "vit-small" }
-            .Select(name => File.ReadAllBytes(Path.Combine(PresetCatalog.DefaultFolder, name + ".json")))
+            .Select(ShippedPreset)
             .SelectMany((bytes, i) => new[]
             {
                 new FuzzSeed($"preset{i}.json", bytes),
@@ -32,5 +32,15 @@ public sealed class PresetFuzzTests
             Assert.IsFalse(string.IsNullOrEmpty(preset.Name), "a preset without a name");
             Assert.IsTrue(Encoding.UTF8.GetByteCount(preset.Name) < 4096, "an implausible name");
         }, CiCases, typeof(InvalidDataException)).AssertNoFailures();
+    }
+
+    /// <summary>The bytes of a preset shipped inside the toolkit's assembly.</summary>
+    private static byte[] ShippedPreset(string name)
+    {
+        using var stream = typeof(PresetCatalog).Assembly.GetManifestResourceStream(PresetCatalog.ResourcePrefix + name + ".json")
+            ?? throw new InvalidOperationException($"no shipped preset {name}");
+        using var copy = new MemoryStream();
+        stream.CopyTo(copy);
+        return copy.ToArray();
     }
 }

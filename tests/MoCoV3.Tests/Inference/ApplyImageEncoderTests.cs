@@ -138,6 +138,15 @@ public sealed class ApplyImageEncoderTests
             for (int c = 0; c < single.Score.Length; c++) Assert.AreEqual(single.Score[c], singleAfter.Score[c], 1e-6, $"row {i}, class {c} (prediction engines)");
             for (int c = 0; c < single.Score.Length; c++) Assert.AreEqual(before[i].Score[c], single.Score[c], 1e-5, $"row {i}: batched vs one row");
         }
+        // A new process (nothing of this one's state) predicts what this process's reloaded model predicts, bit for bit.
+        var lines = PredictHost.Predict(zip, rows.Select(r => r.ImagePath));
+        Assert.AreEqual(rows.Length, lines.Count);
+        for (int i = 0; i < rows.Length; i++)
+        {
+            Assert.AreEqual(rows[i].ImagePath, lines[i].Path);
+            Assert.AreEqual(before[i].PredictedLabel, lines[i].Label, $"row {i} (new process)");
+            CollectionAssert.AreEqual(engineAfter.Predict(rows[i]).Score, lines[i].Scores, $"row {i} (new process)");
+        }
         // The classifier learned the two tones, so the predictions compared above are not constant.
         Assert.IsTrue(before.Count(p => p.PredictedLabel == "warm") is > 0 and < 24);
     }
