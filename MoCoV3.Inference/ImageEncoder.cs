@@ -81,6 +81,7 @@ public sealed class ImageEncoder : IDisposable
     }
 
     /// <summary>The embedding of the encoded image (JPEG, PNG or WebP bytes) read from <paramref name="stream"/> to its end.</summary>
+    /// <param name="stream">The encoded image, read from its position to its end.</param>
     /// <param name="name">What to call the image in an error message.</param>
     public float[] Embed(Stream stream, string name = "(image stream)")
     {
@@ -91,6 +92,7 @@ public sealed class ImageEncoder : IDisposable
     }
 
     /// <summary>The embedding of an encoded image (the bytes of a JPEG, PNG or WebP file).</summary>
+    /// <param name="encodedImage">The bytes of a JPEG, PNG or WebP file.</param>
     /// <param name="name">What to call the image in an error message.</param>
     public float[] Embed(ReadOnlySpan<byte> encodedImage, string name = "(image bytes)")
     {

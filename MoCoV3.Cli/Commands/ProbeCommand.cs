@@ -25,11 +25,13 @@ public static class ProbeCommand
             DefaultValueFactory = _ => [.. defaults.L2Candidates],
             AllowMultipleArgumentsPerToken = true,
         };
-        var maxIterations = new Option<int>("--max-iterations") { Description = "L-BFGS iterations per fit (at most)", DefaultValueFactory = _ => defaults.MaxIterations };
+        var maxIterations = new Option<int>("--max-iterations") { Description = "L-BFGS iterations of the final fit (at most)", DefaultValueFactory = _ => defaults.MaxIterations };
+        var sweepRows = new Option<int>("--sweep-rows") { Description = "Training rows each L2 sweep fit uses (L2 scaled to them); 0 for all", DefaultValueFactory = _ => defaults.SweepRows ?? 0 };
+        var sweepIterations = new Option<int>("--sweep-iterations") { Description = "L-BFGS iterations per sweep fit (at most)", DefaultValueFactory = _ => defaults.SweepIterations };
 
         var command = new Command("probe", "Linear probe in ML.NET: exported encoder → L-BFGS logistic regression; writes probe.zip, report.csv, confusion.png")
         {
-            encoder, data, dataset, output, limit, baselines, seed, l2, maxIterations,
+            encoder, data, dataset, output, limit, baselines, seed, l2, maxIterations, sweepRows, sweepIterations,
         };
         command.SetAction(r => CliErrors.Run(() => Run(new ProbeOptions
         {
@@ -41,6 +43,8 @@ public static class ProbeCommand
             Seed = r.GetValue(seed),
             L2Candidates = r.GetValue(l2)!,
             MaxIterations = r.GetValue(maxIterations),
+            SweepRows = r.GetValue(sweepRows) is > 0 and var rows ? rows : null,
+            SweepIterations = r.GetValue(sweepIterations),
         }, r.GetValue(baselines))));
         return command;
     }

@@ -134,17 +134,20 @@ public static class LinearProbe
     {
         int threads = options.ThreadCount;
         var (fitRows, holdoutRows) = HoldoutSplit(trainFeatures.Count, options.HoldoutFraction, options.Seed);
+        // The sweep fits on a subsample (the shuffled fit rows' first SweepRows) with each candidate scaled to it.
+        int[] sweepRows = options.SweepRows is int n && n < fitRows.Length ? fitRows[..n] : fitRows;
+        double scale = sweepRows.Length / (double)trainFeatures.Count;
         int step = 0, steps = options.L2Candidates.Count == 1 ? 1 : options.L2Candidates.Count + 1;
         var sweep = Timed(stages, ProbeStages.Sweep, () => options.L2Candidates.Count == 1
             ? [(options.L2Candidates[0], double.NaN)]
             : options.L2Candidates.Select(l2 =>
               {
                   progress?.Report(new ProbeProgress(name, ProbeStages.Sweep, step++, steps));
-                  var fitted = ProbeTrainer.Fit(ml, trainFeatures, fitRows, l2, options.MaxIterations, threads);
+                  var fitted = ProbeTrainer.Fit(ml, trainFeatures, sweepRows, (float)(l2 * scale), options.SweepIterations, threads);
                   return (L2: l2, Accuracy: ProbeTrainer.Evaluate(ml, fitted, trainFeatures, holdoutRows).MicroAccuracy);
               }).ToList());
         float bestL2 = sweep.MaxBy(s => s.Accuracy).L2;
-        log(Invariant($"{name}: L2 sweep on {holdoutRows.Length} held-out images: ") +
+        log(Invariant($"{name}: L2 sweep ({sweepRows.Length} rows, L2 x{scale:G3}, {options.SweepIterations} iterations) on {holdoutRows.Length} held-out images: ") +
             string.Join(", ", sweep.Select(s => Invariant($"{s.L2:G3} → {s.Accuracy:F4}"))) + Invariant($"; best {bestL2:G3} ({stages[^1].Seconds:F1} s)"));
 
         progress?.Report(new ProbeProgress(name, ProbeStages.Fit, step, steps));

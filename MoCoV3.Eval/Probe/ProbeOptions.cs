@@ -3,7 +3,7 @@ using MoCoV3.Data;
 namespace MoCoV3.Eval.Probe;
 
 /// <summary>
-/// What <see cref="LinearProbe.Run"/> trains on and where it writes. The defaults are the ones <c>mocov3 probe</c> uses:
+/// What <see cref="LinearProbe.Run(ProbeOptions, Action{string}?, IProgress{ProbeProgress}?)"/> trains on and where it writes. The defaults are the ones <c>mocov3 probe</c> uses:
 /// L-BFGS maximum entropy on standardised features, an L2 sweep on 10% of the training split held out, then a refit on
 /// all of it with the best value.
 /// </summary>
@@ -32,6 +32,18 @@ public sealed record ProbeOptions
     /// ½·L2·‖w‖² to the loss summed (not averaged) over the rows, so with more rows the same weight regularises less.
     /// </summary>
     public IReadOnlyList<float> L2Candidates { get; init; } = [0.1f, 1f, 10f, 100f];
+
+    /// <summary>
+    /// Rows of the training split (after the hold-out) the L2 sweep fits on; <c>null</c> for all of them. Each candidate
+    /// is scaled by <c>SweepRows / training rows</c> for the sweep, so that it regularises the subsample as much as the
+    /// candidate itself regularises the final fit (ML.NET's L2 multiplies a loss summed over the rows). Measured on the
+    /// 1496-step quickstart encoder, raw pixels and the random-init encoder (full Fashion-MNIST): 12,000 rows at 150
+    /// iterations chose L2s whose final top-1 were within 0.04 points of the full sweep's, in a ninth of its time.
+    /// </summary>
+    public int? SweepRows { get; init; } = 12_000;
+
+    /// <summary>L-BFGS iterations per sweep fit (at most); the final fit uses <see cref="MaxIterations"/>.</summary>
+    public int SweepIterations { get; init; } = 150;
 
     /// <summary>The fraction of the training split held out to choose the L2 weight.</summary>
     public double HoldoutFraction { get; init; } = 0.1;
@@ -65,5 +77,7 @@ public sealed record ProbeOptions
         if (!(HoldoutFraction > 0 && HoldoutFraction < 1)) throw new ArgumentException($"the held-out fraction must be in (0, 1), found {HoldoutFraction}");
         if (!(TestFraction > 0 && TestFraction < 1)) throw new ArgumentException($"the test fraction must be in (0, 1), found {TestFraction}");
         if (MaxIterations < 1) throw new ArgumentException($"at least one L-BFGS iteration is needed, found {MaxIterations}");
+        if (SweepIterations < 1) throw new ArgumentException($"at least one L-BFGS iteration per sweep fit is needed, found {SweepIterations}");
+        if (SweepRows is < 2) throw new ArgumentException($"the sweep needs at least 2 rows, found {SweepRows}");
     }
 }

@@ -34,8 +34,8 @@ public static class OnnxDevice
         if (!available.Contains(CudaProvider, StringComparer.Ordinal))
             throw new InvalidOperationException(
                 $"device '{device}': this ONNX Runtime has no {CudaProvider} (it has {string.Join(", ", available)}): the CPU-only " +
-                $"Microsoft.ML.OnnxRuntime package is loaded. For CUDA, reference {GpuPackage} in the application instead " +
-                "(with <PackageReference Include=\"Microsoft.ML.OnnxRuntime\" ExcludeAssets=\"native\" />), or use the cpu device");
+                $"Microsoft.ML.OnnxRuntime package is loaded. For CUDA, reference {GpuPackage} in the application instead, " +
+                "or use the cpu device");
         var options = NewOptions();
         try
         {

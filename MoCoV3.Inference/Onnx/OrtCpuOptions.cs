@@ -4,7 +4,7 @@ namespace MoCoV3.Inference;
 
 /// <summary>
 /// The ONNX Runtime session options this toolkit uses for CPU inference, in one place (<see cref="OnnxModelRunner"/>,
-/// <see cref="OnnxBenchmark"/>, the verifier): every graph optimisation (<c>ORT_ENABLE_ALL</c>: constant folding,
+/// MoCoV3.Export's <c>OnnxBenchmark</c>, the verifier): every graph optimisation (<c>ORT_ENABLE_ALL</c>: constant folding,
 /// LayerNorm/GELU/MatMul+scale fusions, the int8 <c>DynamicQuantizeMatMul</c> fusion, NCHWc layouts), one intra-op thread
 /// per physical core (hyper-threads share a core's vector units and only add contention), sequential execution (a
 /// backbone is a chain; parallel branches would only oversubscribe the cores), and the memory pattern and CPU arena
@@ -35,7 +35,7 @@ public static class OrtCpuOptions
         return options;
     }
 
-    /// <summary>ORT's own defaults (no options set), the baseline <see cref="OnnxBenchmark"/> compares against.</summary>
+    /// <summary>ORT's own defaults (no options set), the baseline MoCoV3.Export's <c>OnnxBenchmark</c> compares against.</summary>
     public static SessionOptions Default() => new();
 
     private static int CountPhysicalCores()

@@ -36,7 +36,7 @@ var data = ml.Data.LoadFromEnumerable(rows);
 var encoder = ml.Transforms.ApplyImageEncoder(encoderPath, outputColumnName: "Features", inputColumnName: "ImagePath").Fit(data);
 var clock = Stopwatch.StartNew();
 var embedded = ml.Data.Cache(encoder.Transform(data)); // embed every image once; the folds below reuse the cache
-long count = embedded.GetColumn<string>("Label").LongCount();
+long count = embedded.GetColumn<float[]>("Features").LongCount(); // reading the column fills the cache
 Console.WriteLine($"embedded {count} images ({encoder.Dimension}-d) in {clock.Elapsed.TotalSeconds:F1} s");
 
 // 2. The classifier: any ML.NET multiclass trainer reads the Features column.
