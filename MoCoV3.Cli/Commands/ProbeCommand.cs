@@ -74,7 +74,7 @@ public static class ProbeCommand
     }
 
     /// <summary>A probe's stages as progress lines: "encoder featurize 30000/70000", "encoder fit 2/5".</summary>
-    private sealed class ProbeProgressAdapter(IProgress<CliProgress.Update> progress) : IProgress<ProbeProgress>
+    internal sealed class ProbeProgressAdapter(IProgress<CliProgress.Update> progress) : IProgress<ProbeProgress>
     {
         public void Report(ProbeProgress value)
         {

@@ -65,7 +65,8 @@ internal static class QuickstartCommand
         QuickstartResult result;
         try
         {
-            result = QuickstartRun.Evaluate(options, pretrain, pretrainSeconds, Console.WriteLine);
+            result = CliProgress.Run(progress => QuickstartRun.Evaluate(options, pretrain, pretrainSeconds, Console.WriteLine,
+                                                                        new ProbeCommand.ProbeProgressAdapter(progress)));
         }
         catch (InvalidDataException e) when (e.Message.Contains(QuickstartRun.EncoderFileName, StringComparison.Ordinal))
         {

@@ -70,7 +70,7 @@ public static class QuickstartRun
     /// <paramref name="pretrainSeconds"/> is the wall-clock time of the first stage, for the stage table.
     /// </summary>
     public static QuickstartResult Evaluate(QuickstartOptions options, PretrainResult pretrain, double pretrainSeconds,
-                                            Action<string>? log = null)
+                                            Action<string>? log = null, IProgress<ProbeProgress>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(pretrain);
@@ -105,7 +105,7 @@ public static class QuickstartRun
             Limit = options.Limit,
             Seed = options.Seed,
             Threads = options.Threads,
-        }, log);
+        }, log, progress);
         stages.Add(new(QuickstartStages.Probe, clock.Elapsed.TotalSeconds));
 
         string report = Path.Combine(options.OutputFolder, ReportFileName);
