@@ -1,3 +1,4 @@
+using MoCoV3.IO;
 using System.Globalization;
 using Onnx;
 
@@ -22,8 +23,7 @@ internal static class ExternalData
     {
         var copy = model.Clone(); // tensor bytes are immutable ByteStrings, shared rather than copied
         string location = Path.GetFileName(dataPath);
-        string tmp = dataPath + ".tmp";
-        using (var stream = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
+        DurableFile.Write(dataPath, stream =>
         {
             foreach (var tensor in copy.Graph.Initializer)
             {
@@ -38,9 +38,7 @@ internal static class ExternalData
                 tensor.ExternalData.Add(new StringStringEntryProto { Key = "offset", Value = offset.ToString(CultureInfo.InvariantCulture) });
                 tensor.ExternalData.Add(new StringStringEntryProto { Key = "length", Value = length.ToString(CultureInfo.InvariantCulture) });
             }
-            stream.Flush(flushToDisk: true);
-        }
-        File.Move(tmp, dataPath, overwrite: true);
+        });
         return copy;
     }
 }

@@ -1,3 +1,4 @@
+using MoCoV3.IO;
 using MoCoV3.Inference;
 using System.Globalization;
 using System.Text.Json;
@@ -111,13 +112,7 @@ public static class OnnxExporter
         else if (File.Exists(dataPath))
             File.Delete(dataPath); // a side file of an earlier, bigger export of the same name
 
-        string tmp = path + ".tmp";
-        using (var stream = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            toWrite.WriteTo(stream);
-            stream.Flush(flushToDisk: true);
-        }
-        File.Move(tmp, path, overwrite: true);
+        DurableFile.Write(path, toWrite.WriteTo);
     }
 
     private static void Output(OnnxGraphBuilder g, string value, string name, long width)

@@ -1,3 +1,4 @@
+using MoCoV3.IO;
 using System.Globalization;
 using CsvHelper;
 using MoCoV3.Data;
@@ -17,22 +18,22 @@ public static class EmbeddingCsv
         if (embeddings.Count != images.Count)
             throw new ArgumentException($"{embeddings.Count} embeddings for the {images.Count} images of {images.Source}");
         bool labelled = images.ClassNames.Count > 0;
-        string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (folder is not null) Directory.CreateDirectory(folder);
-
-        using var csv = CsvWriter.Create(new StreamWriter(path, append: false), new CsvWriterOptions(), leaveOpen: false);
-        var header = new List<string> { "path" };
-        if (labelled) header.Add("label");
-        header.AddRange(Enumerable.Range(0, embeddings.Dim).Select(i => "e" + i.ToString(CultureInfo.InvariantCulture)));
-        csv.WriteHeader(header.ToArray());
-        for (int i = 0; i < embeddings.Count; i++)
+        DurableFile.WriteText(path, writer =>
         {
-            csv.WriteField(images.Paths[i]);
-            if (labelled) csv.WriteField(images.ClassNames[(int)embeddings.Labels[i]]);
-            foreach (float v in embeddings.Row(i)) csv.WriteField(v);
-            csv.EndRecord();
-        }
-        csv.Flush();
+            using var csv = CsvWriter.Create(writer, new CsvWriterOptions(), leaveOpen: true);
+            var header = new List<string> { "path" };
+            if (labelled) header.Add("label");
+            header.AddRange(Enumerable.Range(0, embeddings.Dim).Select(i => "e" + i.ToString(CultureInfo.InvariantCulture)));
+            csv.WriteHeader(header.ToArray());
+            for (int i = 0; i < embeddings.Count; i++)
+            {
+                csv.WriteField(images.Paths[i]);
+                if (labelled) csv.WriteField(images.ClassNames[(int)embeddings.Labels[i]]);
+                foreach (float v in embeddings.Row(i)) csv.WriteField(v);
+                csv.EndRecord();
+            }
+            csv.Flush();
+        });
     }
 
     /// <summary>Reads a file written by <see cref="Write"/>: the paths, the labels (null when unlabelled) and the vectors.</summary>

@@ -1,3 +1,4 @@
+using MoCoV3.IO;
 using System.Globalization;
 using SkiaSharp;
 
@@ -58,12 +59,9 @@ public static class ConfusionMatrixImage
             canvas.DrawText("rows: true class", Margin, height - Margin, SKTextAlign.Left, font, ink);
         }
 
-        string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (folder is not null) Directory.CreateDirectory(folder);
         using var image = SKImage.FromBitmap(bitmap);
         using var png = image.Encode(SKEncodedImageFormat.Png, 100);
-        using var file = File.Create(path);
-        png.SaveTo(file);
+        DurableFile.Write(path, png.SaveTo);
     }
 
     /// <summary>The cell colour of a row fraction: white at 0, (8, 48, 107) at 1.</summary>

@@ -3,6 +3,7 @@ using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MoCoV3.Data;
+using MoCoV3.IO;
 
 namespace MoCoV3.Eval.Probe;
 
@@ -182,7 +183,7 @@ public static class LinearProbe
             ConfusionMatrixPath = Path.Combine(folder, ConfusionMatrixFileName),
         };
         var model = ProbeTrainer.ForPrediction(ml, featurizer, final, trainFeatures);
-        ml.Model.Save(model, savedInput, result.ModelPath);
+        DurableFile.Write(result.ModelPath, stream => ml.Model.Save(model, savedInput, stream));
         ProbeReport.Write(result.ReportPath, result, holdoutRows.Length);
         ConfusionMatrixImage.Write(result.ConfusionMatrixPath, counts, classNames,
             Invariant($"{name}: top-1 {metrics.MicroAccuracy:P1} on {testFeatures.Count} test images"));

@@ -1,3 +1,4 @@
+using MoCoV3.IO;
 using System.Globalization;
 using CsvHelper;
 
@@ -18,15 +19,19 @@ public static class ProbeReport
         static string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
         static string L2(float v) => v.ToString("R", CultureInfo.InvariantCulture);
         static string I(double v) => v.ToString("0", CultureInfo.InvariantCulture);
-        using var csv = CsvWriter.Create(new StreamWriter(path, append: false), new CsvWriterOptions(), leaveOpen: false);
-        csv.WriteHeader(Columns);
-        string best = L2(result.BestL2);
-        csv.WriteRecord(["top1", "", best, I(result.TestCount), F(result.Top1)]);
-        csv.WriteRecord(["top5", "", best, I(result.TestCount), F(result.Top5)]);
-        for (int c = 0; c < result.ClassNames.Count; c++)
-            csv.WriteRecord(["class", result.ClassNames[c], best, I(result.ConfusionMatrix[c].Sum()), F(result.PerClassAccuracy[c])]);
-        foreach (var (l2, accuracy) in result.Sweep)
-            csv.WriteRecord(["holdout", "", L2(l2), I(holdoutCount), F(accuracy)]);
+        DurableFile.WriteText(path, writer =>
+        {
+            using var csv = CsvWriter.Create(writer, new CsvWriterOptions(), leaveOpen: true);
+            csv.WriteHeader(Columns);
+            string best = L2(result.BestL2);
+            csv.WriteRecord(["top1", "", best, I(result.TestCount), F(result.Top1)]);
+            csv.WriteRecord(["top5", "", best, I(result.TestCount), F(result.Top5)]);
+            for (int c = 0; c < result.ClassNames.Count; c++)
+                csv.WriteRecord(["class", result.ClassNames[c], best, I(result.ConfusionMatrix[c].Sum()), F(result.PerClassAccuracy[c])]);
+            foreach (var (l2, accuracy) in result.Sweep)
+                csv.WriteRecord(["holdout", "", L2(l2), I(holdoutCount), F(accuracy)]);
+            csv.Flush();
+        });
     }
 
     /// <summary>Reads back the rows of a report as (metric, class, l2, images, accuracy).</summary>

@@ -1,3 +1,4 @@
+using MoCoV3.IO;
 using System.Diagnostics;
 using System.Globalization;
 using CsvHelper;
@@ -125,17 +126,21 @@ public static class QuickstartRun
     private static void WriteReport(string path, ModelPreset preset, PretrainResult pretrain, IReadOnlyList<ProbeResult> probes)
     {
         static string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
-        using var csv = CsvWriter.Create(new StreamWriter(path, append: false), new CsvWriterOptions(), leaveOpen: false);
-        csv.WriteHeader(["representation", "preset", "pretrain_steps", "pretrain_epochs", "pretrain_seconds", "feature_dim", "top1", "top5"]);
-        foreach (var p in probes)
+        DurableFile.WriteText(path, writer =>
         {
-            bool pretrained = p.Name == LinearProbe.EncoderName;
-            csv.WriteRecord([p.Name, p.Name == LinearProbe.RawPixelsName ? "" : preset.Name,
-                             pretrained ? pretrain.Steps.ToString(CultureInfo.InvariantCulture) : "0",
-                             pretrained ? F(pretrain.Plan.Epochs) : "0",
-                             pretrained ? F(pretrain.ElapsedSeconds) : "0",
-                             p.FeatureDim.ToString(CultureInfo.InvariantCulture), F(p.Top1), F(p.Top5)]);
-        }
+            using var csv = CsvWriter.Create(writer, new CsvWriterOptions(), leaveOpen: true);
+            csv.WriteHeader(["representation", "preset", "pretrain_steps", "pretrain_epochs", "pretrain_seconds", "feature_dim", "top1", "top5"]);
+            foreach (var p in probes)
+            {
+                bool pretrained = p.Name == LinearProbe.EncoderName;
+                csv.WriteRecord([p.Name, p.Name == LinearProbe.RawPixelsName ? "" : preset.Name,
+                                 pretrained ? pretrain.Steps.ToString(CultureInfo.InvariantCulture) : "0",
+                                 pretrained ? F(pretrain.Plan.Epochs) : "0",
+                                 pretrained ? F(pretrain.ElapsedSeconds) : "0",
+                                 p.FeatureDim.ToString(CultureInfo.InvariantCulture), F(p.Top1), F(p.Top5)]);
+            }
+            csv.Flush();
+        });
     }
 
     private static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);

@@ -1,3 +1,4 @@
+using MoCoV3.IO;
 using System.Collections;
 using System.IO.Compression;
 using MoCoV3.Training;
@@ -68,18 +69,12 @@ public static class PyTorchFile
         return current;
     }
 
-    /// <summary>Writes a (possibly nested) dict of tensors, numbers and strings that <c>torch.load</c> reads; atomic (temporary file, then rename).</summary>
+    /// <summary>Writes a (possibly nested) dict of tensors, numbers and strings that <c>torch.load</c> reads; written with <see cref="DurableFile"/>.</summary>
     public static void Write(string path, IDictionary root)
     {
         string? dir = Path.GetDirectoryName(Path.GetFullPath(path));
         if (dir is not null) Directory.CreateDirectory(dir);
-        string tmp = path + ".tmp";
-        using (var stream = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            PyTorchPickler.PickleStateDict(stream, root, leaveOpen: true);
-            stream.Flush(flushToDisk: true);
-        }
-        File.Move(tmp, path, overwrite: true);
+        DurableFile.Write(path, stream => PyTorchPickler.PickleStateDict(stream, root, leaveOpen: true));
     }
 
     private static void CheckHeader(string path, FileStream stream)

@@ -1,3 +1,4 @@
+using MoCoV3.IO;
 using System.Text;
 using System.Text.Json;
 using MoCoV3.Method;

@@ -1,3 +1,4 @@
+using MoCoV3.IO;
 using System.Globalization;
 using CsvHelper;
 

@@ -1,3 +1,4 @@
+using MoCoV3.IO;
 using System.Diagnostics;
 using System.Text.Json;
 using MoCoV3.Augment;

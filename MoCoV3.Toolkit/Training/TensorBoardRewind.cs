@@ -1,3 +1,4 @@
+using MoCoV3.IO;
 using System.Buffers.Binary;
 
 namespace MoCoV3.Training;

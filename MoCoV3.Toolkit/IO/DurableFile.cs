@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace MoCoV3.Training;
+namespace MoCoV3.IO;
 
 /// <summary>
 /// Files that survive a crash or a SIGKILL whole: the bytes go to <c>PATH.tmp</c>, are flushed to the disk, the temporary
@@ -14,6 +14,8 @@ public static class DurableFile
     /// <summary>Writes <paramref name="path"/> through <paramref name="write"/>; on any failure the temporary file is removed and <paramref name="path"/> is untouched.</summary>
     public static void Write(string path, Action<Stream> write)
     {
+        string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (folder is not null) Directory.CreateDirectory(folder);
         string tmp = path + TemporarySuffix;
         try
         {
@@ -31,6 +33,14 @@ public static class DurableFile
         }
         SyncFolder(Path.GetDirectoryName(Path.GetFullPath(path))!);
     }
+
+    /// <summary>Writes a UTF-8 text file through <paramref name="write"/>, the same way as <see cref="Write"/>.</summary>
+    public static void WriteText(string path, Action<TextWriter> write) =>
+        Write(path, stream =>
+        {
+            using var writer = new StreamWriter(stream, leaveOpen: true);
+            write(writer);
+        });
 
     public static void WriteAllText(string path, string text) =>
         Write(path, stream =>
