@@ -16,6 +16,11 @@ public sealed record LinclsOptions
     public ModelPreset? Arch { get; init; }
     /// <summary>Run folder: metrics.csv (one row per epoch), checkpoint.pth (backbone + head), preset.json, results.json.</summary>
     public required string RunDir { get; init; }
+    /// <summary>
+    /// When set, the classifier (backbone + head) is also exported to this ONNX file (outputs <c>logits</c> and
+    /// <c>embedding</c>, the training data's class names in the metadata) and checked against TorchSharp on test images.
+    /// </summary>
+    public string? OnnxPath { get; init; }
 
     public string? Data { get; init; }
     public string DatasetKind { get; init; } = "auto";
@@ -37,6 +42,8 @@ public sealed record LinclsOptions
     public string? LibTorch { get; init; }
     public int? Threads { get; init; }
     public int EvalBatch { get; init; } = 256;
+    /// <summary>Test images run through ONNX Runtime and TorchSharp to check the export (with <see cref="OnnxPath"/>).</summary>
+    public int VerifyBatch { get; init; } = 16;
 
     /// <summary>The official base learning rates: <c>--lr=3</c> for ViTs, the 0.1 default for ResNets.</summary>
     public static double DefaultBaseLr(ModelPreset preset) => preset.IsVit ? 3.0 : 0.1;

@@ -104,6 +104,7 @@ public sealed class LinclsTests
         (code, output, error) = EvalTestModels.Mocov3("export", "--checkpoint", Path.Combine(run, "checkpoint.pth"), "--arch",
             Path.Combine(run, "preset.json"), "--head", "--out", Path.Combine(dir, "lincls.onnx"), "--verify");
         Assert.AreEqual(0, code, error);
+        StringAssert.Contains(output, "logits: max_abs_diff=");   // with --head, the logits are checked too
         StringAssert.Contains(output, "verify: passed");
 
         string bad = Path.Combine(dir, "truncated.ckpt");
