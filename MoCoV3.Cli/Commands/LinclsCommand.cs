@@ -14,7 +14,7 @@ internal static class LinclsCommand
         var shared = new ClassifierRunArguments();
         var epochs = new Option<int>("--epochs") { Description = "Epochs", DefaultValueFactory = _ => 90 };
         var batch = new Option<int>("--batch") { Description = "Batch size (official: 1024 over 4 GPUs)", DefaultValueFactory = _ => 256 };
-        var lr = new Option<double?>("--lr") { Description = "Base learning rate, scaled by batch/256 (default: 3 for ViT, 0.1 for ResNet)" };
+        var lr = new Option<double?>("--lr") { Description = "Base learning rate, scaled by batch/256 (default: the preset's lincls_base_lr, else 3 for ViT, 0.1 for ResNet)" };
         var onnx = new Option<string?>("--onnx") { Description = "Also export the classifier (backbone + head, class names in the metadata) to this ONNX file and verify it" };
         var output = new Option<string>("--out") { Description = "Run folder: metrics.csv, checkpoint.pth (backbone + head), preset.json, results.json", DefaultValueFactory = _ => "runs/lincls" };
         var evalCrop = new Option<double>("--eval-crop") { Description = "Test view: centre crop of this share of the resized side (0.875 = Resize 256 / CenterCrop 224; 1 = plain)", DefaultValueFactory = _ => ImageTransforms.ImageNetCropRatio };

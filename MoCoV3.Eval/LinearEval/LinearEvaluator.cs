@@ -60,12 +60,16 @@ public sealed class LinearEvaluator
         head.to(device);
 
         double baseLr = o.BaseLr ?? LinclsOptions.DefaultBaseLr(preset);
+        string lrSource = o.BaseLr is not null ? "--lr" : preset.LinclsBaseLr is not null ? "the preset's lincls_base_lr" : "the official default";
+        if (o.BaseLr is null && preset.LinclsBaseLr is null && ShippedLinclsBaseLr(preset.Name) is { } shipped)
+            Info?.Invoke(FormattableString.Invariant(
+                $"note: {o.Checkpoint} records preset '{preset.Name}' without lincls_base_lr (saved before presets had it); the shipped preset sets {shipped}: pass --arch {preset.Name} or --lr {shipped} to use it"));
         double peakLr = baseLr * o.Batch / 256.0;
         using var optimizer = optim.SGD(head.parameters(), peakLr, momentum: o.Momentum, weight_decay: o.WeightDecay);
         var transforms = new ImageTransforms(preset, o.CropMin, o.EvalCropRatio);
         Info?.Invoke(FormattableString.Invariant(
             $"linear eval of {preset.Name} ({backbone.FeatureDim}-d features, frozen, eval mode) on {train.Source} ({train.Count} images, {classes} classes), ") +
-            FormattableString.Invariant($"{TorchRuntime.Describe(device)}: {o.Epochs} epochs, batch {o.Batch}, lr {baseLr} x {o.Batch}/256 = {peakLr:G4}, SGD momentum {o.Momentum}, wd {o.WeightDecay}"));
+            FormattableString.Invariant($"{TorchRuntime.Describe(device)}: {o.Epochs} epochs, batch {o.Batch}, lr {baseLr} ({lrSource}) x {o.Batch}/256 = {peakLr:G4}, SGD momentum {o.Momentum}, wd {o.WeightDecay}"));
 
         var history = new List<LinclsEpoch>();
         var clock = Stopwatch.StartNew();
@@ -131,11 +135,27 @@ public sealed class LinearEvaluator
         File.WriteAllText(Path.Combine(o.RunDir, "results.json"), JsonSerializer.Serialize(new
         {
             top1 = result.Top1, top5 = result.Top5, best_top1 = result.BestTop1, epochs = o.Epochs, batch = o.Batch, base_lr = baseLr,
-            lr = peakLr, test_images = result.TestCount, train_images = train.Count, seconds = result.ElapsedSeconds,
+            base_lr_from = lrSource, lr = peakLr, test_images = result.TestCount, train_images = train.Count, seconds = result.ElapsedSeconds,
             preset = preset.Name, checkpoint = o.Checkpoint, onnx = o.OnnxPath, logits_max_abs_diff = verify?.Logits.MaxAbsDiff,
             embedding_max_abs_diff = verify?.Embedding.MaxAbsDiff, verify_passed = verify?.Passed,
         }, new JsonSerializerOptions { WriteIndented = true }));
         return result;
+    }
+
+    /// <summary>The <c>lincls_base_lr</c> of the shipped preset called <paramref name="name"/>, if there is one and it sets it.</summary>
+    private static double? ShippedLinclsBaseLr(string name)
+    {
+        if (name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || name.StartsWith('.')) return null;
+        string path = Path.Combine(PresetCatalog.DefaultFolder, name + ".json");
+        if (!File.Exists(path)) return null;
+        try
+        {
+            return PresetCatalog.Load(path).LinclsBaseLr;
+        }
+        catch (InvalidDataException)
+        {
+            return null; // a broken shipped file is not this run's problem; the official default stands
+        }
     }
 
     /// <summary>The official head init: weight N(0, 0.01), bias 0.</summary>

@@ -103,13 +103,17 @@ public sealed class ClassifierExportTests
     {
         TestData.RequireFashionMnist();
         string dir = TestData.NewFolder("lincls-onnx-");
-        var preset = arch == "vit" ? EvalTestModels.MicroVit28 with { Embedding = "cls+mean@last2" } : EvalTestModels.MicroResNet28;
+        // The preset's own linear-eval lr (recorded in the pretraining checkpoint) replaces the official 3 / 0.1; the micro
+        // ResNet's features are small, so it takes a large one to give logits of a few units after one epoch.
+        var preset = arch == "vit"
+            ? EvalTestModels.MicroVit28 with { Embedding = "cls+mean@last2", LinclsBaseLr = 2 }
+            : EvalTestModels.MicroResNet28 with { LinclsBaseLr = 30 };
         var result = new LinearEvaluator().Run(new LinclsOptions
         {
             Checkpoint = EvalTestModels.ToolkitCheckpoint(preset, dir, seed: 2), RunDir = Path.Combine(dir, "run"),
             OnnxPath = Path.Combine(dir, "lincls.onnx"), Limit = 128, TestLimit = 32, Epochs = 1, Batch = 64, Seed = 1, Threads = 1,
-            BaseLr = arch == "vit" ? 2 : 30, // the micro ResNet's features are small: a large lr gives logits of a few units
         });
+        Assert.AreEqual(preset.LinclsBaseLr!.Value * 64 / 256, result.History[0].Lr, 1e-12);
         Assert.IsNotNull(result.Verify);
         TestContext.WriteLine($"logits {result.Verify.Logits}; embedding {result.Verify.Embedding}");
         Assert.IsTrue(result.Verify.Passed, $"{result.Verify.Logits} / {result.Verify.Embedding}");

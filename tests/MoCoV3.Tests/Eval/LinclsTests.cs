@@ -83,6 +83,10 @@ public sealed class LinclsTests
         Assert.AreEqual(0f, head.bias!.abs().max().item<float>());
         Assert.AreEqual(3.0, LinclsOptions.DefaultBaseLr(PresetCatalog.Get("vit-small")));
         Assert.AreEqual(0.1, LinclsOptions.DefaultBaseLr(PresetCatalog.Get("resnet50")));
+        // A preset may carry its own (lincls_base_lr); the official value stays available.
+        var withLr = PresetCatalog.Get("resnet50") with { LinclsBaseLr = 0.5 };
+        Assert.AreEqual(0.5, LinclsOptions.DefaultBaseLr(withLr));
+        Assert.AreEqual(0.1, LinclsOptions.OfficialBaseLr(withLr));
     }
 
     [TestMethod]
