@@ -51,6 +51,25 @@ public static class OnnxVerifier
         return Compare(onnx, torch, n) with { Fp16 = runner.Precision == "fp16", Int8 = runner.Precision == Quantization.DynamicInt8Quantizer.Precision };
     }
 
+    /// <summary>
+    /// Checks the <c>logits</c> output of a classifier exported with <paramref name="head"/> against the head on the
+    /// backbone's class token in TorchSharp, on <paramref name="pixels"/> (float32 <c>[N, C, H, W]</c> in [0, 1]).
+    /// </summary>
+    /// <exception cref="InvalidDataException">The file has no <c>logits</c> output, or one of another width; the message names the file.</exception>
+    public static VerifyResult VerifyLogits(string onnxPath, Backbone backbone, LinearHead head, ModelPreset preset, Tensor pixels)
+    {
+        ArgumentNullException.ThrowIfNull(pixels);
+        using var runner = new OnnxModelRunner(onnxPath);
+        int n = (int)pixels.shape[0];
+        var outputs = runner.Run(TensorData.ToFloatArray(pixels), n);
+        if (!outputs.TryGetValue(OnnxMetadata.LogitsName, out var onnx))
+            throw new InvalidDataException($"{onnxPath}: the model has no '{OnnxMetadata.LogitsName}' output");
+        float[] torch = TorchReference.Logits(backbone, head, preset, pixels);
+        if (onnx.Length != torch.Length)
+            throw new InvalidDataException($"{onnxPath}: output '{OnnxMetadata.LogitsName}' has {onnx.Length / n} values per image, the head has {head.Classes} classes");
+        return Compare(onnx, torch, n) with { Fp16 = runner.Precision == "fp16", Int8 = runner.Precision == Quantization.DynamicInt8Quantizer.Precision };
+    }
+
     /// <summary>Max |a − b|, the smallest per-row cosine and max |b| of two <c>[rows, D]</c> arrays (<paramref name="b"/>: the reference).</summary>
     public static VerifyResult Compare(float[] a, float[] b, int rows)
     {

@@ -32,6 +32,37 @@ public static class TorchReference
         }
     }
 
+    /// <summary>
+    /// Logits <c>[N * classes]</c> of a linear <paramref name="head"/> on the backbone's class token (<c>forward</c>, the
+    /// feature a head reads, not <see cref="Backbone.Embed"/>), as the exported graph's <c>logits</c> output computes them.
+    /// </summary>
+    public static float[] Logits(Backbone backbone, LinearHead head, ModelPreset preset, Tensor pixels)
+    {
+        ArgumentNullException.ThrowIfNull(backbone);
+        ArgumentNullException.ThrowIfNull(head);
+        ArgumentNullException.ThrowIfNull(preset);
+        ArgumentNullException.ThrowIfNull(pixels);
+        bool wasTraining = backbone.training;
+        backbone.eval();
+        try
+        {
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            var device = backbone.parameters().FirstOrDefault()?.device ?? CPU;
+            var x = pixels.to_type(ScalarType.Float32).to(device);
+            var shape = new long[] { 1, preset.Channels, 1, 1 };
+            var mean = tensor(preset.Mean.Select(v => (float)v).ToArray(), shape, device: device);
+            var std = tensor(preset.Std.Select(v => (float)v).ToArray(), shape, device: device);
+            var weight = tensor(head.Weight, [head.Classes, head.InFeatures], device: device);
+            var bias = tensor(head.Bias, [head.Classes], device: device);
+            return TensorData.ToFloatArray(nn.functional.linear(backbone.forward((x - mean) / std), weight, bias));
+        }
+        finally
+        {
+            backbone.train(wasTraining);
+        }
+    }
+
     /// <summary><paramref name="batch"/> random images in [0, 1] from <paramref name="seed"/>, as a float32 tensor <c>[N, C, H, W]</c>.</summary>
     public static Tensor RandomPixels(int batch, int channels, int size, int seed = 0)
     {

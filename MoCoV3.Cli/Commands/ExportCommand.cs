@@ -91,18 +91,27 @@ public static class ExportCommand
                           $"-> embedding [N,{backbone.EmbeddingDim}]");
         if (!verify) return 0;
 
-        using var pixels = data is null ? null : TorchReference.FirstImages(
-            DatasetFactory.Open(DatasetFactory.AutoKind, data, preset.ImageSize, preset.Channels, train: false), verifyBatch);
+        using var pixels = data is null
+            ? TorchReference.RandomPixels(verifyBatch, preset.Channels, preset.ImageSize)
+            : TorchReference.FirstImages(DatasetFactory.Open(DatasetFactory.AutoKind, data, preset.ImageSize, preset.Channels, train: false), verifyBatch);
         var result = OnnxVerifier.Verify(output, backbone, preset, pixels, verifyBatch);
         Console.WriteLine(FormattableString.Invariant($"max_abs_diff={result.MaxAbsDiff:G3} cosine_min={result.CosineMin:F6} batch={result.Batch}"));
-        if (result.Passed)
+        // With --head, the logits too: the head on the class token (the embedding may hold more than the class token).
+        var logits = head is null ? null : OnnxVerifier.VerifyLogits(output, backbone, head, preset, pixels);
+        if (logits is not null)
+            Console.WriteLine(FormattableString.Invariant($"logits: max_abs_diff={logits.MaxAbsDiff:G3} cosine_min={logits.CosineMin:F6} batch={logits.Batch}"));
+        if (result.Passed && logits?.Passed != false)
         {
             Console.WriteLine("verify: passed");
             return 0;
         }
-        Console.Error.WriteLine(result.CosineBound is { } bound
-            ? FormattableString.Invariant($"error: verify failed: cosine_min {result.CosineMin:F6} < {bound}")
-            : FormattableString.Invariant($"error: verify failed: max_abs_diff {result.MaxAbsDiff:G3} > {result.Fp32Bound:G3}"));
+        foreach (var (what, failed) in new[] { ("embedding", result), ("logits", logits) })
+        {
+            if (failed is null || failed.Passed) continue;
+            Console.Error.WriteLine(failed.CosineBound is { } bound
+                ? FormattableString.Invariant($"error: verify failed: {output}: {what} cosine_min {failed.CosineMin:F6} < {bound}")
+                : FormattableString.Invariant($"error: verify failed: {output}: {what} max_abs_diff {failed.MaxAbsDiff:G3} > {failed.Fp32Bound:G3}"));
+        }
         return VerifyFailed;
     }
 }

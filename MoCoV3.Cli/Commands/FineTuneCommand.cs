@@ -77,16 +77,6 @@ internal static class FineTuneCommand
         var result = tuner.Run(options);
         Console.WriteLine(FormattableString.Invariant($"top1={result.Test.Top1:F2} top5={result.Test.Top5:F2} (test images: {result.Test.Count})"));
         Console.WriteLine($"wrote {result.OnnxPath} and {result.Checkpoint}");
-        var logits = result.Verify.Logits;
-        Console.WriteLine(FormattableString.Invariant(
-            $"max_abs_diff={logits.MaxAbsDiff:G3} (logits; embedding {result.Verify.Embedding.MaxAbsDiff:G3}) cosine_min={logits.CosineMin:F6} batch={logits.Batch}"));
-        if (result.Verify.Passed)
-        {
-            Console.WriteLine("verify: passed");
-            return 0;
-        }
-        Console.Error.WriteLine(FormattableString.Invariant(
-            $"error: verify failed: ONNX Runtime and TorchSharp differ by {logits.MaxAbsDiff:G3} (logits, bound {logits.Fp32Bound:G3}) / {result.Verify.Embedding.MaxAbsDiff:G3} (embedding, bound {result.Verify.Embedding.Fp32Bound:G3})"));
-        return VerifyFailed;
+        return ClassifierVerifyReport.Print(result.OnnxPath, result.Verify);
     }
 }

@@ -14,13 +14,14 @@ internal static class LinclsCommand
         var shared = new ClassifierRunArguments();
         var epochs = new Option<int>("--epochs") { Description = "Epochs", DefaultValueFactory = _ => 90 };
         var batch = new Option<int>("--batch") { Description = "Batch size (official: 1024 over 4 GPUs)", DefaultValueFactory = _ => 256 };
-        var lr = new Option<double?>("--lr") { Description = "Base learning rate, scaled by batch/256 (default: 3 for ViT, 0.1 for ResNet)" };
+        var lr = new Option<double?>("--lr") { Description = "Base learning rate, scaled by batch/256 (default: the preset's lincls_base_lr, else 3 for ViT, 0.1 for ResNet)" };
+        var onnx = new Option<string?>("--onnx") { Description = "Also export the classifier (backbone + head, class names in the metadata) to this ONNX file and verify it" };
         var output = new Option<string>("--out") { Description = "Run folder: metrics.csv, checkpoint.pth (backbone + head), preset.json, results.json", DefaultValueFactory = _ => "runs/lincls" };
         var evalCrop = new Option<double>("--eval-crop") { Description = "Test view: centre crop of this share of the resized side (0.875 = Resize 256 / CenterCrop 224; 1 = plain)", DefaultValueFactory = _ => ImageTransforms.ImageNetCropRatio };
 
         var command = new Command("lincls", "Linear evaluation (moco-v3 main_lincls.py): train a linear head on the frozen backbone, report test top-1/top-5");
         shared.AddTo(command); // the weights, data and device first, as in --help
-        foreach (Option option in new Option[] { epochs, batch, lr, output, evalCrop }) command.Options.Add(option);
+        foreach (Option option in new Option[] { epochs, batch, lr, output, onnx, evalCrop }) command.Options.Add(option);
         command.SetAction(r => CliErrors.Run(() =>
         {
             var options = new LinclsOptions
@@ -29,6 +30,7 @@ internal static class LinclsCommand
                 Arch = shared.ArchPreset(r),
                 Format = shared.Format(r),
                 RunDir = r.GetValue(output)!,
+                OnnxPath = r.GetValue(onnx),
                 Data = r.GetValue(shared.Data),
                 DatasetKind = r.GetValue(shared.Dataset)!,
                 Epochs = r.GetValue(epochs),
@@ -50,9 +52,14 @@ internal static class LinclsCommand
             var result = evaluator.Run(options);
             Console.WriteLine(FormattableString.Invariant(
                 $"top1={result.Top1:F2} top5={result.Top5:F2} best_top1={result.BestTop1:F2} (test images: {result.TestCount})"));
-            Console.WriteLine($"wrote {result.Checkpoint} (export the classifier with: mocov3 export --checkpoint {result.Checkpoint} " +
-                              $"--arch {Path.Combine(Path.GetDirectoryName(result.Checkpoint)!, ClassifierCheckpoint.PresetName)} --head)");
-            return 0;
+            if (result.OnnxPath is null || result.Verify is null)
+            {
+                Console.WriteLine($"wrote {result.Checkpoint} (export the classifier with --onnx FILE, or with: mocov3 export --checkpoint {result.Checkpoint} " +
+                                  $"--arch {Path.Combine(Path.GetDirectoryName(result.Checkpoint)!, ClassifierCheckpoint.PresetName)} --head)");
+                return 0;
+            }
+            Console.WriteLine($"wrote {result.OnnxPath} and {result.Checkpoint}");
+            return ClassifierVerifyReport.Print(result.OnnxPath, result.Verify);
         }));
         return command;
     }

@@ -6,7 +6,10 @@ using static TorchSharp.torch;
 
 namespace MoCoV3.Eval.Classification;
 
-/// <summary>How closely ONNX Runtime reproduces a TorchSharp classifier on one batch: logits and embedding.</summary>
+/// <summary>
+/// How closely ONNX Runtime reproduces a TorchSharp classifier on one batch: the <c>logits</c> (the head on the last
+/// block's class token) and the <c>embedding</c> (the preset's, e.g. 1024 values for <c>cls+mean@last4</c> at width 128).
+/// </summary>
 public sealed record ClassifierVerifyResult(VerifyResult Logits, VerifyResult Embedding)
 {
     public bool Passed => Logits.Passed && Embedding.Passed;
@@ -15,18 +18,28 @@ public sealed record ClassifierVerifyResult(VerifyResult Logits, VerifyResult Em
 /// <summary>
 /// Exports an <see cref="BackboneClassifier"/> with <see cref="OnnxExporter"/> (outputs <c>embedding</c> and <c>logits</c>;
 /// input pixels in [0, 1], the preset's normalisation inside the graph) and checks it: the same images through ONNX
-/// Runtime and through the model in TorchSharp (eval mode, CPU), compared value by value.
+/// Runtime and through the model in TorchSharp (eval mode, CPU), compared value by value: <c>logits</c> with
+/// <c>model.forward</c>, <c>embedding</c> with <see cref="Backbone.Embed"/> (not <c>forward</c>: the two differ for every
+/// ViT embedding but <c>cls</c>).
 /// </summary>
 public static class ClassifierExport
 {
     /// <summary>Writes the ONNX file. The model is moved to the CPU and left in eval mode.</summary>
-    public static Onnx.ModelProto Export(BackboneClassifier model, ModelPreset preset, string path, IReadOnlyDictionary<string, string>? metadata = null)
+    /// <param name="classNames">
+    /// The names of the head's classes in output order (the training data's <c>ClassNames</c>), stored as
+    /// <see cref="OnnxMetadata.ClassNames"/> so that <c>ImageClassifier</c> returns them; as many as the head has classes.
+    /// </param>
+    public static Onnx.ModelProto Export(BackboneClassifier model, ModelPreset preset, string path, IReadOnlyList<string> classNames,
+                                         IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(classNames);
+        if (classNames.Count != model.Classes)
+            throw new ArgumentException($"{path}: {classNames.Count} class names for a head of {model.Classes} classes");
         model.to(CPU);
         model.eval();
         var head = LinearHead.FromTensors(model.Head.weight!, model.Head.bias!);
-        return OnnxExporter.ExportToFile(model.Backbone, preset, new ExportOptions { Head = head, ExtraMetadata = metadata }, path);
+        return OnnxExporter.ExportToFile(model.Backbone, preset, new ExportOptions { Head = head, ClassNames = classNames, ExtraMetadata = metadata }, path);
     }
 
     /// <param name="pixels">float32 <c>[N, C, H, W]</c> in [0, 1] at the model's input size.</param>
@@ -38,6 +51,8 @@ public static class ClassifierExport
         var outputs = runner.Run(TensorData(pixels), n);
         if (!outputs.TryGetValue(OnnxMetadata.LogitsName, out var onnxLogits))
             throw new InvalidDataException($"{onnxPath}: the model has no '{OnnxMetadata.LogitsName}' output");
+        if (!outputs.TryGetValue(OnnxMetadata.EmbeddingName, out var onnxEmbedding))
+            throw new InvalidDataException($"{onnxPath}: the model has no '{OnnxMetadata.EmbeddingName}' output");
 
         model.to(CPU);
         bool wasTraining = model.training;
@@ -49,11 +64,13 @@ public static class ClassifierExport
             var shape = new long[] { 1, preset.Channels, 1, 1 };
             var mean = tensor(preset.Mean.Select(v => (float)v).ToArray(), shape);
             var std = tensor(preset.Std.Select(v => (float)v).ToArray(), shape);
-            var embedding = model.Backbone.forward((pixels.to_type(ScalarType.Float32).cpu() - mean) / std);
-            var logits = model.Head.forward(embedding);
+            var x = (pixels.to_type(ScalarType.Float32).cpu() - mean) / std;
+            // The graph's 'embedding' is the preset's embedding (Embed); its 'logits' read the class token (forward).
+            var embedding = model.Backbone.Embed(x);
+            var logits = model.forward(x);
             return new ClassifierVerifyResult(
-                OnnxVerifier.Compare(onnxLogits, TensorData(logits), n),
-                OnnxVerifier.Compare(outputs[OnnxMetadata.EmbeddingName], TensorData(embedding), n));
+                Compare(onnxPath, OnnxMetadata.LogitsName, onnxLogits, TensorData(logits), n),
+                Compare(onnxPath, OnnxMetadata.EmbeddingName, onnxEmbedding, TensorData(embedding), n));
         }
         finally
         {
@@ -70,6 +87,15 @@ public static class ClassifierExport
         data.ReadBatch(Enumerable.Range(0, n).ToArray(), bytes, new long[n]);
         using var raw = tensor(bytes, [n, data.Channels, data.Height, data.Width]);
         return raw.to_type(ScalarType.Float32) / 255.0;
+    }
+
+    /// <summary>Compares one output; a width that differs from TorchSharp's is an error naming the file and the output.</summary>
+    private static VerifyResult Compare(string onnxPath, string output, float[] onnx, float[] torch, int rows)
+    {
+        if (onnx.Length != torch.Length)
+            throw new InvalidDataException($"{onnxPath}: output '{output}' has {onnx.Length / rows} values per image, " +
+                                           $"the model in TorchSharp gives {torch.Length / rows}: the file does not hold this model");
+        return OnnxVerifier.Compare(onnx, torch, rows);
     }
 
     private static float[] TensorData(Tensor t)

@@ -140,11 +140,10 @@ public sealed class FineTuner
 
         string checkpoint = Path.Combine(o.RunDir, ClassifierCheckpoint.DefaultName);
         ClassifierCheckpoint.Save(checkpoint, preset, model);
-        ClassifierExport.Export(model, preset, o.OnnxPath, new Dictionary<string, string>
+        ClassifierExport.Export(model, preset, o.OnnxPath, train.ClassNames, new Dictionary<string, string>
         {
             ["mocov3.finetune"] = FormattableString.Invariant(
                 $"{step} steps, batch {o.Batch}, peak lr {peakLr:G3}, test top1 {accuracy.Top1:F2} on {accuracy.Count} images of {test.Source}"),
-            ["mocov3.classes"] = string.Join(",", train.ClassNames),
         });
         using var pixels = ClassifierExport.Pixels(test, o.VerifyBatch);
         var verify = ClassifierExport.Verify(o.OnnxPath, model, preset, pixels);

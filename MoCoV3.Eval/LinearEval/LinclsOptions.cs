@@ -16,6 +16,11 @@ public sealed record LinclsOptions
     public ModelPreset? Arch { get; init; }
     /// <summary>Run folder: metrics.csv (one row per epoch), checkpoint.pth (backbone + head), preset.json, results.json.</summary>
     public required string RunDir { get; init; }
+    /// <summary>
+    /// When set, the classifier (backbone + head) is also exported to this ONNX file (outputs <c>logits</c> and
+    /// <c>embedding</c>, the training data's class names in the metadata) and checked against TorchSharp on test images.
+    /// </summary>
+    public string? OnnxPath { get; init; }
 
     public string? Data { get; init; }
     public string DatasetKind { get; init; } = "auto";
@@ -25,7 +30,7 @@ public sealed record LinclsOptions
     public int Epochs { get; init; } = 90;
     /// <summary>Official default 1024 (4 GPUs x 256); 256 suits one device.</summary>
     public int Batch { get; init; } = 256;
-    /// <summary>Base lr (× batch / 256); null means 3 for a ViT, 0.1 for a ResNet.</summary>
+    /// <summary>Base lr (× batch / 256); null means <see cref="DefaultBaseLr"/>: the preset's <c>lincls_base_lr</c>, else 3 for a ViT, 0.1 for a ResNet.</summary>
     public double? BaseLr { get; init; }
     public double Momentum { get; init; } = 0.9;
     public double WeightDecay { get; init; }
@@ -37,7 +42,12 @@ public sealed record LinclsOptions
     public string? LibTorch { get; init; }
     public int? Threads { get; init; }
     public int EvalBatch { get; init; } = 256;
+    /// <summary>Test images run through ONNX Runtime and TorchSharp to check the export (with <see cref="OnnxPath"/>).</summary>
+    public int VerifyBatch { get; init; } = 16;
 
     /// <summary>The official base learning rates: <c>--lr=3</c> for ViTs, the 0.1 default for ResNets.</summary>
-    public static double DefaultBaseLr(ModelPreset preset) => preset.IsVit ? 3.0 : 0.1;
+    public static double OfficialBaseLr(ModelPreset preset) => preset.IsVit ? 3.0 : 0.1;
+
+    /// <summary>The base lr when none is given: the preset's <see cref="ModelPreset.LinclsBaseLr"/>, else <see cref="OfficialBaseLr"/>.</summary>
+    public static double DefaultBaseLr(ModelPreset preset) => preset.LinclsBaseLr ?? OfficialBaseLr(preset);
 }

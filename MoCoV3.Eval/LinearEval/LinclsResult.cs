@@ -1,3 +1,5 @@
+using MoCoV3.Eval.Classification;
+
 namespace MoCoV3.Eval.LinearEval;
 
 /// <summary>One epoch of linear evaluation: mean training loss, the lr it used, and test accuracy after it.</summary>
@@ -15,4 +17,8 @@ public sealed record LinclsResult
     public required long TestCount { get; init; }
     public required string Checkpoint { get; init; }
     public required double ElapsedSeconds { get; init; }
+    /// <summary>The exported ONNX classifier (<see cref="LinclsOptions.OnnxPath"/>), or null.</summary>
+    public string? OnnxPath { get; init; }
+    /// <summary>How closely ONNX Runtime reproduced the classifier, when it was exported.</summary>
+    public ClassifierVerifyResult? Verify { get; init; }
 }

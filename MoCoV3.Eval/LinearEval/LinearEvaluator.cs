@@ -34,6 +34,9 @@ public sealed class LinearEvaluator
         if (o.Epochs < 1) throw new ArgumentException($"--epochs must be positive, found {o.Epochs}");
         if (o.Batch < 1 || o.EvalBatch < 1) throw new ArgumentException($"--batch must be positive, found {o.Batch}");
         if (o.BaseLr is <= 0) throw new ArgumentException($"--lr must be positive, found {o.BaseLr}");
+        if (o.VerifyBatch < 1) throw new ArgumentException($"the verify batch must be positive, found {o.VerifyBatch}");
+        if (o.OnnxPath is { } onnx && !Path.GetExtension(onnx).Equals(".onnx", StringComparison.OrdinalIgnoreCase))
+            throw new ArgumentException($"{onnx}: --onnx is the ONNX classifier to write and should end in .onnx");
         var device = TorchRuntime.Initialize(o.Device, o.LibTorch, o.Threads, training: true);
         Directory.CreateDirectory(o.RunDir);
         manual_seed(o.Seed);
@@ -57,12 +60,16 @@ public sealed class LinearEvaluator
         head.to(device);
 
         double baseLr = o.BaseLr ?? LinclsOptions.DefaultBaseLr(preset);
+        string lrSource = o.BaseLr is not null ? "--lr" : preset.LinclsBaseLr is not null ? "the preset's lincls_base_lr" : "the official default";
+        if (o.BaseLr is null && preset.LinclsBaseLr is null && ShippedLinclsBaseLr(preset.Name) is { } shipped)
+            Info?.Invoke(FormattableString.Invariant(
+                $"note: {o.Checkpoint} records preset '{preset.Name}' without lincls_base_lr (saved before presets had it); the shipped preset sets {shipped}: pass --arch {preset.Name} or --lr {shipped} to use it"));
         double peakLr = baseLr * o.Batch / 256.0;
         using var optimizer = optim.SGD(head.parameters(), peakLr, momentum: o.Momentum, weight_decay: o.WeightDecay);
         var transforms = new ImageTransforms(preset, o.CropMin, o.EvalCropRatio);
         Info?.Invoke(FormattableString.Invariant(
             $"linear eval of {preset.Name} ({backbone.FeatureDim}-d features, frozen, eval mode) on {train.Source} ({train.Count} images, {classes} classes), ") +
-            FormattableString.Invariant($"{TorchRuntime.Describe(device)}: {o.Epochs} epochs, batch {o.Batch}, lr {baseLr} x {o.Batch}/256 = {peakLr:G4}, SGD momentum {o.Momentum}, wd {o.WeightDecay}"));
+            FormattableString.Invariant($"{TorchRuntime.Describe(device)}: {o.Epochs} epochs, batch {o.Batch}, lr {baseLr} ({lrSource}) x {o.Batch}/256 = {peakLr:G4}, SGD momentum {o.Momentum}, wd {o.WeightDecay}"));
 
         var history = new List<LinclsEpoch>();
         var clock = Stopwatch.StartNew();
@@ -105,15 +112,50 @@ public sealed class LinearEvaluator
         SanityCheck(backbone, initial, o.Checkpoint);
         foreach (var t in initial.Values) t.Dispose();
         string checkpoint = Path.Combine(o.RunDir, ClassifierCheckpoint.DefaultName);
-        ClassifierCheckpoint.Save(checkpoint, preset, new BackboneClassifier(backbone, head));
-        var result = new LinclsResult { History = history, TestCount = test.Count, Checkpoint = checkpoint, ElapsedSeconds = clock.Elapsed.TotalSeconds };
+        var model = new BackboneClassifier(backbone, head);
+        ClassifierCheckpoint.Save(checkpoint, preset, model);
+        double seconds = clock.Elapsed.TotalSeconds;
+        ClassifierVerifyResult? verify = null;
+        if (o.OnnxPath is not null)
+        {
+            var last = history[^1];
+            ClassifierExport.Export(model, preset, o.OnnxPath, train.ClassNames, new Dictionary<string, string>
+            {
+                ["mocov3.lincls"] = FormattableString.Invariant(
+                    $"{o.Epochs} epochs, batch {o.Batch}, lr {baseLr} x {o.Batch}/256, test top1 {last.Top1:F2} on {test.Count} images of {test.Source}"),
+            });
+            using var pixels = ClassifierExport.Pixels(test, o.VerifyBatch);
+            verify = ClassifierExport.Verify(o.OnnxPath, model, preset, pixels);
+            Info?.Invoke($"exported {o.OnnxPath} ({classes} classes: {string.Join(", ", train.ClassNames.Take(5))}{(classes > 5 ? ", …" : "")})");
+        }
+        var result = new LinclsResult
+        {
+            History = history, TestCount = test.Count, Checkpoint = checkpoint, ElapsedSeconds = seconds, OnnxPath = o.OnnxPath, Verify = verify,
+        };
         File.WriteAllText(Path.Combine(o.RunDir, "results.json"), JsonSerializer.Serialize(new
         {
             top1 = result.Top1, top5 = result.Top5, best_top1 = result.BestTop1, epochs = o.Epochs, batch = o.Batch, base_lr = baseLr,
-            lr = peakLr, test_images = result.TestCount, train_images = train.Count, seconds = result.ElapsedSeconds, preset = preset.Name,
-            checkpoint = o.Checkpoint,
+            base_lr_from = lrSource, lr = peakLr, test_images = result.TestCount, train_images = train.Count, seconds = result.ElapsedSeconds,
+            preset = preset.Name, checkpoint = o.Checkpoint, onnx = o.OnnxPath, logits_max_abs_diff = verify?.Logits.MaxAbsDiff,
+            embedding_max_abs_diff = verify?.Embedding.MaxAbsDiff, verify_passed = verify?.Passed,
         }, new JsonSerializerOptions { WriteIndented = true }));
         return result;
+    }
+
+    /// <summary>The <c>lincls_base_lr</c> of the shipped preset called <paramref name="name"/>, if there is one and it sets it.</summary>
+    private static double? ShippedLinclsBaseLr(string name)
+    {
+        if (name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || name.StartsWith('.')) return null;
+        string path = Path.Combine(PresetCatalog.DefaultFolder, name + ".json");
+        if (!File.Exists(path)) return null;
+        try
+        {
+            return PresetCatalog.Load(path).LinclsBaseLr;
+        }
+        catch (InvalidDataException)
+        {
+            return null; // a broken shipped file is not this run's problem; the official default stands
+        }
     }
 
     /// <summary>The official head init: weight N(0, 0.01), bias 0.</summary>

@@ -67,6 +67,18 @@ public sealed record ModelPreset
     public double[] Mean { get; init; } = [0.485, 0.456, 0.406];
     public double[] Std { get; init; } = [0.229, 0.224, 0.225];
 
+    // Evaluation
+    /// <summary>
+    /// The base learning rate of linear evaluation (<c>mocov3 lincls</c>: lr = this × batch / 256), when the preset's
+    /// features want another than the official recipe's (3 for a ViT, 0.1 for a ResNet: moco-v3's
+    /// <c>main_lincls.py</c> on ImageNet). Null (the JSON field absent) keeps the official value; written to JSON only when set.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? LinclsBaseLr { get; init; }
+
+    /// <summary>The largest <see cref="LinclsBaseLr"/> accepted.</summary>
+    public const double MaxLinclsBaseLr = 1000;
+
     public bool IsVit => Arch == "vit";
 
     public static readonly JsonSerializerOptions Json = new()
@@ -137,5 +149,7 @@ public sealed record ModelPreset
         Require(BlurSigmaMin is >= 0 and <= 1000 && BlurSigmaMax is >= 0 and <= 1000, "blur_sigma_min and blur_sigma_max must be in [0, 1000]");
         Require(Mean is not null && Std is not null && Mean.Length == Channels && Std.Length == Channels, $"mean and std must have {Channels} values");
         Require(Mean!.All(double.IsFinite) && Std!.All(s => double.IsFinite(s) && s > 0), "mean values must be finite and std values positive");
+        Require(LinclsBaseLr is null || (double.IsFinite(LinclsBaseLr.Value) && LinclsBaseLr.Value is > 0 and <= MaxLinclsBaseLr),
+            $"lincls_base_lr must be in (0, {MaxLinclsBaseLr}] when given, found {LinclsBaseLr}");
     }
 }

@@ -11,6 +11,9 @@ public sealed class LinclsTests
 {
     public TestContext TestContext { get; set; } = null!;
 
+    /// <summary>The quickstart preset's linear-eval base lr, chosen by the sweep in models/vit-tiny-fmnist-quick.md.</summary>
+    private const double QuickLinclsBaseLr = 0.3;
+
     /// <summary>Whether two imports hold exactly the same backbone tensors (parameters and buffers).</summary>
     private static List<string> Differences(ImportedBackbone a, ImportedBackbone b)
     {
@@ -55,6 +58,45 @@ public sealed class LinclsTests
         Assert.IsNull(before.Head);
     }
 
+    /// <summary>
+    /// The quickstart preset's lincls_base_lr is used when the checkpoint records it; a checkpoint saved before presets had the
+    /// field gets the official 3 and a note naming the shipped value, and <c>--arch</c> (the shipped preset) applies it.
+    /// </summary>
+    [TestMethod]
+    public void TheQuickPresetsLearningRateComesFromThePresetAndOldCheckpointsAreTold()
+    {
+        TestData.RequireFashionMnist();
+        string dir = TestData.NewFolder("lincls-quick-lr");
+        var quick = PresetCatalog.Get("vit-tiny-fmnist-quick");
+        (double Lr, List<string> Info) Run(string checkpoint, ModelPreset? arch)
+        {
+            var info = new List<string>();
+            var evaluator = new LinearEvaluator();
+            evaluator.Info += info.Add;
+            var result = evaluator.Run(new LinclsOptions
+            {
+                Checkpoint = checkpoint, Arch = arch, RunDir = Path.Combine(dir, "run"), Limit = 64, TestLimit = 16, Epochs = 1, Batch = 64, Threads = 1,
+            });
+            return (result.History[0].Lr, info);
+        }
+
+        string current = EvalTestModels.ToolkitCheckpoint(quick, Directory.CreateDirectory(Path.Combine(dir, "current")).FullName);
+        var (lr, info) = Run(current, null);
+        Assert.AreEqual(QuickLinclsBaseLr * 64 / 256, lr, 1e-12);
+        Assert.IsTrue(info.Any(l => l.Contains("(the preset's lincls_base_lr)")), string.Join("\n", info));
+        Assert.IsFalse(info.Any(l => l.StartsWith("note:")));
+
+        string old = EvalTestModels.ToolkitCheckpoint(quick with { LinclsBaseLr = null }, Directory.CreateDirectory(Path.Combine(dir, "old")).FullName);
+        (lr, info) = Run(old, null);
+        Assert.AreEqual(3.0 * 64 / 256, lr, 1e-12);
+        var note = info.SingleOrDefault(l => l.StartsWith("note:"));
+        Assert.IsNotNull(note, string.Join("\n", info));
+        StringAssert.Contains(note, old);
+        StringAssert.Contains(note, FormattableString.Invariant($"--arch vit-tiny-fmnist-quick or --lr {QuickLinclsBaseLr}"));
+        (lr, _) = Run(old, quick);
+        Assert.AreEqual(QuickLinclsBaseLr * 64 / 256, lr, 1e-12);
+    }
+
     [TestMethod]
     public void LinclsKeepsResNetBatchNormStatisticsUntouched()
     {
@@ -83,6 +125,14 @@ public sealed class LinclsTests
         Assert.AreEqual(0f, head.bias!.abs().max().item<float>());
         Assert.AreEqual(3.0, LinclsOptions.DefaultBaseLr(PresetCatalog.Get("vit-small")));
         Assert.AreEqual(0.1, LinclsOptions.DefaultBaseLr(PresetCatalog.Get("resnet50")));
+        // A preset may carry its own (lincls_base_lr); the official value stays available.
+        var quick = PresetCatalog.Get("vit-tiny-fmnist-quick");
+        Assert.AreEqual(QuickLinclsBaseLr, quick.LinclsBaseLr);
+        Assert.AreEqual(QuickLinclsBaseLr, LinclsOptions.DefaultBaseLr(quick));
+        Assert.AreEqual(3.0, LinclsOptions.OfficialBaseLr(quick));
+        var withLr = PresetCatalog.Get("resnet50") with { LinclsBaseLr = 0.5 };
+        Assert.AreEqual(0.5, LinclsOptions.DefaultBaseLr(withLr));
+        Assert.AreEqual(0.1, LinclsOptions.OfficialBaseLr(withLr));
     }
 
     [TestMethod]
@@ -104,6 +154,7 @@ public sealed class LinclsTests
         (code, output, error) = EvalTestModels.Mocov3("export", "--checkpoint", Path.Combine(run, "checkpoint.pth"), "--arch",
             Path.Combine(run, "preset.json"), "--head", "--out", Path.Combine(dir, "lincls.onnx"), "--verify");
         Assert.AreEqual(0, code, error);
+        StringAssert.Contains(output, "logits: max_abs_diff=");   // with --head, the logits are checked too
         StringAssert.Contains(output, "verify: passed");
 
         string bad = Path.Combine(dir, "truncated.ckpt");

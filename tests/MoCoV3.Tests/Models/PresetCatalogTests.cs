@@ -1,3 +1,4 @@
+using System.Text.Json;
 using MoCoV3.Models;
 
 namespace MoCoV3.Tests.Models;
@@ -32,6 +33,36 @@ public sealed class PresetCatalogTests
         var r18 = PresetCatalog.Get("resnet18-fmnist");
         Assert.IsTrue(r18.SmallStem);
         Assert.AreEqual("basic", r18.Block);
+    }
+
+    [TestMethod]
+    public void LinclsBaseLrIsOptionalValidatedAndWrittenOnlyWhenSet()
+    {
+        // The official presets keep moco-v3's linear-eval recipe (3 for ViTs, 0.1 for ResNets): none sets the field.
+        foreach (var name in new[] { "vit-small", "vit-base", "vit-large", "resnet50" })
+        {
+            var official = PresetCatalog.Get(name);
+            Assert.IsNull(official.LinclsBaseLr, name);
+            Assert.IsFalse(JsonSerializer.Serialize(official, ModelPreset.Json).Contains("lincls_base_lr"), $"{name}: an absent field is not written");
+        }
+
+        string dir = TestData.NewFolder();
+        string path = Path.Combine(dir, "lr.json");
+        var preset = PresetCatalog.Get("vit-tiny-fmnist") with { Name = "with-lincls-lr", LinclsBaseLr = 0.25 };
+        string json = JsonSerializer.Serialize(preset, ModelPreset.Json);
+        StringAssert.Contains(json, "\"lincls_base_lr\": 0.25");
+        File.WriteAllText(path, json);
+        Assert.AreEqual(0.25, PresetCatalog.Load(path).LinclsBaseLr);
+
+        foreach (var bad in new[] { "0", "-1", "1e9" })
+        {
+            File.WriteAllText(path, json.Replace("\"lincls_base_lr\": 0.25", $"\"lincls_base_lr\": {bad}"));
+            var e = Assert.ThrowsExactly<InvalidDataException>(() => PresetCatalog.Load(path), bad);
+            StringAssert.Contains(e.Message, path);
+            StringAssert.Contains(e.Message, "lincls_base_lr must be in (0, 1000]");
+        }
+        File.WriteAllText(path, json.Replace("\"lincls_base_lr\": 0.25", "\"lincls_base_lr\": \"fast\""));
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidDataException>(() => PresetCatalog.Load(path)).Message, "lincls_base_lr");
     }
 
     [TestMethod]
