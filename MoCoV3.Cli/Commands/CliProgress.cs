@@ -11,7 +11,9 @@ internal static class CliProgress
     /// <summary>What a command reports: a stage, and how much of it is done.</summary>
     public readonly record struct Update(string Stage, long Done, long Total);
 
-    public static T Run<T>(Func<IProgress<Update>, T> work)
+    /// <param name="work">The command's work, reporting to the progress it is given.</param>
+    /// <param name="plainLines">Whether to print progress lines when the output is not a terminal (false: the command prints its own).</param>
+    public static T Run<T>(Func<IProgress<Update>, T> work, bool plainLines = true)
     {
         if (AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected)
         {
@@ -36,6 +38,7 @@ internal static class CliProgress
                 });
             return result;
         }
+        if (!plainLines) return work(new Synchronous(_ => { }));
         var last = new Dictionary<string, DateTime>(StringComparer.Ordinal);
         return work(new Synchronous(update =>
         {

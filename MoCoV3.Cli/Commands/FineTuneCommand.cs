@@ -74,7 +74,11 @@ internal static class FineTuneCommand
         tuner.Info += Console.WriteLine;
         tuner.Logged += row => Console.WriteLine(FormattableString.Invariant(
             $"step {row.Step}/{row.TotalSteps} epoch {row.Epoch:F2} loss {row.Loss:F4} lr {row.Lr:G3} {row.ImagesPerSecond:F1} img/s elapsed {row.ElapsedSeconds:F0}s"));
-        var result = tuner.Run(options);
+        var result = CliProgress.Run(progress =>
+        {
+            tuner.Logged += row => progress.Report(new CliProgress.Update("finetune steps", row.Step, row.TotalSteps));
+            return tuner.Run(options);
+        }, plainLines: false); // the step lines above are the plain form
         Console.WriteLine(FormattableString.Invariant($"top1={result.Test.Top1:F2} top5={result.Test.Top5:F2} (test images: {result.Test.Count})"));
         Console.WriteLine($"wrote {result.OnnxPath} and {result.Checkpoint}");
         return ClassifierVerifyReport.Print(result.OnnxPath, result.Verify);

@@ -49,7 +49,11 @@ internal static class LinclsCommand
             evaluator.Info += Console.WriteLine;
             evaluator.EpochDone += e => Console.WriteLine(FormattableString.Invariant(
                 $"epoch {e.Epoch}/{e.Epochs} loss {e.Loss:F4} lr {e.Lr:G4} top1 {e.Top1:F2} top5 {e.Top5:F2} elapsed {e.ElapsedSeconds:F0}s"));
-            var result = evaluator.Run(options);
+            var result = CliProgress.Run(progress =>
+            {
+                evaluator.EpochDone += e => progress.Report(new CliProgress.Update("lincls epochs", e.Epoch, e.Epochs));
+                return evaluator.Run(options);
+            }, plainLines: false); // the epoch lines above are the plain form
             Console.WriteLine(FormattableString.Invariant(
                 $"top1={result.Top1:F2} top5={result.Top5:F2} best_top1={result.BestTop1:F2} (test images: {result.TestCount})"));
             if (result.OnnxPath is null || result.Verify is null)

@@ -1,3 +1,4 @@
+using MoCoV3.IO;
 using System.Collections.Specialized;
 using System.Text.Json;
 using MoCoV3.Checkpoints;
@@ -39,7 +40,7 @@ public static class ClassifierCheckpoint
             foreach (var t in state.Values.OfType<Tensor>()) t.Dispose();
         }
         string folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        File.WriteAllText(Path.Combine(folder, PresetName), JsonSerializer.Serialize(preset, ModelPreset.Json));
+        DurableFile.WriteAllText(Path.Combine(folder, PresetName), JsonSerializer.Serialize(preset, ModelPreset.Json));
         return state.Count;
     }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using MoCoV3.IO;
 using MoCoV3.Augment;
 using MoCoV3.Data;
 using MoCoV3.Eval.Classification;
@@ -153,7 +154,7 @@ public sealed class FineTuner
             Steps = step, Epochs = (double)step / stepsPerEpoch, ElapsedSeconds = trainSeconds, Test = accuracy,
             Checkpoint = checkpoint, OnnxPath = o.OnnxPath, Verify = verify, Losses = losses,
         };
-        File.WriteAllText(Path.Combine(o.RunDir, "results.json"), JsonSerializer.Serialize(new
+        DurableFile.WriteAllText(Path.Combine(o.RunDir, "results.json"), JsonSerializer.Serialize(new
         {
             steps = step, epochs = result.Epochs, train_seconds = trainSeconds, top1 = accuracy.Top1, top5 = accuracy.Top5,
             test_images = accuracy.Count, onnx = o.OnnxPath, logits_max_abs_diff = verify.Logits.MaxAbsDiff,

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using MoCoV3.IO;
 using MoCoV3.Augment;
 using MoCoV3.Data;
 using MoCoV3.Eval.Classification;
@@ -132,7 +133,7 @@ public sealed class LinearEvaluator
         {
             History = history, TestCount = test.Count, Checkpoint = checkpoint, ElapsedSeconds = seconds, OnnxPath = o.OnnxPath, Verify = verify,
         };
-        File.WriteAllText(Path.Combine(o.RunDir, "results.json"), JsonSerializer.Serialize(new
+        DurableFile.WriteAllText(Path.Combine(o.RunDir, "results.json"), JsonSerializer.Serialize(new
         {
             top1 = result.Top1, top5 = result.Top5, best_top1 = result.BestTop1, epochs = o.Epochs, batch = o.Batch, base_lr = baseLr,
             base_lr_from = lrSource, lr = peakLr, test_images = result.TestCount, train_images = train.Count, seconds = result.ElapsedSeconds,
@@ -145,17 +146,8 @@ public sealed class LinearEvaluator
     /// <summary>The <c>lincls_base_lr</c> of the shipped preset called <paramref name="name"/>, if there is one and it sets it.</summary>
     private static double? ShippedLinclsBaseLr(string name)
     {
-        if (name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || name.StartsWith('.')) return null;
-        string path = Path.Combine(PresetCatalog.DefaultFolder, name + ".json");
-        if (!File.Exists(path)) return null;
-        try
-        {
-            return PresetCatalog.Load(path).LinclsBaseLr;
-        }
-        catch (InvalidDataException)
-        {
-            return null; // a broken shipped file is not this run's problem; the official default stands
-        }
+        if (PresetCatalog.All().FirstOrDefault(p => p.Name == name) is not { } shipped) return null;
+        return shipped.LinclsBaseLr;
     }
 
     /// <summary>The official head init: weight N(0, 0.01), bias 0.</summary>
