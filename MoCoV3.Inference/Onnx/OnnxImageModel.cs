@@ -14,11 +14,12 @@ internal sealed class OnnxImageModel : IDisposable
     private readonly InferenceSession session;
     private readonly Lazy<InferenceSession>? sideBySide;
     private readonly int callers;
+    private readonly bool onCpu;
     private readonly string inputName;
     private readonly int maxBatch;
     private readonly int decodeThreads;
 
-    private OnnxImageModel(string source, InferenceSession session, Lazy<InferenceSession>? sideBySide, int callers, string inputName,
+    private OnnxImageModel(string source, InferenceSession session, Lazy<InferenceSession>? sideBySide, int callers, bool onCpu, string inputName,
                            ImagePreprocessing preprocessing, ModelMetadata metadata, IReadOnlyDictionary<string, int> outputWidths,
                            int maxBatch, int decodeThreads)
     {
@@ -26,6 +27,7 @@ internal sealed class OnnxImageModel : IDisposable
         this.session = session;
         this.sideBySide = sideBySide;
         this.callers = callers;
+        this.onCpu = onCpu;
         this.inputName = inputName;
         Preprocessing = preprocessing;
         Metadata = metadata;
@@ -80,7 +82,7 @@ internal sealed class OnnxImageModel : IDisposable
             int threads = options.Threads ?? OrtCpuOptions.PhysicalCores;
             bool split = options.Device == "cpu" && threads > 1 && options.SideBySideBatches;
             var sideBySide = split ? new Lazy<InferenceSession>(() => OpenSingleThreaded(path)) : null;
-            return new OnnxImageModel(path, session, sideBySide, threads, input, preprocessing, metadata, widths, options.MaxBatch, decode);
+            return new OnnxImageModel(path, session, sideBySide, threads, options.Device == "cpu", input, preprocessing, metadata, widths, options.MaxBatch, decode);
         }
         catch
         {
@@ -179,7 +181,7 @@ internal sealed class OnnxImageModel : IDisposable
                     return;
                 }
             }
-            RunOn(single, inputs.AsMemory(first * per, (end - first) * per), end - first, outputName, outputs.AsSpan(first * width, (end - first) * width));
+            RunInCalls(single, inputs.AsMemory(first * per, (end - first) * per), end - first, outputName, outputs.AsMemory(first * width, (end - first) * width));
         });
         // The first failure in batch order, with its original type (the other part may have run or failed too).
         foreach (var error in errors)
@@ -216,7 +218,8 @@ internal sealed class OnnxImageModel : IDisposable
     {
         if (sideBySide is null || n < 2)
         {
-            RunOn(session, inputs, n, outputName, destination.Span);
+            if (onCpu) RunInCalls(session, inputs, n, outputName, destination);
+            else RunOn(session, inputs, n, outputName, destination.Span); // a GPU wants the whole batch
             return;
         }
         var single = sideBySide.Value;
@@ -224,9 +227,28 @@ internal sealed class OnnxImageModel : IDisposable
         Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
         {
             int start = (int)((long)n * part / parts), end = (int)((long)n * (part + 1) / parts);
-            RunOn(single, inputs.Slice(start * per, (end - start) * per), end - start, outputName,
-                  destination.Span.Slice(start * width, (end - start) * width));
+            RunInCalls(single, inputs.Slice(start * per, (end - start) * per), end - start, outputName,
+                       destination.Slice(start * width, (end - start) * width));
         });
+    }
+
+    /// <summary>
+    /// About this many input values per single-threaded ONNX Runtime call. Measured on 2 cores (bench/inference.sh): the
+    /// 28-px encoders gain from batches up to 64 images (50k values), vit-small (150k values an image) runs fastest one
+    /// image per call (33.7 img/s, against 25.0 at 64): larger batches spill the activations out of the caches.
+    /// </summary>
+    private const int InputValuesPerCall = 1 << 16;
+
+    /// <summary>Runs <paramref name="n"/> images on <paramref name="target"/> in calls of about <see cref="InputValuesPerCall"/> values.</summary>
+    private void RunInCalls(InferenceSession target, Memory<float> inputs, int n, string outputName, Memory<float> destination)
+    {
+        int per = Preprocessing.ValuesPerImage, width = destination.Length / n;
+        int perCall = Math.Clamp(InputValuesPerCall / per, 1, n);
+        for (int start = 0; start < n; start += perCall)
+        {
+            int count = Math.Min(perCall, n - start);
+            RunOn(target, inputs.Slice(start * per, count * per), count, outputName, destination.Span.Slice(start * width, count * width));
+        }
     }
 
     private void RunOn(InferenceSession target, Memory<float> inputs, int n, string outputName, Span<float> destination)

@@ -76,15 +76,16 @@ public sealed class MoCo : nn.Module
         return ContrastiveLoss(q1, k2, Temperature) + ContrastiveLoss(q2, k1, Temperature);
     }
 
-    /// <summary>θ_k ← m·θ_k + (1 − m)·θ_q for every parameter (BatchNorm running statistics are not averaged).</summary>
+    /// <summary>
+    /// θ_k ← m·θ_k + (1 − m)·θ_q for every parameter, the frozen ones (a ViT's patch projection and position embedding)
+    /// included, as the official <c>_update_momentum_encoder</c> does: a momentum encoder loaded with other frozen values
+    /// moves toward the query encoder's as there (BatchNorm running statistics are buffers, not averaged).
+    /// </summary>
     public void UpdateMomentumEncoder(double m)
     {
         using var _ = no_grad();
         foreach (var (q, k) in base_encoder.parameters().Zip(momentum_encoder.parameters()))
-        {
-            if (!q.requires_grad) continue; // frozen in both encoders, hence already equal
             k.mul_(m).add_(q, alpha: 1 - m);
-        }
     }
 
     /// <summary>

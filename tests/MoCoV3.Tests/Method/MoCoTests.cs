@@ -54,6 +54,27 @@ public sealed class MoCoTests
     }
 
     [TestMethod]
+    public void MomentumUpdateAveragesTheFrozenParametersToo()
+    {
+        // builder.py averages every parameter; a momentum encoder whose frozen patch projection or position embedding
+        // differs (an official checkpoint can hold such a pair) moves toward the query encoder's.
+        manual_seed(10);
+        using var model = Micro();
+        var q = model.BaseEncoder.named_parameters().ToDictionary(kv => kv.name, kv => kv.parameter);
+        var k = model.MomentumEncoder.named_parameters().ToDictionary(kv => kv.name, kv => kv.parameter);
+        foreach (string name in new[] { "backbone.patch_embed.proj.weight", "backbone.pos_embed" })
+        {
+            Assert.IsFalse(q[name].requires_grad, $"{name} is frozen");
+            using (no_grad()) k[name].add_(0.5);
+            var before = k[name].clone();
+            model.UpdateMomentumEncoder(0.9);
+            var expected = before * 0.9 + q[name] * 0.1;
+            Assert.IsTrue((k[name] - expected).abs().max().item<float>() < 1e-6, name);
+            Assert.IsTrue((k[name] - before).abs().min().item<float>() > 0.04, $"{name}: every element moved toward the query encoder");
+        }
+    }
+
+    [TestMethod]
     public void LossIsSymmetrisedOverBothCropOrders()
     {
         manual_seed(9);
