@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Transforms.Image;
 
 namespace MoCoV3.Inference.ML;
 
@@ -25,12 +26,15 @@ public sealed class ImageEncoderEstimator : IEstimator<ImageEncoderTransformer>
         this.options = options;
     }
 
-    /// <summary>Loads the encoder; <paramref name="input"/> must have the input column (text paths or a byte vector).</summary>
+    /// <summary>Loads the encoder; <paramref name="input"/> must have the input column (text paths, a byte vector or MLImage).</summary>
     public ImageEncoderTransformer Fit(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
         ImageEncoderTransformer.CheckInput(input.Schema, inputColumnName);
-        return new ImageEncoderTransformer(ImageEncoder.Load(modelPath, options), modelPath, options, outputColumnName, inputColumnName);
+        return new ImageEncoderTransformer(ImageEncoder.Load(modelPath, options), modelPath, options, outputColumnName, inputColumnName)
+        {
+            InputType = input.Schema[inputColumnName].Type,
+        };
     }
 
     /// <summary>
@@ -55,8 +59,10 @@ public sealed class ImageEncoderEstimator : IEstimator<ImageEncoderTransformer>
             throw new ArgumentOutOfRangeException(nameof(inputSchema), $"the input has no column '{inputColumnName}' of image paths or encoded images");
         bool text = column.Kind == SchemaShape.Column.VectorKind.Scalar && column.ItemType is TextDataViewType;
         bool bytes = column.Kind != SchemaShape.Column.VectorKind.Scalar && column.ItemType == NumberDataViewType.Byte;
-        if (!text && !bytes)
-            throw new ArgumentOutOfRangeException(nameof(inputSchema), $"column '{inputColumnName}' should hold image paths (text) or encoded images (a byte vector), found {column.ItemType}");
+        bool image = column.Kind == SchemaShape.Column.VectorKind.Scalar && column.ItemType is ImageDataViewType;
+        if (!text && !bytes && !image)
+            throw new ArgumentOutOfRangeException(nameof(inputSchema), $"column '{inputColumnName}' should hold image paths (text), encoded images " +
+                                                                       $"(a byte vector) or MLImage (LoadImages), found {column.ItemType}");
         int dimension;
         using (var encoder = ImageEncoder.Load(modelPath, options))
             dimension = encoder.Dimension;

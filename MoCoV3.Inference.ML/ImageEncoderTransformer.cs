@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Transforms.Image;
 
 namespace MoCoV3.Inference.ML;
 
@@ -44,6 +45,9 @@ public sealed class ImageEncoderTransformer : ITransformer, IDisposable
 
     internal ReadOnlySpan<byte> ModelBytes => modelBytes;
 
+    /// <summary>The type of the image column the transformer was fitted on (the saved form is built for it).</summary>
+    internal DataViewType InputType { get; init; } = TextDataViewType.Instance;
+
     public bool IsRowToRowMapper => true;
 
     public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
@@ -75,15 +79,18 @@ public sealed class ImageEncoderTransformer : ITransformer, IDisposable
         ((ICanSaveModel)portable.Chain).Save(ctx);
     }
 
-    /// <summary>The input column must hold image paths (text) or encoded images (a byte vector).</summary>
+    /// <summary>The input column must hold image paths (text), encoded images (a byte vector) or ML.NET images (<see cref="MLImage"/>).</summary>
     internal static void CheckInput(DataViewSchema schema, string name)
     {
         var column = schema.GetColumnOrNull(name)
-            ?? throw new ArgumentOutOfRangeException(nameof(schema), $"the input has no column '{name}' of image paths or encoded images " +
+            ?? throw new ArgumentOutOfRangeException(nameof(schema), $"the input has no column '{name}' of image paths or images " +
                                                                      $"(columns: {string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => c.Name))})");
-        if (!IsPathColumn(column) && !IsBytesColumn(column))
-            throw new ArgumentOutOfRangeException(nameof(schema), $"column '{name}' should hold image paths (text) or encoded images (a byte vector), found {column.Type}");
+        if (!IsPathColumn(column) && !IsBytesColumn(column) && !IsImageColumn(column))
+            throw new ArgumentOutOfRangeException(nameof(schema), $"column '{name}' should hold image paths (text), encoded images (a byte vector) " +
+                                                                  $"or MLImage (LoadImages), found {column.Type}");
     }
+
+    internal static bool IsImageColumn(DataViewSchema.Column column) => column.Type is ImageDataViewType;
 
     internal static bool IsPathColumn(DataViewSchema.Column column) => column.Type is TextDataViewType;
 
@@ -105,6 +112,21 @@ public sealed class ImageEncoderTransformer : ITransformer, IDisposable
                 if (path.Length == 0)
                     throw new DataFormatException($"row {row.Position} of column '{InputColumnName}'", null, "expected an image path, found an empty value");
                 return destination => preprocessing.Load(path, destination);
+            };
+        }
+        if (IsImageColumn(column))
+        {
+            var imageGetter = row.GetGetter<MLImage>(column);
+            return () =>
+            {
+                MLImage image = null!;
+                imageGetter(ref image);
+                string source = $"row {row.Position} of column '{InputColumnName}'" + (image?.Tag is { Length: > 0 } tag ? $" ({tag})" : "");
+                if (image is null)
+                    throw new DataFormatException(source, null, "expected an image, found none (a missing or unreadable file in LoadImages?)");
+                // Copied here, on the cursor's thread: the upstream transform may dispose the image when the cursor moves.
+                (byte[] bgr, int width, int height) = (image.GetBGRPixels, image.Width, image.Height);
+                return destination => preprocessing.Load(bgr, width, height, PixelLayout.Bgr24, source, destination);
             };
         }
         var bytesGetter = row.GetGetter<VBuffer<byte>>(column);

@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Transforms.Image;
 using Microsoft.ML.Transforms;
 using Microsoft.ML.Transforms.Onnx;
 using Onnx;
@@ -24,7 +25,11 @@ internal sealed class PortableImageEncoder : IDisposable
 {
     public const string DecodeContract = "MoCoV3.Inference.DecodeImagePath";
     public const string DecodeBytesContract = "MoCoV3.Inference.DecodeImageBytes";
+    public const string DecodeMLImageContract = "MoCoV3.Inference.DecodeMLImage";
+    public const string ImageAnchorContract = "MoCoV3.Inference.ImageAnchor";
+    public const string BytesAnchorContract = "MoCoV3.Inference.BytesAnchor";
     public const string ImageColumn = "mocov3_encoder_image";
+    public const string PreprocessingAnchorColumn = "mocov3_encoder_anchor";
     public const string PreprocessingColumn = "mocov3_encoder_preprocessing";
     public const string PixelsColumn = "mocov3_encoder_pixels";
     public const string FeaturesColumn = "mocov3_encoder_features";
@@ -49,13 +54,21 @@ internal sealed class PortableImageEncoder : IDisposable
             File.WriteAllBytes(model, SingleImageGraph(transformer).ToByteArray());
             var encoder = transformer.Encoder;
             IDataView sample = SampleView(ml, transformer);
-            bool isBytes = ImageEncoderTransformer.IsBytesColumn(sample.Schema[transformer.InputColumnName]);
+            var column = sample.Schema[transformer.InputColumnName];
             string preprocessing = encoder.Preprocessing.ToString().Replace("\"", "'", StringComparison.Ordinal);
-            IEstimator<ITransformer> pipeline = ml.Transforms.CopyColumns(ImageColumn, transformer.InputColumnName)
-                .Append(ml.Transforms.Expression(PreprocessingColumn, $"x => \"{preprocessing}\"", ImageColumn));
-            pipeline = isBytes
+            // Expression reads neither images nor byte vectors, so for those the constant hangs off a number column made for it.
+            bool anchored = !ImageEncoderTransformer.IsPathColumn(column);
+            IEstimator<ITransformer> pipeline = ml.Transforms.CopyColumns(ImageColumn, transformer.InputColumnName);
+            if (ImageEncoderTransformer.IsImageColumn(column))
+                pipeline = pipeline.Append(ml.Transforms.CustomMapping(new ImageAnchor().GetMapping(), ImageAnchorContract));
+            else if (anchored)
+                pipeline = pipeline.Append(ml.Transforms.CustomMapping(new BytesAnchor().GetMapping(), BytesAnchorContract));
+            pipeline = pipeline.Append(ml.Transforms.Expression(PreprocessingColumn, $"x => \"{preprocessing}\"", anchored ? PreprocessingAnchorColumn : ImageColumn));
+            pipeline = ImageEncoderTransformer.IsBytesColumn(column)
                 ? pipeline.Append(ml.Transforms.CustomMapping(new DecodeImageBytes().GetMapping(), DecodeBytesContract))
-                : pipeline.Append(ml.Transforms.CustomMapping(new DecodeImagePath().GetMapping(), DecodeContract));
+                : ImageEncoderTransformer.IsImageColumn(column)
+                    ? pipeline.Append(ml.Transforms.CustomMapping(new DecodeMLImage().GetMapping(), DecodeMLImageContract))
+                    : pipeline.Append(ml.Transforms.CustomMapping(new DecodeImagePath().GetMapping(), DecodeContract));
             pipeline = pipeline
                 .Append(ml.Transforms.ApplyOnnxModel(new OnnxOptions
                 {
@@ -67,7 +80,9 @@ internal sealed class PortableImageEncoder : IDisposable
                     FallbackToCpu = true,
                 }))
                 .Append(ml.Transforms.CopyColumns(transformer.OutputColumnName, FeaturesColumn))
-                .Append(ml.Transforms.DropColumns(ImageColumn, PreprocessingColumn, PixelsColumn, FeaturesColumn));
+                .Append(ml.Transforms.DropColumns(anchored
+                    ? [ImageColumn, PreprocessingAnchorColumn, PreprocessingColumn, PixelsColumn, FeaturesColumn]
+                    : [ImageColumn, PreprocessingColumn, PixelsColumn, FeaturesColumn]));
             var chain = pipeline.Fit(sample);
             return new PortableImageEncoder(folder, chain);
         }
@@ -81,6 +96,24 @@ internal sealed class PortableImageEncoder : IDisposable
     /// <summary>A one-row view with only the image column, of the input's type, to fit the chain on (nothing is learned).</summary>
     private static IDataView SampleView(MLContext ml, ImageEncoderTransformer transformer)
     {
+        if (transformer.InputType is ImageDataViewType imageType)
+        {
+            AnySizeImageType.Register();
+            // CustomMapping declares its input types statically: the saved decoder reads LoadImages' images of any size.
+            if (imageType.Height != 0 || imageType.Width != 0)
+                throw new NotSupportedException($"column '{transformer.InputColumnName}' holds images of a fixed {imageType.Width}x{imageType.Height}: " +
+                                                "a saved ApplyImageEncoder reads MLImage columns as LoadImages makes them (of any size); apply it before " +
+                                                "ResizeImages (the encoder resizes and crops itself)");
+            var images = SchemaDefinition.Create(typeof(ImageSampleRow));
+            images[nameof(ImageSampleRow.Image)].ColumnName = transformer.InputColumnName;
+            return ml.Data.LoadFromEnumerable([new ImageSampleRow()], images);
+        }
+        if (transformer.InputType is VectorDataViewType)
+        {
+            var bytes = SchemaDefinition.Create(typeof(BytesSampleRow));
+            bytes[nameof(BytesSampleRow.Bytes)].ColumnName = transformer.InputColumnName;
+            return ml.Data.LoadFromEnumerable([new BytesSampleRow()], bytes);
+        }
         var definition = SchemaDefinition.Create(typeof(SampleRow));
         definition[nameof(SampleRow.Path)].ColumnName = transformer.InputColumnName;
         return ml.Data.LoadFromEnumerable([new SampleRow()], definition);
@@ -148,6 +181,74 @@ internal sealed class PortableImageEncoder : IDisposable
     {
         public string Path { get; set; } = "";
     }
+
+    private sealed class BytesSampleRow
+    {
+        public byte[] Bytes { get; set; } = [];
+    }
+
+    private sealed class ImageSampleRow
+    {
+        public MLImage? Image { get; set; }
+    }
+}
+
+/// <summary>The saved form's stand-in column for <c>Expression</c> when the images are <see cref="MLImage"/> (which it cannot read).</summary>
+[CustomMappingFactoryAttribute(PortableImageEncoder.ImageAnchorContract)]
+public sealed class ImageAnchor : CustomMappingFactory<ImageAnchor.Input, ImageAnchor.Output>
+{
+    static ImageAnchor() => AnySizeImageType.Register();
+
+    public override Action<Input, Output> GetMapping() => (input, output) => output.Anchor = 0;
+
+    public sealed class Input
+    {
+        [ColumnName(PortableImageEncoder.ImageColumn)]
+        public MLImage? Image { get; set; }
+    }
+
+    public sealed class Output
+    {
+        [ColumnName(PortableImageEncoder.PreprocessingAnchorColumn)]
+        public float Anchor { get; set; }
+    }
+}
+
+/// <summary>The saved form's stand-in column for <c>Expression</c> when the images are encoded bytes (which it cannot read).</summary>
+[CustomMappingFactoryAttribute(PortableImageEncoder.BytesAnchorContract)]
+public sealed class BytesAnchor : CustomMappingFactory<BytesAnchor.Input, ImageAnchor.Output>
+{
+    public override Action<Input, ImageAnchor.Output> GetMapping() => (input, output) => output.Anchor = 0;
+
+    public sealed class Input
+    {
+        [ColumnName(PortableImageEncoder.ImageColumn)]
+        public byte[] Image { get; set; } = [];
+    }
+}
+
+/// <summary>The decoder of the saved form for ML.NET images (<see cref="MLImage"/>, as <c>LoadImages</c> makes them).</summary>
+[CustomMappingFactoryAttribute(PortableImageEncoder.DecodeMLImageContract)]
+public sealed class DecodeMLImage : CustomMappingFactory<DecodeMLImage.Input, DecodeImagePath.Output>
+{
+    static DecodeMLImage() => AnySizeImageType.Register();
+
+    public override Action<Input, DecodeImagePath.Output> GetMapping() => (input, output) =>
+    {
+        var preprocessing = PreprocessingCache.Get(input.Preprocessing);
+        var image = input.Image ?? throw new DataFormatException("(MLImage)", null, "expected an image, found none (a missing or unreadable file in LoadImages?)");
+        output.Pixels = new float[preprocessing.ValuesPerImage];
+        preprocessing.Load(image.GetBGRPixels, image.Width, image.Height, PixelLayout.Bgr24, image.Tag is { Length: > 0 } tag ? tag : "(MLImage)", output.Pixels);
+    };
+
+    public sealed class Input
+    {
+        [ColumnName(PortableImageEncoder.ImageColumn)]
+        public MLImage? Image { get; set; }
+
+        [ColumnName(PortableImageEncoder.PreprocessingColumn)]
+        public string Preprocessing { get; set; } = "";
+    }
 }
 
 /// <summary>The decoder of the saved form for image paths: (path, preprocessing text) → the model's input pixels.</summary>
@@ -205,4 +306,28 @@ internal static class PreprocessingCache
 
     public static ImagePreprocessing Get(string text) =>
         Parsed.GetOrAdd(text, t => ImagePreprocessing.Parse(t.Replace("'", "\"", StringComparison.Ordinal)));
+}
+
+/// <summary>
+/// Registers a plain <see cref="MLImage"/> member as ML.NET's image type of any size (what <c>LoadImages</c> makes), so that
+/// <c>CustomMapping</c> can declare it: ML.NET 5's <c>[ImageType]</c> without a size throws instead.
+/// </summary>
+internal static class AnySizeImageType
+{
+    private static readonly Lazy<bool> Registered = new(() =>
+    {
+        // Registering the same pair again is allowed; another pairing made by the app first is kept (and reported by
+        // CustomMapping when the types disagree).
+        try
+        {
+            DataViewTypeManager.Register(new ImageDataViewType(), typeof(MLImage));
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            return false;
+        }
+        return true;
+    });
+
+    public static void Register() => _ = Registered.Value;
 }

@@ -168,13 +168,71 @@ public static class ImageDecoder
         var opaqueInfo = new SKImageInfo(decodeSize.Width, decodeSize.Height, SKColorType.Rgba8888, SKAlphaType.Opaque);
         using SKImage image = SKImage.FromPixels(opaqueInfo, decoded.GetPixels(), decoded.RowBytes)
             ?? throw new InvalidOperationException($"{path}: Skia could not wrap the decoded pixels");
+        ResizeCrop(image, size, channels, destination);
+    }
 
+    /// <summary>
+    /// Resizes and center-crops pixels already in memory (an app's bitmap, ML.NET's <c>MLImage</c>) exactly as a decoded
+    /// file is: <paramref name="pixels"/> holds <paramref name="height"/> rows of <paramref name="width"/> pixels in
+    /// <paramref name="layout"/>, rows packed (no padding). Alpha, where present, is dropped.
+    /// </summary>
+    /// <exception cref="DataFormatException">The buffer's length does not match the dimensions and layout.</exception>
+    public static void Resample(ReadOnlySpan<byte> pixels, int width, int height, PixelLayout layout, string source,
+                                       int size, int channels, Span<byte> destination)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        CheckDestination(size, channels, destination);
+        if (width < 1 || height < 1 || (long)width * height > MaxDecodedPixels)
+            throw new DataFormatException(source, null, $"expected an image of 1 to {MaxDecodedPixels} pixels, found {width}x{height}");
+        int bytesPerPixel = layout switch
+        {
+            PixelLayout.Gray8 => 1,
+            PixelLayout.Rgb24 or PixelLayout.Bgr24 => 3,
+            PixelLayout.Rgba32 or PixelLayout.Bgra32 => 4,
+            _ => throw new ArgumentOutOfRangeException(nameof(layout), layout, "unknown pixel layout"),
+        };
+        if (pixels.Length != (long)width * height * bytesPerPixel)
+            throw new DataFormatException(source, null, $"expected {width}x{height} {layout} pixels ({(long)width * height * bytesPerPixel} bytes), found {pixels.Length} bytes");
+
+        // Skia draws from RGBA: repack (Gray and 24-bit layouts have no Skia colour type of their own).
+        var info = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque);
+        using var bitmap = new SKBitmap(info);
+        Span<byte> rgba = bitmap.GetPixelSpan();
+        int rowBytes = bitmap.RowBytes;
+        for (int y = 0; y < height; y++)
+        {
+            ReadOnlySpan<byte> from = pixels.Slice(y * width * bytesPerPixel, width * bytesPerPixel);
+            Span<byte> to = rgba.Slice(y * rowBytes, width * 4);
+            for (int x = 0; x < width; x++)
+            {
+                byte r, g, b;
+                switch (layout)
+                {
+                    case PixelLayout.Gray8: r = g = b = from[x]; break;
+                    case PixelLayout.Rgb24: r = from[3 * x]; g = from[3 * x + 1]; b = from[3 * x + 2]; break;
+                    case PixelLayout.Bgr24: b = from[3 * x]; g = from[3 * x + 1]; r = from[3 * x + 2]; break;
+                    case PixelLayout.Rgba32: r = from[4 * x]; g = from[4 * x + 1]; b = from[4 * x + 2]; break;
+                    default: b = from[4 * x]; g = from[4 * x + 1]; r = from[4 * x + 2]; break;
+                }
+                to[4 * x] = r;
+                to[4 * x + 1] = g;
+                to[4 * x + 2] = b;
+                to[4 * x + 3] = 255;
+            }
+        }
+        using SKImage image = SKImage.FromBitmap(bitmap)
+            ?? throw new InvalidOperationException($"{source}: Skia could not wrap the pixels");
+        ResizeCrop(image, size, channels, destination);
+    }
+
+    private static void ResizeCrop(SKImage image, int size, int channels, Span<byte> destination)
+    {
         var targetInfo = new SKImageInfo(size, size, SKColorType.Rgba8888, SKAlphaType.Opaque);
         using var target = new SKBitmap(targetInfo);
         using (var canvas = new SKCanvas(target))
         {
             canvas.Clear(SKColors.Black);
-            int width = decodeSize.Width, height = decodeSize.Height;
+            int width = image.Width, height = image.Height;
             float scale = size / (float)Math.Min(width, height);
             // Resize so that the shorter side is `size`, then crop the center, at a whole-pixel offset as a crop of
             // the resized image would be.

@@ -71,6 +71,17 @@ public sealed record ImagePreprocessing
     }
 
     /// <summary>
+    /// Resizes and crops decoded pixels held in memory (see <see cref="ImageDecoder.Resample"/>) into the model's input,
+    /// exactly as a decoded file of those pixels would be; <paramref name="source"/> names the image in error messages.
+    /// </summary>
+    public void Load(ReadOnlySpan<byte> pixels, int width, int height, PixelLayout layout, string source, Span<float> destination)
+    {
+        byte[] chw = new byte[ValuesPerImage];
+        ImageDecoder.Resample(pixels, width, height, layout, source, Size, Channels, chw);
+        ToInput(chw, destination);
+    }
+
+    /// <summary>
     /// 8-bit CHW pixels (as <see cref="ImageDecoder"/> writes them, and as the toolkit's datasets hold them) to the model's
     /// input: <c>x / 255</c>, then <c>(x - mean) / std</c> when <see cref="NormalizeOnHost"/>.
     /// </summary>

@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Transforms.Image;
 using MoCoV3.Export;
 using MoCoV3.Inference;
 using MoCoV3.Inference.ML;
@@ -149,5 +150,58 @@ public sealed class ApplyImageEncoderTests
         }
         // The classifier learned the two tones, so the predictions compared above are not constant.
         Assert.IsTrue(before.Count(p => p.PredictedLabel == "warm") is > 0 and < 24);
+    }
+
+    public sealed class BytesRow
+    {
+        public byte[] Image { get; set; } = [];
+    }
+
+    [TestMethod]
+    public void MLImageAndEncodedBytesColumnsGiveWhatThePathsGiveAndSurviveSaveAndReload()
+    {
+        var (dir, model, rows) = Setup(count: 7);
+        var ml = new MLContext(seed: 1);
+        using var encoder = ImageEncoder.Load(model);
+        var expected = encoder.Embed(rows.Select(r => r.ImagePath));
+
+        // ML.NET's own image column: LoadImages makes MLImage values (Bgra32), read through MLImage.GetBGRPixels.
+        var paths = ml.Data.LoadFromEnumerable(rows);
+        var images = ml.Transforms.LoadImages("Image", imageFolder: null, inputColumnName: "ImagePath").Fit(paths).Transform(paths);
+        Assert.IsInstanceOfType<ImageDataViewType>(images.Schema["Image"].Type);
+        var fromImages = ml.Transforms.ApplyImageEncoder(model, "Features", "Image", new ImageModelOptions { MaxBatch = 3 }).Fit(images);
+        var imageFeatures = Column(fromImages.Transform(images), "Features");
+
+        var bytes = ml.Data.LoadFromEnumerable(rows.Select(r => new BytesRow { Image = File.ReadAllBytes(r.ImagePath) }));
+        var fromBytes = ml.Transforms.ApplyImageEncoder(model, "Features", "Image").Fit(bytes);
+        var bytesFeatures = Column(fromBytes.Transform(bytes), "Features");
+        for (int i = 0; i < rows.Length; i++)
+        {
+            // The same pixels, resized and cropped by the same code: the same embedding.
+            CollectionAssert.AreEqual(expected[i], imageFeatures[i], $"row {i} (MLImage)");
+            CollectionAssert.AreEqual(expected[i], bytesFeatures[i], $"row {i} (bytes)");
+        }
+
+        // Saved and reloaded (in this process, from the zip alone): one image per run, same embeddings to float precision.
+        File.Copy(model, Path.Combine(dir, "kept.onnx"));
+        string imageZip = Path.Combine(dir, "mlimage.zip"), bytesZip = Path.Combine(dir, "bytes.zip");
+        ml.Model.Save(fromImages, images.Schema, imageZip);
+        ml.Model.Save(fromBytes, bytes.Schema, bytesZip);
+        File.Delete(model);
+        var fresh = new MLContext(seed: 2);
+        var imagesAfter = Column(fresh.Model.Load(imageZip, out var imageSchema).Transform(images), "Features");
+        var bytesAfter = Column(fresh.Model.Load(bytesZip, out var bytesSchema).Transform(bytes), "Features");
+        // ML.NET saves no image column in a model's input schema (it cannot serialise the type): only the path column remains.
+        Assert.IsNull(imageSchema.GetColumnOrNull("Image"));
+        Assert.AreEqual(TextDataViewType.Instance, imageSchema["ImagePath"].Type);
+        Assert.AreEqual(new VectorDataViewType(NumberDataViewType.Byte), bytesSchema["Image"].Type);
+        for (int i = 0; i < rows.Length; i++)
+        {
+            for (int j = 0; j < expected[i].Length; j++)
+            {
+                Assert.AreEqual(expected[i][j], imagesAfter[i][j], 1e-5, $"row {i}, value {j} (MLImage, reloaded)");
+                Assert.AreEqual(expected[i][j], bytesAfter[i][j], 1e-5, $"row {i}, value {j} (bytes, reloaded)");
+            }
+        }
     }
 }
