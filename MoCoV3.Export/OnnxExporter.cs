@@ -29,8 +29,9 @@ public static class OnnxExporter
         options.Validate();
         preset.Validate($"preset '{preset.Name}'");
         if (backbone.FeatureDim <= 0) throw new ArgumentException("backbone has no feature width");
-        if (options.Head is { } head && head.InFeatures != backbone.FeatureDim)
-            throw new ArgumentException($"head takes {head.InFeatures} features, the backbone gives {backbone.FeatureDim}");
+        if (options.Head is { } head && !backbone.AcceptsHead(head.InFeatures))
+            throw new ArgumentException($"head takes {head.InFeatures} features, the backbone gives {backbone.FeatureDim}" +
+                                        (backbone.EmbeddingDim != backbone.FeatureDim ? $" (embedding {backbone.EmbeddingDim})" : ""));
 
         var graph = new GraphProto { Name = preset.Name };
         var g = new OnnxGraphBuilder(graph, options.Fp16);
@@ -65,8 +66,10 @@ public static class OnnxExporter
             for (int k = 0; k < h.Classes; k++)
                 for (int j = 0; j < h.InFeatures; j++)
                     transposed[(long)j * h.Classes + k] = h.Weight[(long)k * h.InFeatures + j];
+            // The head reads the feature (class token / pool) or, when it is that wide, the embedding (as Backbone.HeadInput).
+            string input = h.InFeatures == backbone.FeatureDim ? features : embedding;
             string logits = g.Node("Add", "head",
-                [g.Node("MatMul", "head", [features, g.Weight("head.weight_t", transposed, h.InFeatures, h.Classes)]),
+                [g.Node("MatMul", "head", [input, g.Weight("head.weight_t", transposed, h.InFeatures, h.Classes)]),
                  g.Weight("head.bias", h.Bias, h.Classes)]);
             Output(g, logits, OnnxMetadata.LogitsName, h.Classes);
         }

@@ -55,7 +55,7 @@ public static class TorchReference
             var std = tensor(preset.Std.Select(v => (float)v).ToArray(), shape, device: device);
             var weight = tensor(head.Weight, [head.Classes, head.InFeatures], device: device);
             var bias = tensor(head.Bias, [head.Classes], device: device);
-            return TensorData.ToFloatArray(nn.functional.linear(backbone.forward((x - mean) / std), weight, bias));
+            return TensorData.ToFloatArray(nn.functional.linear(backbone.HeadInput((x - mean) / std, head.InFeatures), weight, bias));
         }
         finally
         {

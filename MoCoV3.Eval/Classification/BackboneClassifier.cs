@@ -4,7 +4,11 @@ using static TorchSharp.torch;
 
 namespace MoCoV3.Eval.Classification;
 
-/// <summary>A backbone and a linear classifier on its feature: <c>logits = head(backbone(x))</c>. Module names <c>backbone.*</c>, <c>head.*</c>.</summary>
+/// <summary>
+/// A backbone and a linear classifier: <c>logits = head(backbone(x))</c>, the head on the backbone's feature (fine-tuning,
+/// the official linear evaluation) or on its embedding when the head is that wide (<see cref="Backbone.HeadInput"/>).
+/// Module names <c>backbone.*</c>, <c>head.*</c>.
+/// </summary>
 public sealed class BackboneClassifier : nn.Module<Tensor, Tensor>
 {
     private readonly Backbone backbone;
@@ -14,8 +18,9 @@ public sealed class BackboneClassifier : nn.Module<Tensor, Tensor>
     {
         ArgumentNullException.ThrowIfNull(backbone);
         ArgumentNullException.ThrowIfNull(head);
-        if (head.in_features != backbone.FeatureDim)
-            throw new ArgumentException($"the head takes {head.in_features} features, the backbone gives {backbone.FeatureDim}");
+        if (!backbone.AcceptsHead(head.in_features))
+            throw new ArgumentException($"the head takes {head.in_features} features, the backbone gives {backbone.FeatureDim} " +
+                                        $"(its embedding {backbone.EmbeddingDim})");
         this.backbone = backbone;
         this.head = head;
         RegisterComponents();
@@ -30,6 +35,6 @@ public sealed class BackboneClassifier : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        return head.forward(backbone.forward(x)).MoveToOuterDisposeScope();
+        return head.forward(backbone.HeadInput(x, head.in_features)).MoveToOuterDisposeScope();
     }
 }

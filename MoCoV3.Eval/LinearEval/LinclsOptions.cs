@@ -34,8 +34,16 @@ public sealed record LinclsOptions
     public double? BaseLr { get; init; }
     public double Momentum { get; init; } = 0.9;
     public double WeightDecay { get; init; }
-    public double CropMin { get; init; } = 0.08;
-    public double EvalCropRatio { get; init; } = ImageTransforms.ImageNetCropRatio;
+    /// <summary>
+    /// Standardise the frozen features (per dimension, by their mean and std over training images) before the head, as the
+    /// ML.NET probe does; folded into the head's weights at the end, so the saved and exported classifier is a plain linear
+    /// head. Null means the preset's <c>lincls_standardize</c>, else off (the official protocol).
+    /// </summary>
+    public bool? Standardize { get; init; }
+    /// <summary>Random-resized-crop minimum area; null means the preset's <c>lincls_crop_min</c>, else the official 0.08.</summary>
+    public double? CropMin { get; init; }
+    /// <summary>Test centre-crop share; null means the preset's <c>lincls_eval_crop</c>, else the official 0.875.</summary>
+    public double? EvalCropRatio { get; init; }
 
     public long Seed { get; init; }
     public string Device { get; init; } = "cpu";
@@ -50,4 +58,7 @@ public sealed record LinclsOptions
 
     /// <summary>The base lr when none is given: the preset's <see cref="ModelPreset.LinclsBaseLr"/>, else <see cref="OfficialBaseLr"/>.</summary>
     public static double DefaultBaseLr(ModelPreset preset) => preset.LinclsBaseLr ?? OfficialBaseLr(preset);
+
+    /// <summary>The official random-resized-crop minimum area of <c>main_lincls.py</c>.</summary>
+    public const double OfficialCropMin = 0.08;
 }

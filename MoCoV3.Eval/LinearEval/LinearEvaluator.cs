@@ -57,20 +57,33 @@ public sealed class LinearEvaluator
         backbone.to(device);
         Freeze(backbone);
         var initial = Snapshot(backbone);
-        using var head = NewHead(backbone.FeatureDim, classes);
+        // The head reads the embedding the probe and kNN read (the class token for every official preset, so this is the
+        // official protocol there; wider for presets such as vit-tiny-fmnist-quick's cls+mean@last4).
+        using var head = NewHead(backbone.EmbeddingDim, classes);
         head.to(device);
 
         double baseLr = o.BaseLr ?? LinclsOptions.DefaultBaseLr(preset);
         string lrSource = o.BaseLr is not null ? "--lr" : preset.LinclsBaseLr is not null ? "the preset's lincls_base_lr" : "the official default";
-        if (o.BaseLr is null && preset.LinclsBaseLr is null && ShippedLinclsBaseLr(preset.Name) is { } shipped)
-            Info?.Invoke(FormattableString.Invariant(
-                $"note: {o.Checkpoint} records preset '{preset.Name}' without lincls_base_lr (saved before presets had it); the shipped preset sets {shipped}: pass --arch {preset.Name} or --lr {shipped} to use it"));
+        if (MissedShippedSettings(preset, o) is { Count: > 0 } missed)
+            Info?.Invoke($"note: {o.Checkpoint} records preset '{preset.Name}' without the linear-eval settings the shipped preset has " +
+                         $"({string.Join(", ", missed)}; saved before presets had them): pass --arch {preset.Name} to use them");
         double peakLr = baseLr * o.Batch / 256.0;
         using var optimizer = optim.SGD(head.parameters(), peakLr, momentum: o.Momentum, weight_decay: o.WeightDecay);
-        var transforms = new ImageTransforms(preset, o.CropMin, o.EvalCropRatio);
+        double cropMin = o.CropMin ?? preset.LinclsCropMin ?? LinclsOptions.OfficialCropMin;
+        double evalCrop = o.EvalCropRatio ?? preset.LinclsEvalCrop ?? ImageTransforms.ImageNetCropRatio;
+        if (cropMin is not (> 0 and <= 1)) throw new ArgumentException($"--crop-min must be in (0, 1], found {cropMin}");
+        if (evalCrop is not (> 0 and <= 1)) throw new ArgumentException($"--eval-crop must be in (0, 1], found {evalCrop}");
+        var transforms = new ImageTransforms(preset, cropMin, evalCrop);
         Info?.Invoke(FormattableString.Invariant(
-            $"linear eval of {preset.Name} ({backbone.FeatureDim}-d features, frozen, eval mode) on {train.Source} ({train.Count} images, {classes} classes), ") +
-            FormattableString.Invariant($"{TorchRuntime.Describe(device)}: {o.Epochs} epochs, batch {o.Batch}, lr {baseLr} ({lrSource}) x {o.Batch}/256 = {peakLr:G4}, SGD momentum {o.Momentum}, wd {o.WeightDecay}"));
+            $"linear eval of {preset.Name} ({backbone.EmbeddingDim}-d embedding, frozen, eval mode) on {train.Source} ({train.Count} images, {classes} classes), ") +
+            FormattableString.Invariant($"{TorchRuntime.Describe(device)}: {o.Epochs} epochs, batch {o.Batch}, lr {baseLr} ({lrSource}) x {o.Batch}/256 = {peakLr:G4}, SGD momentum {o.Momentum}, wd {o.WeightDecay}, ") +
+            FormattableString.Invariant($"crops: random-resized from {cropMin} of the area, test centre {evalCrop}"));
+
+        bool standardize = o.Standardize ?? preset.LinclsStandardize ?? false;
+        using var stats = standardize ? FeatureStatistics.Measure(backbone, train, transforms.Eval, o.EvalBatch, device, StatisticsImages) : null;
+        if (stats is not null)
+            Info?.Invoke($"features standardised by their mean and std over {stats.Count} training images (eval view); folded into the head at the end");
+        Tensor Logits(Tensor features) => head.forward(stats is null ? features : stats.Standardize(features));
 
         var history = new List<LinclsEpoch>();
         var clock = Stopwatch.StartNew();
@@ -92,8 +105,8 @@ public sealed class LinearEvaluator
                     var rng = new Random(SeedSequence.Derive(o.Seed, epoch, stepInEpoch++, 4));
                     var x = transforms.Train(batch.Pixels.to(device), rng);
                     Tensor features;
-                    using (no_grad()) features = backbone.forward(x);
-                    var loss = nn.functional.cross_entropy(head.forward(features), batch.Labels.to(device));
+                    using (no_grad()) features = backbone.Embed(x);
+                    var loss = nn.functional.cross_entropy(Logits(features), batch.Labels.to(device));
                     optimizer.zero_grad();
                     loss.backward();
                     optimizer.step();
@@ -102,13 +115,15 @@ public sealed class LinearEvaluator
                     lossSum += value * batch.Count;
                     seen += batch.Count;
                 }
-                var accuracy = ClassifierEvaluation.Run(test, o.EvalBatch, device, transforms.Eval, t => head.forward(backbone.forward(t)));
+                var accuracy = ClassifierEvaluation.Run(test, o.EvalBatch, device, transforms.Eval, t => Logits(backbone.Embed(t)));
                 var row = new LinclsEpoch(epoch + 1, o.Epochs, lossSum / seen, lr, accuracy.Top1, accuracy.Top5, clock.Elapsed.TotalSeconds);
                 history.Add(row);
                 log.Write(row.Epoch, row.Loss, row.Lr, row.Top1, row.Top5, row.ElapsedSeconds);
                 EpochDone?.Invoke(row);
             }
         }
+
+        stats?.FoldInto(head); // from here on the head reads the raw embedding, as every exported classifier does
 
         SanityCheck(backbone, initial, o.Checkpoint);
         foreach (var t in initial.Values) t.Dispose();
@@ -136,18 +151,30 @@ public sealed class LinearEvaluator
         DurableFile.WriteAllText(Path.Combine(o.RunDir, "results.json"), JsonSerializer.Serialize(new
         {
             top1 = result.Top1, top5 = result.Top5, best_top1 = result.BestTop1, epochs = o.Epochs, batch = o.Batch, base_lr = baseLr,
-            base_lr_from = lrSource, lr = peakLr, test_images = result.TestCount, train_images = train.Count, seconds = result.ElapsedSeconds,
+            base_lr_from = lrSource, lr = peakLr, crop_min = cropMin, eval_crop = evalCrop, standardized = stats is not null, test_images = result.TestCount, train_images = train.Count, seconds = result.ElapsedSeconds,
             preset = preset.Name, checkpoint = o.Checkpoint, onnx = o.OnnxPath, logits_max_abs_diff = verify?.Logits.MaxAbsDiff,
             embedding_max_abs_diff = verify?.Embedding.MaxAbsDiff, verify_passed = verify?.Passed,
         }, new JsonSerializerOptions { WriteIndented = true }));
         return result;
     }
 
-    /// <summary>The <c>lincls_base_lr</c> of the shipped preset called <paramref name="name"/>, if there is one and it sets it.</summary>
-    private static double? ShippedLinclsBaseLr(string name)
+    /// <summary>Training images the standardisation statistics are measured on (the first ones of the training set).</summary>
+    private const int StatisticsImages = 10_000;
+
+    /// <summary>
+    /// The linear-eval settings (as <c>--option value</c>) that the shipped preset of the same name sets but
+    /// <paramref name="preset"/> (recorded in an older checkpoint) lacks, and that no option overrides.
+    /// </summary>
+    private static List<string> MissedShippedSettings(ModelPreset preset, LinclsOptions o)
     {
-        if (PresetCatalog.All().FirstOrDefault(p => p.Name == name) is not { } shipped) return null;
-        return shipped.LinclsBaseLr;
+        var missed = new List<string>();
+        if (PresetCatalog.All().FirstOrDefault(p => p.Name == preset.Name) is not { } shipped) return missed;
+        if (o.BaseLr is null && preset.LinclsBaseLr is null && shipped.LinclsBaseLr is { } lr) missed.Add(FormattableString.Invariant($"--lr {lr}"));
+        if (o.CropMin is null && preset.LinclsCropMin is null && shipped.LinclsCropMin is { } crop) missed.Add(FormattableString.Invariant($"--crop-min {crop}"));
+        if (o.EvalCropRatio is null && preset.LinclsEvalCrop is null && shipped.LinclsEvalCrop is { } eval) missed.Add(FormattableString.Invariant($"--eval-crop {eval}"));
+        if (o.Standardize is null && preset.LinclsStandardize is null && shipped.LinclsStandardize is { } standardize)
+            missed.Add($"--standardize {standardize.ToString().ToLowerInvariant()}");
+        return missed;
     }
 
     /// <summary>The official head init: weight N(0, 0.01), bias 0.</summary>

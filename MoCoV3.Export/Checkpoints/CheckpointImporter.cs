@@ -118,7 +118,7 @@ public static class CheckpointImporter
             }
             var unexpected = backbone.Where(kv => !target.ContainsKey(kv.Key))
                 .Select(kv => $"unexpected: {kv.Value.Key} {Shape(kv.Value.Value.shape)}{(kv.Key == kv.Value.Key ? "" : $" (read as {kv.Key})")}").ToList();
-            if (head.Count > 0) CheckHead(head, model.FeatureDim, problems);
+            if (head.Count > 0) CheckHead(head, model, problems);
             foreach (var group in new[] { misShaped, missing, unexpected })
             {
                 const int shown = 10;
@@ -178,15 +178,16 @@ public static class CheckpointImporter
         }
     }
 
-    private static void CheckHead(Dictionary<string, (string Key, Tensor Value)> head, int featureDim, List<string> problems)
+    private static void CheckHead(Dictionary<string, (string Key, Tensor Value)> head, Backbone model, List<string> problems)
     {
         if (!head.TryGetValue("weight", out var w))
         {
             problems.Add($"classifier head: {head.Values.First().Key} without a weight");
             return;
         }
-        if (w.Value.dim() != 2 || w.Value.shape[1] != featureDim)
-            problems.Add($"mis-shaped: classifier {w.Key}: checkpoint {Shape(w.Value.shape)}, backbone gives {featureDim} features");
+        if (w.Value.dim() != 2 || !model.AcceptsHead(w.Value.shape[1]))
+            problems.Add($"mis-shaped: classifier {w.Key}: checkpoint {Shape(w.Value.shape)}, backbone gives {model.FeatureDim} features" +
+                         (model.EmbeddingDim != model.FeatureDim ? $" (embedding {model.EmbeddingDim})" : ""));
         if (head.TryGetValue("bias", out var b) && (b.Value.dim() != 1 || b.Value.shape[0] != w.Value.shape[0]))
             problems.Add($"mis-shaped: classifier {b.Key}: checkpoint {Shape(b.Value.shape)}, weight has {w.Value.shape[0]} rows");
     }

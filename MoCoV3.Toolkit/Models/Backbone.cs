@@ -18,8 +18,21 @@ public abstract class Backbone : nn.Module<Tensor, Tensor>
     public virtual int EmbeddingDim => FeatureDim;
 
     /// <summary>
-    /// The embedding handed downstream (export, kNN, probe): <c>forward</c>, unless the preset asks for more (see
-    /// <see cref="ModelPreset.Embedding"/>). Training and classification heads use <c>forward</c>.
+    /// The embedding handed downstream (export, kNN, probe, linear evaluation): <c>forward</c>, unless the preset asks for
+    /// more (see <see cref="ModelPreset.Embedding"/>). Pretraining and fine-tuning heads use <c>forward</c>.
     /// </summary>
     public virtual Tensor Embed(Tensor x) => forward(x);
+
+    /// <summary>
+    /// Whether a linear head with <paramref name="inFeatures"/> inputs fits: one on <c>forward</c>'s feature
+    /// (<see cref="FeatureDim"/>: fine-tuning, the official linear evaluation) or on the embedding (<see cref="EmbeddingDim"/>:
+    /// linear evaluation of a preset whose embedding is wider, as the probe reads it).
+    /// </summary>
+    public bool AcceptsHead(long inFeatures) => inFeatures == FeatureDim || inFeatures == EmbeddingDim;
+
+    /// <summary>What a linear head with <paramref name="inFeatures"/> inputs reads: <c>forward</c> when that is its width, else <see cref="Embed"/>.</summary>
+    public Tensor HeadInput(Tensor x, long inFeatures) =>
+        inFeatures == FeatureDim ? forward(x)
+        : inFeatures == EmbeddingDim ? Embed(x)
+        : throw new ArgumentException($"a head of {inFeatures} inputs fits neither the feature ({FeatureDim}) nor the embedding ({EmbeddingDim})");
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 
 namespace MoCoV3.Models;
@@ -76,6 +77,43 @@ public sealed record ModelPreset
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public double? LinclsBaseLr { get; init; }
 
+    /// <summary>
+    /// Linear evaluation standardises the frozen features before the head (<c>mocov3 lincls</c>; see
+    /// <c>LinclsOptions.Standardize</c>). Null (absent) keeps the official protocol (no standardisation).
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? LinclsStandardize { get; init; }
+
+    /// <summary>
+    /// Linear evaluation's random-resized-crop minimum area (official: 0.08) and test centre-crop share (official: 0.875,
+    /// Resize 256 / CenterCrop 224), when the preset's images want others (28-px Fashion-MNIST loses the garment's edges
+    /// to them). Null (absent) keeps the official values.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? LinclsCropMin { get; init; }
+
+    /// <inheritdoc cref="LinclsCropMin"/>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? LinclsEvalCrop { get; init; }
+
+    /// <summary>Fields that describe evaluation or documentation only: a run with other values trains the same model.</summary>
+    private static readonly HashSet<string> NonTrainingFields = ["description", "lincls_base_lr", "lincls_standardize", "lincls_crop_min", "lincls_eval_crop"];
+
+    /// <summary>
+    /// The JSON fields (snake_case) in which <paramref name="other"/> trains differently from this preset: everything but the
+    /// description and the linear-evaluation settings, so a checkpoint saved before a shipped preset gained such a field
+    /// still matches it.
+    /// </summary>
+    public IReadOnlyList<string> TrainingDifferences(ModelPreset other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        var mine = JsonSerializer.SerializeToNode(this, Json)!.AsObject();
+        var theirs = JsonSerializer.SerializeToNode(other, Json)!.AsObject();
+        return mine.Select(kv => kv.Key).Union(theirs.Select(kv => kv.Key))
+            .Where(key => !NonTrainingFields.Contains(key) && !JsonNode.DeepEquals(mine[key], theirs[key]))
+            .ToList();
+    }
+
     /// <summary>The largest <see cref="LinclsBaseLr"/> accepted.</summary>
     public const double MaxLinclsBaseLr = 1000;
 
@@ -151,5 +189,7 @@ public sealed record ModelPreset
         Require(Mean!.All(double.IsFinite) && Std!.All(s => double.IsFinite(s) && s > 0), "mean values must be finite and std values positive");
         Require(LinclsBaseLr is null || (double.IsFinite(LinclsBaseLr.Value) && LinclsBaseLr.Value is > 0 and <= MaxLinclsBaseLr),
             $"lincls_base_lr must be in (0, {MaxLinclsBaseLr}] when given, found {LinclsBaseLr}");
+        Require(LinclsCropMin is null or > 0 and <= 1, $"lincls_crop_min must be in (0, 1] when given, found {LinclsCropMin}");
+        Require(LinclsEvalCrop is null or > 0 and <= 1, $"lincls_eval_crop must be in (0, 1] when given, found {LinclsEvalCrop}");
     }
 }

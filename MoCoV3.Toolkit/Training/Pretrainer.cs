@@ -58,6 +58,8 @@ public sealed class Pretrainer
         string? resumeFrom = ResolveResume(options, checkpointPath);
 
         CheckpointHeader? resumed = resumeFrom is null ? null : CheckpointFile.ReadHeader(resumeFrom);
+        if (resumed is not null)
+            CheckResumedPreset(requestedPreset, resumed.Preset, resumeFrom!);
         var preset = resumed?.Preset ?? requestedPreset;
 
         IImageDataset dataset = DatasetFactory.Open(options.DatasetKind, options.Data, preset.ImageSize, preset.Channels, train: true, resampleOnDevice: true);
@@ -277,6 +279,19 @@ public sealed class Pretrainer
         var clock = Stopwatch.StartNew();
         var result = knn.Evaluate(model.BaseEncoder.Backbone, augmentation.Plain, device);
         return new KnnEvaluation(step, epoch, result, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>
+    /// A run resumes with the preset it was started with: asking for another (by name, or the same name with other
+    /// training fields, e.g. an edited JSON) is an error naming both, not a silent swap. Evaluation-only fields may differ.
+    /// </summary>
+    private static void CheckResumedPreset(ModelPreset requested, ModelPreset saved, string checkpoint)
+    {
+        var differences = requested.TrainingDifferences(saved);
+        if (requested.Name == saved.Name && differences.Count == 0) return;
+        string fields = differences.Count == 0 ? "" : $" (they differ in {string.Join(", ", differences.Take(8))}{(differences.Count > 8 ? ", …" : "")})";
+        throw new ArgumentException($"{checkpoint}: the run was started with preset '{saved.Name}', but --preset asks for '{requested.Name}'{fields}; " +
+                                    $"resume with --preset {saved.Name} (the checkpoint's own), or start a new run in another --out folder");
     }
 
     private static string? ResolveResume(PretrainOptions options, string checkpointPath)

@@ -122,6 +122,11 @@ public sealed class ClassifierExportTests
 
         using var classifier = ImageClassifier.Load(onnx);
         Assert.AreEqual(arch == "vit" ? 128 : 512, classifier.Metadata.EmbeddingDim);
+        // The linear-evaluation head reads the embedding the probe reads: all 128 values for cls+mean@last2, not the
+        // 32-d class token (the ONNX graph's logits take the same input, checked by the probabilities below).
+        var savedPreset = PresetCatalog.Load(Path.Combine(Path.GetDirectoryName(result.Checkpoint)!, ClassifierCheckpoint.PresetName));
+        using (var saved = CheckpointImporter.Load(result.Checkpoint, null, savedPreset))
+            Assert.AreEqual(arch == "vit" ? 128L : 512L, saved.Head!.Weight.shape[1]);
         AssertProbabilitiesMatchTorch(classifier, result.Checkpoint, FashionTestImages(dir, 6), FashionNames);
     }
 
@@ -215,7 +220,8 @@ public sealed class ClassifierExportTests
                 var x = tensor(pixels, [1, preset.Channels, preset.ImageSize, preset.ImageSize]).to_type(ScalarType.Float32) / 255.0;
                 var shape = new long[] { 1, preset.Channels, 1, 1 };
                 x = (x - tensor(preset.Mean.Select(v => (float)v).ToArray(), shape)) / tensor(preset.Std.Select(v => (float)v).ToArray(), shape);
-                var logits = nn.functional.linear(backbone.forward(x), head.Weight, head.Bias);
+                // The head reads the class token, or the embedding when it is that wide (lincls on a wider embedding).
+                var logits = nn.functional.linear(backbone.HeadInput(x, head.Weight.shape[1]), head.Weight, head.Bias);
                 logitRange = Math.Max(logitRange, (logits.max() - logits.min()).item<float>());
                 expected = logits.to_type(ScalarType.Float64).softmax(1).data<double>().ToArray();
             }

@@ -12,7 +12,7 @@ public sealed class LinclsTests
     public TestContext TestContext { get; set; } = null!;
 
     /// <summary>The quickstart preset's linear-eval base lr, chosen by the sweep in models/vit-tiny-fmnist-quick.md.</summary>
-    private const double QuickLinclsBaseLr = 0.3;
+    private const double QuickLinclsBaseLr = 0.1;
 
     /// <summary>Whether two imports hold exactly the same backbone tensors (parameters and buffers).</summary>
     private static List<string> Differences(ImportedBackbone a, ImportedBackbone b)
@@ -85,14 +85,17 @@ public sealed class LinclsTests
         Assert.AreEqual(QuickLinclsBaseLr * 64 / 256, lr, 1e-12);
         Assert.IsTrue(info.Any(l => l.Contains("(the preset's lincls_base_lr)")), string.Join("\n", info));
         Assert.IsFalse(info.Any(l => l.StartsWith("note:")));
+        Assert.IsTrue(info.Any(l => l.Contains("crops: random-resized from 1 of the area, test centre 1")), string.Join("\n", info));
 
-        string old = EvalTestModels.ToolkitCheckpoint(quick with { LinclsBaseLr = null }, Directory.CreateDirectory(Path.Combine(dir, "old")).FullName);
+        string old = EvalTestModels.ToolkitCheckpoint(quick with { LinclsBaseLr = null, LinclsCropMin = null, LinclsEvalCrop = null },
+                                                     Directory.CreateDirectory(Path.Combine(dir, "old")).FullName);
         (lr, info) = Run(old, null);
         Assert.AreEqual(3.0 * 64 / 256, lr, 1e-12);
+        Assert.IsTrue(info.Any(l => l.Contains("crops: random-resized from 0.08 of the area, test centre 0.875")), string.Join("\n", info));
         var note = info.SingleOrDefault(l => l.StartsWith("note:"));
         Assert.IsNotNull(note, string.Join("\n", info));
         StringAssert.Contains(note, old);
-        StringAssert.Contains(note, FormattableString.Invariant($"--arch vit-tiny-fmnist-quick or --lr {QuickLinclsBaseLr}"));
+        StringAssert.Contains(note, FormattableString.Invariant($"(--lr {QuickLinclsBaseLr}, --crop-min 1, --eval-crop 1; saved before presets had them): pass --arch vit-tiny-fmnist-quick"));
         (lr, _) = Run(old, quick);
         Assert.AreEqual(QuickLinclsBaseLr * 64 / 256, lr, 1e-12);
     }
@@ -162,5 +165,61 @@ public sealed class LinclsTests
         (code, _, error) = EvalTestModels.Mocov3("lincls", "--checkpoint", bad, "--out", run, "--epochs", "1");
         Assert.AreEqual(2, code);
         StringAssert.Contains(error, bad);
+    }
+
+    [TestMethod]
+    public void StandardisationFoldedIntoTheHeadGivesTheLogitsTheHeadWasTrainedOn()
+    {
+        manual_seed(7);
+        using var scope = NewDisposeScope();
+        // Features far from standardised: offset and scaled per dimension, one dimension constant.
+        var features = randn(300, 12) * linspace(0.1, 40, 12) + linspace(-50, 5, 12);
+        features[.., 3] = tensor(2.5f);
+        using var stats = FeatureStatistics.Of(features.split(64).Select(b => b.clone()));
+        Assert.AreEqual(300, stats.Count);
+        var standardized = stats.Standardize(features);
+        var columns = standardized.clone();
+        columns[.., 3] = tensor(0f);
+        Assert.IsTrue(columns.mean([0L]).abs().max().item<float>() < 1e-4, "standardised features have mean 0: "+ string.Join(", ", columns.mean([0L]).data<float>().ToArray()));
+        Assert.AreEqual(1.0, standardized[.., 0].std(unbiased: false).item<float>(), 1e-4);
+        Assert.AreEqual(0f, standardized[.., 3].abs().max().item<float>(), 1e-6f, "a constant dimension stays 0, not blown up");
+
+        using var head = LinearEvaluator.NewHead(12, 5);
+        using (no_grad()) head.bias!.copy_(tensor(new[] { 0.1f, -0.2f, 0.3f, 0f, 1f }));
+        var expected = head.forward(standardized).detach().clone();
+        stats.FoldInto(head);
+        var actual = head.forward(features);
+        float diff = (actual - expected).abs().max().item<float>();
+        Assert.IsTrue(diff < 1e-3 * expected.abs().max().item<float>(), $"folded head differs by {diff}");
+    }
+
+    [TestMethod]
+    public void AStandardisedRunSavesAPlainHeadThatScoresWhatTheRunReported()
+    {
+        TestData.RequireFashionMnist();
+        string dir = TestData.NewFolder("lincls-standardize");
+        var preset = EvalTestModels.MicroVit28 with { LinclsStandardize = true, LinclsCropMin = 1.0, LinclsEvalCrop = 1.0 };
+        string pretrained = EvalTestModels.ToolkitCheckpoint(preset, dir, seed: 3);
+        var info = new List<string>();
+        var evaluator = new LinearEvaluator();
+        evaluator.Info += info.Add;
+        var result = evaluator.Run(new LinclsOptions
+        {
+            Checkpoint = pretrained, RunDir = Path.Combine(dir, "run"), Limit = 1024, TestLimit = 300, Epochs = 2, Batch = 64, Seed = 1, Threads = 1,
+        });
+        Assert.IsTrue(info.Any(l => l.StartsWith("features standardised by their mean and std over 1024 training images")), string.Join("\n", info));
+        Assert.IsTrue(info.Any(l => l.Contains("crops: random-resized from 1 of the area, test centre 1")), string.Join("\n", info));
+
+        // The saved classifier reads the raw embedding (the statistics are in its weights) and scores what the run reported.
+        var arch = PresetCatalog.Load(Path.Combine(dir, "run", ClassifierCheckpoint.PresetName));
+        Assert.AreEqual(true, arch.LinclsStandardize);
+        using var saved = CheckpointImporter.Load(result.Checkpoint, null, arch);
+        var test = new MoCoV3.Data.SubsetDataset(MoCoV3.Data.DatasetFactory.Open("auto", null, preset.ImageSize, preset.Channels, train: false), 300);
+        var transforms = new ImageTransforms(preset, 1.0, 1.0);
+        saved.Backbone.eval();
+        var accuracy = ClassifierEvaluation.Run(test, 100, CPU, transforms.Eval,
+            x => nn.functional.linear(saved.Backbone.Embed(x), saved.Head!.Weight, saved.Head.Bias));
+        Assert.AreEqual(result.Top1, accuracy.Top1, 1e-9);
+        Assert.IsTrue(result.Top1 > 30, $"top1 {result.Top1} is near chance (10)");
     }
 }

@@ -105,6 +105,35 @@ public sealed class PretrainerTests
     }
 
     [TestMethod]
+    public void ResumingWithAnotherPresetIsRefusedNamingBoth()
+    {
+        TestData.RequireFashionMnist();
+        var preset = SmallFmnistVit with { Depth = 1, HiddenDim = 128 };
+        string dir = TestData.NewFolder();
+        var options = new PretrainOptions { OutputDir = dir, Limit = 256, Batch = 64, MaxSteps = 2, LogEvery = 1, TensorBoard = false };
+        new Pretrainer().Run(preset, options);
+        string checkpoint = Path.Combine(dir, "checkpoint.ckpt");
+        byte[] saved = File.ReadAllBytes(checkpoint);
+
+        // Another preset by name: refused, both named, the checkpoint untouched.
+        var other = preset with { Name = "other-vit" };
+        var e = Assert.ThrowsExactly<ArgumentException>(() => new Pretrainer().Run(other, options with { MaxSteps = 4, Resume = "auto" }));
+        StringAssert.Contains(e.Message, checkpoint);
+        StringAssert.Contains(e.Message, $"preset '{preset.Name}'");
+        StringAssert.Contains(e.Message, "'other-vit'");
+        // The same name with other training fields (an edited JSON): refused, the fields named.
+        e = Assert.ThrowsExactly<ArgumentException>(() => new Pretrainer().Run(preset with { Temperature = 0.1, Depth = 2 }, options with { MaxSteps = 4, Resume = "auto" }));
+        StringAssert.Contains(e.Message, "they differ in depth, temperature");
+        CollectionAssert.AreEqual(saved, File.ReadAllBytes(checkpoint));
+
+        // Evaluation-only fields (here the linear-eval settings a newer shipped preset may carry) do not stop a resume.
+        // (The plan comes from the checkpoint, whose 2 steps are done: the resume is accepted and has nothing left to run.)
+        var result = new Pretrainer().Run(preset with { LinclsBaseLr = 0.3, LinclsStandardize = true, Description = "edited" }, options with { Resume = "auto" });
+        Assert.AreEqual(2, result.Steps);
+        Assert.IsFalse(result.Interrupted);
+    }
+
+    [TestMethod]
     public void MissingDataFolderIsNamed()
     {
         var options = new PretrainOptions { OutputDir = TestData.NewFolder(), Data = "/nonexistent/fmnist", DatasetKind = "fashion-mnist", TensorBoard = false };
