@@ -12,7 +12,8 @@ namespace MoCoV3.Export.Checkpoints;
 /// every backbone tensor of the preset must be present with its shape, and every key of the checkpoint must be
 /// either a backbone tensor or a known other part (projector, predictor, momentum encoder, classifier head),
 /// which is reported as skipped. Anything else refuses the whole import, naming the keys and shapes; nothing is
-/// half-loaded.
+/// half-loaded. torch.save and safetensors files are read alike: the container is told by the file's first bytes,
+/// the layout by its keys.
 /// </summary>
 public static class CheckpointImporter
 {

@@ -81,7 +81,7 @@ public sealed class SafeTensorsFileTests
         Assert.AreEqual(0, (8 + n) % 8, "the data section starts 8-byte aligned");
         using var header = JsonDocument.Parse(bytes.AsMemory(8, (int)n));
         var root = header.RootElement;
-        Assert.AreEqual("ü", root.GetProperty("__metadata__").GetProperty("k").GetString(), "the length counts UTF-8 bytes");
+        Assert.AreEqual("ü", root.GetProperty("__metadata__").GetProperty("k").GetString(), "metadata strings come back as written");
         var w = root.GetProperty("w");
         Assert.AreEqual("F32", w.GetProperty("dtype").GetString());
         Assert.AreEqual("[2,3]", w.GetProperty("shape").GetRawText());
