@@ -18,8 +18,8 @@ public static class ExportCommand
 
     public static Command Create()
     {
-        var checkpoint = new Option<string>("--checkpoint") { Description = "Checkpoint: this toolkit's, official moco-v3 .pth.tar, MMSelfSup/mmpretrain, timm or torchvision", Required = true };
-        var from = new Option<string>("--from") { Description = "auto | toolkit | official | mmselfsup | timm | torchvision", DefaultValueFactory = _ => "auto" };
+        var checkpoint = new Option<string>("--checkpoint") { Description = "Checkpoint: this toolkit's, official moco-v3 .pth.tar, MMSelfSup/mmpretrain, timm or torchvision, as a torch.save or .safetensors file", Required = true };
+        var from = new Option<string>("--from") { Description = "Key layout: auto | toolkit | official | mmselfsup | timm | torchvision (torch.save and safetensors files alike)", DefaultValueFactory = _ => "auto" };
         from.AcceptOnlyFromAmong("auto", "toolkit", "official", "mmselfsup", "timm", "torchvision");
         var arch = new Option<string?>("--arch") { Description = "Preset name or JSON file (default: the checkpoint's own preset)" };
         var output = new Option<string>("--out") { Description = "ONNX file to write", DefaultValueFactory = _ => "model.onnx" };

@@ -24,7 +24,7 @@ internal static class PretrainCommand
         var threads = new Option<int?>("--threads") { Description = "CPU threads (default: all cores)" };
         var output = new Option<string>("--out") { Description = "Run folder", DefaultValueFactory = _ => "runs/pretrain" };
         var resume = new Option<string?>("--resume") { Description = "Run folder or checkpoint to continue, or 'auto'" };
-        var init = new Option<string?>("--init") { Description = "Initial weights: a toolkit checkpoint or an official moco-v3 .pth.tar" };
+        var init = new Option<string?>("--init") { Description = "Initial weights: a toolkit checkpoint, an official moco-v3 .pth.tar, or a torch.save/.safetensors file in the official, timm, torchvision or MMSelfSup layout (those three: backbone only)" };
         var augment = new Option<string>("--augment") { Description = "mocov3 | none", DefaultValueFactory = _ => "mocov3" };
         augment.AcceptOnlyFromAmong("mocov3", "none");
         var seed = new Option<long>("--seed") { Description = "Random seed", DefaultValueFactory = _ => 0 };

@@ -18,7 +18,9 @@ namespace MoCoV3.Export.Checkpoints;
 /// <item><c>timm</c>: a flat state dict of the backbone with timm (ViT) / torchvision (ResNet) names, plus
 /// <c>head.*</c> / <c>fc.*</c> when the source had a classifier (timm's <c>load_state_dict</c>, torchvision's);</item>
 /// <item><c>official</c>: <c>{'state_dict': {'module.base_encoder.&lt;name&gt;': …}, 'arch': …}</c> as moco-v3's
-/// <c>main_lincls.py</c> reads it (backbone only: no projector, momentum encoder or predictor).</item>
+/// <c>main_lincls.py</c> reads it (backbone only: no projector, momentum encoder or predictor);</item>
+/// <item>safetensors (<see cref="ConvertToSafeTensors"/>): the <c>timm</c> state dict as <c>model.safetensors</c>, with the
+/// timm <c>config.json</c> (<see cref="TimmConfig"/>) beside it, as timm and Hugging Face hub models ship.</item>
 /// </list>
 /// </summary>
 public static class CheckpointConverter
@@ -38,6 +40,52 @@ public static class CheckpointConverter
             _ => WriteOfficial(imported, output),
         };
         return new ConversionResult(imported.Preset, imported.Format, to, output, written, imported.Report);
+    }
+
+    /// <summary>The name of the weights file when <c>output</c> is a folder (timm's and the hub's).</summary>
+    public const string SafeTensorsName = "model.safetensors";
+
+    /// <summary>
+    /// Writes the backbone (and classifier, if any) with timm (ViT) / torchvision (ResNet) names as a safetensors file, its
+    /// preset and layout in <c>__metadata__</c> (so <c>export --from auto</c> needs no <c>--arch</c>), and the timm
+    /// <c>config.json</c> beside it. <paramref name="output"/> is the <c>.safetensors</c> file, or a folder that receives
+    /// <c>model.safetensors</c>; both files are written with <see cref="MoCoV3.IO.DurableFile"/>.
+    /// </summary>
+    public static ConversionResult ConvertToSafeTensors(string input, CheckpointFormat? from, ModelPreset? arch, string output)
+    {
+        string weights = output.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) ? output : Path.Combine(output, SafeTensorsName);
+        if (string.Equals(Path.GetFullPath(input), Path.GetFullPath(weights), StringComparison.Ordinal))
+            throw new ArgumentException($"{weights}: the output would overwrite the input");
+        string config = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(weights))!, TimmConfig.FileName);
+        if (string.Equals(Path.GetFullPath(input), config, StringComparison.Ordinal))
+            throw new ArgumentException($"{config}: the config.json would overwrite the input");
+        TimmConfig.CheckReplaceable(config);
+
+        using var imported = CheckpointImporter.Load(input, from, arch);
+        var preset = imported.Preset;
+        var layout = KeyLayout.For(preset.IsVit ? CheckpointFormat.Timm : CheckpointFormat.Torchvision);
+        var state = BackboneState(imported, layout);
+        if (imported.Head is { } head)
+        {
+            state[layout.FromClassifier("weight", preset.IsVit)] = head.Weight;
+            if (head.Bias is not null) state[layout.FromClassifier("bias", preset.IsVit)] = head.Bias;
+        }
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["format"] = "pt",
+            [SafeTensorsContent.PresetKey] = System.Text.Json.JsonSerializer.Serialize(preset, ModelPreset.Json),
+            [SafeTensorsContent.LayoutKey] = layout.Format.ToString().ToLowerInvariant(),
+        };
+        var notes = new List<string>();
+        var json = TimmConfig.Build(preset, imported.Backbone.FeatureDim, (int)(imported.Head?.Classes ?? 0), notes);
+        SafeTensorsFile.Write(weights, state.Cast<System.Collections.DictionaryEntry>().Select(e => KeyValuePair.Create((string)e.Key, (Tensor)e.Value!)), metadata);
+        TimmConfig.Write(config, json);
+        return new ConversionResult(preset, imported.Format, layout.Format, weights, state.Count, imported.Report)
+        {
+            Container = CheckpointContainer.SafeTensors,
+            Config = config,
+            Notes = notes,
+        };
     }
 
     private static int WriteToolkit(ImportedBackbone imported, string output)

@@ -12,12 +12,13 @@ namespace MoCoV3.Export.Checkpoints;
 /// every backbone tensor of the preset must be present with its shape, and every key of the checkpoint must be
 /// either a backbone tensor or a known other part (projector, predictor, momentum encoder, classifier head),
 /// which is reported as skipped. Anything else refuses the whole import, naming the keys and shapes; nothing is
-/// half-loaded.
+/// half-loaded. torch.save and safetensors files are read alike: the container is told by the file's first bytes,
+/// the layout by its keys.
 /// </summary>
 public static class CheckpointImporter
 {
     /// <summary>Imports with the shipped presets as the candidates for <paramref name="arch"/> detection.</summary>
-    /// <param name="path">A <c>torch.save</c> file or a toolkit checkpoint.</param>
+    /// <param name="path">A <c>torch.save</c> file, a <c>.safetensors</c> file or a toolkit checkpoint.</param>
     /// <param name="format">The layout, or null to detect it from the file and its keys.</param>
     /// <param name="arch">The preset to build, or null to pick the shipped preset whose shapes match.</param>
     public static ImportedBackbone Load(string path, CheckpointFormat? format, ModelPreset? arch) =>
@@ -32,7 +33,8 @@ public static class CheckpointImporter
             throw new InvalidDataException($"{path}: not a MoCoV3.NET checkpoint (no MOCOV3CK magic), but the format was given as toolkit");
         if (toolkit && format is not null and not CheckpointFormat.Toolkit)
             throw new InvalidDataException($"{path}: a MoCoV3.NET checkpoint, but the format was given as {format}");
-        return toolkit ? LoadToolkit(path, arch, presets) : LoadPyTorch(path, format, arch, presets);
+        if (toolkit) return LoadToolkit(path, arch, presets);
+        return SafeTensorsFile.LooksLikeSafeTensors(path) ? LoadSafeTensors(path, format, arch, presets) : LoadPyTorch(path, format, arch, presets);
     }
 
     private static ImportedBackbone LoadToolkit(string path, ModelPreset? arch, IEnumerable<ModelPreset>? presets)
@@ -41,7 +43,7 @@ public static class CheckpointImporter
         using var moco = new MoCo(header.Preset, BackboneFactory.Create);
         CheckpointFile.Load(path, moco, optimizer: null);
         var notes = new List<string> { $"checkpoint of preset '{header.Preset.Name}' at step {header.Step}" };
-        return FromStateDict(path, moco.state_dict(), ToolkitKeyLayout.Instance, "", arch ?? header.Preset, presets, notes);
+        return FromStateDict(path, moco.state_dict(), ToolkitKeyLayout.Instance, "", arch ?? header.Preset, presets, notes, CheckpointContainer.Toolkit);
     }
 
     private static ImportedBackbone LoadPyTorch(string path, CheckpointFormat? format, ModelPreset? arch, IEnumerable<ModelPreset>? presets)
@@ -57,18 +59,7 @@ public static class CheckpointImporter
                 if (entry.Key is string key && entry.Value is Tensor t) tensors[key] = t;
                 else others.Add(entry.Key?.ToString() ?? "?");
             }
-            if (tensors.Count == 0)
-                throw new InvalidDataException($"{path}: holds no tensors{(wrapper.Length > 0 ? $" under '{wrapper}'" : "")} " +
-                                               $"(keys: {string.Join(", ", others.Take(10))})");
-            var detected = KeyLayout.Detect(tensors.Keys);
-            var chosen = format ?? detected ?? throw new InvalidDataException(
-                $"{path}: cannot tell the checkpoint layout from its keys ({string.Join(", ", tensors.Keys.Order(StringComparer.Ordinal).Take(8))}" +
-                $"{(tensors.Count > 8 ? ", …" : "")}); pass --from official|mmselfsup|timm|torchvision");
-            var notes = new List<string>();
-            if (format is not null && detected is not null && detected != format)
-                notes.Add($"the keys look like {detected}, read as {format} as asked");
-            if (others.Count > 0) notes.Add($"ignored {others.Count} non-tensor entries ({string.Join(", ", others.Take(5))})");
-            return FromStateDict(path, tensors, KeyLayout.For(chosen), wrapper, arch, presets, notes);
+            return FromNamedTensors(path, tensors, others, wrapper, format, arch, presets, [], CheckpointContainer.TorchSave);
         }
         finally
         {
@@ -76,8 +67,49 @@ public static class CheckpointImporter
         }
     }
 
+    /// <summary>
+    /// A safetensors file: its keys tell the layout as for a torch.save file. A file this toolkit wrote names its preset in
+    /// <c>__metadata__</c> (<see cref="SafeTensorsContent.PresetKey"/>), which then is the one candidate of the architecture
+    /// detection: it is used only when the tensors' shapes describe it (so a preset in a damaged file cannot ask for a model
+    /// larger than the file), and the strict check of every name and shape still follows. <c>--arch</c> overrides it.
+    /// </summary>
+    private static ImportedBackbone LoadSafeTensors(string path, CheckpointFormat? format, ModelPreset? arch, IEnumerable<ModelPreset>? presets)
+    {
+        using var content = SafeTensorsFile.Read(path);
+        var notes = new List<string>();
+        if (arch is null && content.Metadata.TryGetValue(SafeTensorsContent.PresetKey, out string? json))
+        {
+            using var stream = new MemoryStream(System.Text.Encoding.UTF8.GetBytes(json));
+            var own = PresetCatalog.Load(stream, $"{path} (__metadata__ {SafeTensorsContent.PresetKey})");
+            presets = [own];
+            notes.Add($"preset '{own.Name}' from the file's metadata");
+        }
+        var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var (key, value) in content.Tensors) tensors[key] = value;
+        return FromNamedTensors(path, tensors, [], "", format, arch, presets, notes, CheckpointContainer.SafeTensors);
+    }
+
+    /// <summary>The tensors of a torch.save or safetensors file: the layout is the one given, or the one its keys show.</summary>
+    private static ImportedBackbone FromNamedTensors(string path, Dictionary<string, Tensor> tensors, List<string> others, string wrapper,
+                                                    CheckpointFormat? format, ModelPreset? arch, IEnumerable<ModelPreset>? presets,
+                                                    List<string> notes, CheckpointContainer container)
+    {
+        if (tensors.Count == 0)
+            throw new InvalidDataException($"{path}: holds no tensors{(wrapper.Length > 0 ? $" under '{wrapper}'" : "")} " +
+                                           $"(keys: {string.Join(", ", others.Take(10))})");
+        var detected = KeyLayout.Detect(tensors.Keys);
+        var chosen = format ?? detected ?? throw new InvalidDataException(
+            $"{path}: cannot tell the checkpoint layout from its keys ({string.Join(", ", tensors.Keys.Order(StringComparer.Ordinal).Take(8))}" +
+            $"{(tensors.Count > 8 ? ", …" : "")}); pass --from official|mmselfsup|timm|torchvision");
+        if (format is not null && detected is not null && detected != format)
+            notes.Add($"the keys look like {detected}, read as {format} as asked");
+        if (others.Count > 0) notes.Add($"ignored {others.Count} non-tensor entries ({string.Join(", ", others.Take(5))})");
+        return FromStateDict(path, tensors, KeyLayout.For(chosen), wrapper, arch, presets, notes, container);
+    }
+
     private static ImportedBackbone FromStateDict(string path, IReadOnlyDictionary<string, Tensor> tensors, KeyLayout layout, string wrapper,
-                                                  ModelPreset? arch, IEnumerable<ModelPreset>? presets, List<string> notes)
+                                                  ModelPreset? arch, IEnumerable<ModelPreset>? presets, List<string> notes,
+                                                  CheckpointContainer container)
     {
         var backbone = new Dictionary<string, (string Key, Tensor Value)>(StringComparer.Ordinal);
         var head = new Dictionary<string, (string Key, Tensor Value)>(StringComparer.Ordinal);
@@ -164,6 +196,7 @@ public static class CheckpointImporter
                 {
                     Source = path,
                     Format = layout.Format,
+                    Container = container,
                     Wrapper = wrapper,
                     Loaded = backbone.Keys.ToList(),
                     Skipped = skipped,

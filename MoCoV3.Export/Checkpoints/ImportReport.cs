@@ -10,6 +10,8 @@ public sealed record ImportReport
 {
     public required string Source { get; init; }
     public required CheckpointFormat Format { get; init; }
+    /// <summary>The kind of file read: toolkit checkpoint, torch.save archive or safetensors.</summary>
+    public CheckpointContainer Container { get; init; } = CheckpointContainer.TorchSave;
     /// <summary>The wrapper keys followed to the state dict, e.g. <c>state_dict</c>; empty for a flat file.</summary>
     public string Wrapper { get; init; } = "";
     public required IReadOnlyList<string> Loaded { get; init; }
@@ -20,7 +22,8 @@ public sealed record ImportReport
     public IEnumerable<string> Lines()
     {
         string wrapper = Wrapper.Length > 0 ? $" (under '{Wrapper}')" : "";
-        yield return $"{Source}: {Format} checkpoint{wrapper}; loaded {Loaded.Count} backbone tensors";
+        string container = Container == CheckpointContainer.SafeTensors ? " in a safetensors file" : "";
+        yield return $"{Source}: {Format} checkpoint{container}{wrapper}; loaded {Loaded.Count} backbone tensors";
         foreach (var group in Skipped.GroupBy(s => s.Part).OrderBy(g => g.Key))
             yield return $"skipped {group.Count()} {Describe(group.Key)} tensors (e.g. {group.First().Key})";
         foreach (var note in Notes) yield return note;

@@ -6,10 +6,13 @@ using static TorchSharp.torch;
 namespace MoCoV3.Training;
 
 /// <summary>
-/// <c>--init</c>: starts a run from the weights of a checkpoint of this toolkit, or of an official moco-v3
-/// <c>.pth.tar</c> (<c>{'state_dict': {'module.base_encoder.…', 'module.momentum_encoder.…', 'module.predictor.…'}}</c>).
-/// Keys and shapes are checked: a missing, unexpected or mis-shaped tensor is reported by name, and a
-/// checkpoint whose tensors do not fit the model is refused rather than half-loaded.
+/// <c>--init</c>: starts a run from the weights of a checkpoint of this toolkit, or of a <c>torch.save</c> or
+/// <c>.safetensors</c> file whose layout its keys tell (<see cref="KeyLayout.Detect"/>): the official moco-v3 layout
+/// (<c>{'state_dict': {'module.base_encoder.…', 'module.momentum_encoder.…', 'module.predictor.…'}}</c>) or the toolkit's
+/// MoCo names load every tensor; a backbone-only layout (timm, torchvision, MMSelfSup) loads the backbone into both
+/// encoders and leaves the projector and predictor as initialised (a classifier head or projector in the file is skipped).
+/// Keys and shapes are checked: a missing, unexpected or mis-shaped tensor is reported by name, and a checkpoint whose
+/// tensors do not fit the model is refused rather than half-loaded.
 /// </summary>
 public static class InitialWeights
 {
@@ -22,22 +25,53 @@ public static class InitialWeights
             info?.Invoke($"initialised from {path}");
             return;
         }
-        LoadOfficial(path, model, info);
+        if (SafeTensorsFile.LooksLikeSafeTensors(path))
+        {
+            using var content = SafeTensorsFile.Read(path);
+            LoadNamed(path, content.Tensors, model, info);
+            return;
+        }
+        var source = PyTorchFile.FindStateDict(PyTorchFile.Read(path), out _);
+        var tensors = new List<KeyValuePair<string, Tensor>>();
+        foreach (DictionaryEntry entry in source)
+            if (entry.Key is string key && entry.Value is Tensor value) tensors.Add(new(key, value));
+        LoadNamed(path, tensors, model, info);
     }
 
-    private static void LoadOfficial(string path, MoCo model, Action<string>? info)
+    private static void LoadNamed(string path, IReadOnlyList<KeyValuePair<string, Tensor>> tensors, MoCo model, Action<string>? info)
     {
-        var source = PyTorchFile.FindStateDict(PyTorchFile.Read(path), out _);
+        var format = KeyLayout.Detect(tensors.Select(kv => kv.Key));
+        bool backboneOnly = format is CheckpointFormat.Timm or CheckpointFormat.Torchvision or CheckpointFormat.MMSelfSup;
         var mapped = new Dictionary<string, Tensor>();
-        foreach (DictionaryEntry entry in source)
+        int skipped = 0;
+        foreach (var (key, value) in tensors)
         {
-            if (entry.Key is not string key || entry.Value is not Tensor value) continue;
-            string? name = MapOfficialKey(key);
-            if (name is not null) mapped[name] = value;
+            if (format == CheckpointFormat.Toolkit)
+            {
+                mapped[key] = value;
+            }
+            else if (backboneOnly)
+            {
+                var m = KeyLayout.For(format!.Value).Map(key);
+                if (m.Part != CheckpointPart.Backbone)
+                {
+                    skipped++;
+                    continue;
+                }
+                mapped["base_encoder.backbone." + m.Name] = value;
+                mapped["momentum_encoder.backbone." + m.Name] = value;
+            }
+            else if (MapOfficialKey(key) is { } name)
+            {
+                mapped[name] = value;
+            }
         }
         var target = model.state_dict();
+        var expected = backboneOnly
+            ? target.Keys.Where(k => k.StartsWith("base_encoder.backbone.", StringComparison.Ordinal) || k.StartsWith("momentum_encoder.backbone.", StringComparison.Ordinal))
+            : target.Keys;
         var problems = new List<string>();
-        var missing = target.Keys.Where(k => !mapped.ContainsKey(k) && !k.EndsWith("num_batches_tracked", StringComparison.Ordinal)).ToList();
+        var missing = expected.Where(k => !mapped.ContainsKey(k) && !k.EndsWith("num_batches_tracked", StringComparison.Ordinal)).ToList();
         var unexpected = mapped.Keys.Where(k => !target.ContainsKey(k)).ToList();
         foreach (var (k, v) in mapped)
             if (target.TryGetValue(k, out var t) && !t.shape.SequenceEqual(v.shape))
@@ -50,7 +84,11 @@ public static class InitialWeights
         {
             foreach (var (k, v) in mapped) target[k].copy_(v);
         }
-        info?.Invoke($"initialised from official checkpoint {path} ({mapped.Count} tensors)");
+        if (backboneOnly)
+            info?.Invoke($"initialised both encoders' backbones from {format} checkpoint {path} ({mapped.Count / 2} tensors" +
+                         $"{(skipped > 0 ? $", {skipped} others skipped" : "")}); the projector and predictor keep their fresh initialisation");
+        else
+            info?.Invoke($"initialised from {(format == CheckpointFormat.Toolkit ? "toolkit-layout" : "official")} checkpoint {path} ({mapped.Count} tensors)");
     }
 
     /// <summary>Official moco-v3 names to ours: the projector is the backbone's <c>head</c> (ViT) or <c>fc</c> (ResNet).

@@ -11,7 +11,8 @@ using static TorchSharp.torch;
 namespace MoCoV3.Tests.Fuzz;
 
 /// <summary>
-/// Fuzzes the checkpoint readers: <c>torch.save</c> files (official and MMSelfSup layouts, through the importer) and
+/// Fuzzes the checkpoint readers: <c>torch.save</c> and <c>.safetensors</c> files (official, MMSelfSup and timm layouts,
+/// through the importer) and
 /// the toolkit's own <c>.ckpt</c> (header, tensors and optimiser state). Every case loads or is refused with an
 /// <see cref="InvalidDataException"/> naming the file.
 /// </summary>
@@ -39,6 +40,32 @@ public sealed class CheckpointFuzzTests
             new("member-mocov3_vit-small-p16_300e.pth", mmselfsup, MutateMember),
         ];
         FuzzHarness.Run(".pth", dir.Path, seeds, path =>
+        {
+            using var imported = CheckpointImporter.Load(path, format: null, arch: null, presets: [preset]);
+            Assert.IsTrue(imported.Report.Loaded.Count > 0, "an import that loaded nothing");
+        }, CiCases, typeof(InvalidDataException)).AssertNoFailures();
+    }
+
+    [TestMethod]
+    public void SafeTensorsFilesImportOrAreRefusedWithTheFile()
+    {
+        using var dir = new TempDir();
+        ModelPreset preset = TestPresets.MicroVit;
+        string official;
+        using (MoCo source = ImportTestFiles.SourceMoCo(preset, 5))
+            official = SafeTensorsImportTests.AsSafeTensors(ImportTestFiles.Official(source, vit: true), "official.safetensors");
+        // convert --to safetensors: timm names and the preset in __metadata__ (the importer then builds that preset).
+        string timm = dir.File("hf.safetensors");
+        CheckpointConverter.ConvertToSafeTensors(official, null, preset, timm);
+        byte[] own = File.ReadAllBytes(timm), foreign = File.ReadAllBytes(official);
+        FuzzSeed[] seeds =
+        [
+            new("model.safetensors", own),
+            new("official.safetensors", foreign),
+            new("header-model.safetensors", own, StructuredMutations.SafeTensorsHeader),
+            new("header-official.safetensors", foreign, StructuredMutations.SafeTensorsHeader),
+        ];
+        FuzzHarness.Run(".safetensors", dir.Path, seeds, path =>
         {
             using var imported = CheckpointImporter.Load(path, format: null, arch: null, presets: [preset]);
             Assert.IsTrue(imported.Report.Loaded.Count > 0, "an import that loaded nothing");

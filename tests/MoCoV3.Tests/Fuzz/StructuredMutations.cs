@@ -9,7 +9,8 @@ namespace MoCoV3.Tests.Fuzz;
 /// <summary>
 /// Mutations that get past a format's checksums or syntax so that they reach the reader's deeper checks: a JSON value
 /// replaced by one of another type or size, PNG chunks whose CRCs are recomputed after the bytes change, gzip members
-/// re-compressed after their content changes, the JSON header of a toolkit checkpoint with its length field rewritten.
+/// re-compressed after their content changes, the JSON header of a toolkit checkpoint or of a safetensors file with its length
+/// field rewritten.
 /// </summary>
 internal static class StructuredMutations
 {
@@ -115,6 +116,18 @@ internal static class StructuredMutations
         BinaryPrimitives.WriteInt32LittleEndian(result.AsSpan(lengthAt), header.Length);
         header.CopyTo(result, lengthAt + 4);
         checkpoint.AsSpan(lengthAt + 4 + length).CopyTo(result.AsSpan(lengthAt + 4 + header.Length));
+        return result;
+    }
+
+    /// <summary>A safetensors file (u64 length, JSON header, data) with its header's JSON mutated and the length field rewritten.</summary>
+    public static byte[] SafeTensorsHeader(byte[] file, Random random, List<string> log)
+    {
+        int length = (int)BinaryPrimitives.ReadUInt64LittleEndian(file);
+        byte[] header = Json(file.AsSpan(8, length).ToArray(), random, log);
+        var result = new byte[8 + header.Length + file.Length - (8 + length)];
+        BinaryPrimitives.WriteUInt64LittleEndian(result, (ulong)header.Length);
+        header.CopyTo(result, 8);
+        file.AsSpan(8 + length).CopyTo(result.AsSpan(8 + header.Length));
         return result;
     }
 

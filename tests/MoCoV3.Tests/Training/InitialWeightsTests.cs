@@ -53,6 +53,63 @@ public sealed class InitialWeightsTests
     }
 
     [TestMethod]
+    public void OfficialSafeTensorsLoadsEveryTensor()
+    {
+        manual_seed(25);
+        using var source = new MoCo(TestPresets.MicroVit, BackboneFactory.Create);
+        string path = MoCoV3.Tests.Import.SafeTensorsImportTests.AsSafeTensors(WriteOfficialCheckpoint(source), "vit-300ep.safetensors");
+
+        manual_seed(26);
+        using var target = new MoCo(TestPresets.MicroVit, BackboneFactory.Create);
+        var messages = new List<string>();
+        InitialWeights.Load(path, target, messages.Add);
+        var expected = source.state_dict();
+        foreach (var (key, value) in target.state_dict())
+            Assert.IsTrue(value.allclose(expected[key], 0, 0), $"{key} differs after loading");
+        StringAssert.Contains(messages.Single(), "official");
+    }
+
+    [TestMethod]
+    public void TimmSafeTensorsInitialisesBothBackbonesAndNothingElse()
+    {
+        var preset = TestPresets.MicroVit;
+        using var backbone = MoCoV3.Tests.Import.ImportTestFiles.SourceBackbone(preset, 27);
+        string path = MoCoV3.Tests.Import.SafeTensorsImportTests.AsSafeTensors(
+            MoCoV3.Tests.Import.ImportTestFiles.Flat(backbone, "head", "timm.pth"), "timm.safetensors");
+
+        manual_seed(28);
+        using var target = new MoCo(preset, BackboneFactory.Create);
+        var projectorBefore = target.state_dict()["base_encoder.projector.0.weight"].clone();
+        var messages = new List<string>();
+        InitialWeights.Load(path, target, messages.Add);
+        foreach (var encoder in new[] { target.BaseEncoder, target.MomentumEncoder })
+        {
+            var got = encoder.Backbone.state_dict();
+            foreach (var (key, value) in backbone.state_dict())
+                Assert.IsTrue(value.allclose(got[key], 0, 0), $"{key} differs after loading");
+        }
+        Assert.IsTrue(target.state_dict()["base_encoder.projector.0.weight"].allclose(projectorBefore, 0, 0), "the projector keeps its initialisation");
+        StringAssert.Contains(messages.Single(), "from Timm checkpoint");
+        StringAssert.Contains(messages.Single(), "2 others skipped");
+    }
+
+    [TestMethod]
+    public void ABackboneOfAnotherShapeIsRefusedBeforeAnythingIsLoaded()
+    {
+        var preset = TestPresets.MicroVit;
+        using var backbone = MoCoV3.Tests.Import.ImportTestFiles.SourceBackbone(preset with { Depth = 3 }, 29);
+        string path = MoCoV3.Tests.Import.SafeTensorsImportTests.AsSafeTensors(
+            MoCoV3.Tests.Import.ImportTestFiles.Flat(backbone, "head", "deep.pth"), "deep.safetensors");
+        using var target = new MoCo(preset, BackboneFactory.Create);
+        var before = target.state_dict()["base_encoder.backbone.norm.weight"].clone();
+        var e = Assert.ThrowsExactly<InvalidDataException>(() => InitialWeights.Load(path, target, null));
+        StringAssert.StartsWith(e.Message, path + ": does not fit this model");
+        StringAssert.Contains(e.Message, "unexpected: ");
+        StringAssert.Contains(e.Message, "base_encoder.backbone.blocks.2.norm1.weight");
+        Assert.IsTrue(target.state_dict()["base_encoder.backbone.norm.weight"].allclose(before, 0, 0), "nothing may be loaded");
+    }
+
+    [TestMethod]
     public void WrongArchitectureIsRefusedWithShapes()
     {
         using var source = new MoCo(TestPresets.MicroVit, BackboneFactory.Create);
