@@ -3,7 +3,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using MoCoV3.Export;
-using MoCoV3.Export.Checkpoints;
+using MoCoV3.Checkpoints;
 using MoCoV3.Models;
 using MoCoV3.Runtime;
 using MoCoV3.Training;

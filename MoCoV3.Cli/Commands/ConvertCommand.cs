@@ -1,6 +1,5 @@
 using System.CommandLine;
 using MoCoV3.Checkpoints;
-using MoCoV3.Export.Checkpoints;
 using MoCoV3.Models;
 
 namespace MoCoV3.Cli.Commands;

@@ -2,7 +2,6 @@ using System.CommandLine;
 using MoCoV3.Data;
 using MoCoV3.Export;
 using MoCoV3.Checkpoints;
-using MoCoV3.Export.Checkpoints;
 using MoCoV3.Export.Quantization;
 using MoCoV3.Models;
 using MoCoV3.Runtime;

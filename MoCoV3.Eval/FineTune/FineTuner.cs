@@ -4,7 +4,7 @@ using MoCoV3.IO;
 using MoCoV3.Augment;
 using MoCoV3.Data;
 using MoCoV3.Eval.Classification;
-using MoCoV3.Export.Checkpoints;
+using MoCoV3.Checkpoints;
 using MoCoV3.Models;
 using MoCoV3.Runtime;
 using MoCoV3.Training;

@@ -6,7 +6,6 @@ using MoCoV3.Checkpoints;
 using MoCoV3.Data;
 using MoCoV3.Eval.Probe;
 using MoCoV3.Export;
-using MoCoV3.Export.Checkpoints;
 using MoCoV3.Models;
 using MoCoV3.Training;
 using static TorchSharp.torch;

@@ -4,7 +4,7 @@
 // toolkit's .ckpt; the layout is detected, and the architecture from the tensor shapes unless PRESET names it
 // (vit-small, vit-base, resnet50, ...).
 using MoCoV3.Export;
-using MoCoV3.Export.Checkpoints;
+using MoCoV3.Checkpoints;
 using MoCoV3.Models;
 using MoCoV3.Runtime;
 

@@ -4,7 +4,7 @@ using MoCoV3.Eval.Classification;
 using MoCoV3.Eval.FineTune;
 using MoCoV3.Eval.LinearEval;
 using MoCoV3.Export;
-using MoCoV3.Export.Checkpoints;
+using MoCoV3.Checkpoints;
 using MoCoV3.Inference;
 using MoCoV3.Models;
 using SkiaSharp;

@@ -1,6 +1,6 @@
 using MoCoV3.Eval.Classification;
 using MoCoV3.Eval.LinearEval;
-using MoCoV3.Export.Checkpoints;
+using MoCoV3.Checkpoints;
 using MoCoV3.Models;
 using static TorchSharp.torch;
 

@@ -1,5 +1,5 @@
 using System.IO.Compression;
-using MoCoV3.Export.Checkpoints;
+using MoCoV3.Checkpoints;
 using MoCoV3.Method;
 using MoCoV3.Models;
 using MoCoV3.Optim;

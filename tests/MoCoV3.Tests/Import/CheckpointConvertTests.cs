@@ -1,6 +1,5 @@
 using System.Collections;
 using MoCoV3.Checkpoints;
-using MoCoV3.Export.Checkpoints;
 using MoCoV3.Method;
 using MoCoV3.Models;
 using MoCoV3.Training;

@@ -1,5 +1,4 @@
 using MoCoV3.Checkpoints;
-using MoCoV3.Export.Checkpoints;
 using MoCoV3.Models;
 using static MoCoV3.Tests.Import.ImportTestFiles;
 

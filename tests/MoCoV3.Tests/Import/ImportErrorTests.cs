@@ -1,7 +1,6 @@
 using System.Collections;
 using System.IO.Compression;
 using MoCoV3.Checkpoints;
-using MoCoV3.Export.Checkpoints;
 using MoCoV3.Models;
 using static MoCoV3.Tests.Import.ImportTestFiles;
 

@@ -2,7 +2,6 @@ using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Text;
 using MoCoV3.Checkpoints;
-using MoCoV3.Export.Checkpoints;
 
 namespace MoCoV3.Tests.Import;
 

@@ -3,7 +3,6 @@ using System.Text.Json;
 using Google.Protobuf;
 using MoCoV3.Checkpoints;
 using MoCoV3.Export;
-using MoCoV3.Export.Checkpoints;
 using MoCoV3.Inference;
 using MoCoV3.Method;
 using MoCoV3.Models;

@@ -1,6 +1,6 @@
 using MoCoV3.Checkpoints;
 
-namespace MoCoV3.Export.Checkpoints;
+namespace MoCoV3.Checkpoints;
 
 /// <summary>A checkpoint key that a backbone import did not load, and why: the part of the model it belongs to.</summary>
 public readonly record struct SkippedKey(string Key, CheckpointPart Part);

@@ -5,7 +5,7 @@ using MoCoV3.Models;
 using MoCoV3.Training;
 using static TorchSharp.torch;
 
-namespace MoCoV3.Export.Checkpoints;
+namespace MoCoV3.Checkpoints;
 
 /// <summary>
 /// Loads the backbone (query encoder) of a checkpoint in any known layout into one of our backbones, strictly:

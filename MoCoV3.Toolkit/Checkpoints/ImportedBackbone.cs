@@ -1,7 +1,7 @@
 using MoCoV3.Checkpoints;
 using MoCoV3.Models;
 
-namespace MoCoV3.Export.Checkpoints;
+namespace MoCoV3.Checkpoints;
 
 /// <summary>A backbone built from a preset and loaded, strictly, from a checkpoint; owns its tensors.</summary>
 public sealed class ImportedBackbone : IDisposable

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace MoCoV3.Export.Checkpoints;
+namespace MoCoV3.Checkpoints;
 
 /// <summary>A linear classifier found next to an imported backbone (timm <c>head</c>, torchvision <c>fc</c>): <c>[classes, features]</c> weight and optional bias.</summary>
 public sealed record ClassifierHead(Tensor Weight, Tensor? Bias) : IDisposable

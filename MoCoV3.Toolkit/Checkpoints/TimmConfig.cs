@@ -2,7 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using MoCoV3.Models;
 
-namespace MoCoV3.Export.Checkpoints;
+namespace MoCoV3.Checkpoints;
 
 /// <summary>
 /// The <c>config.json</c> that timm writes beside <c>model.safetensors</c> on the Hugging Face hub and reads back with

@@ -1,7 +1,7 @@
 using System.Text.RegularExpressions;
 using MoCoV3.Models;
 
-namespace MoCoV3.Export.Checkpoints;
+namespace MoCoV3.Checkpoints;
 
 /// <summary>
 /// Picks the preset whose backbone a set of tensor shapes (our names) describes. A ViT is told by its patch

@@ -6,7 +6,7 @@ using MoCoV3.Models;
 using MoCoV3.Training;
 using static TorchSharp.torch;
 
-namespace MoCoV3.Export.Checkpoints;
+namespace MoCoV3.Checkpoints;
 
 /// <summary>
 /// Converts the backbone of a checkpoint between layouts: it is imported strictly (see <see cref="CheckpointImporter"/>),
