@@ -17,8 +17,10 @@ namespace MoCoV3.Checkpoints;
 /// is carried over, and the file holds no optimiser state (it cannot be <c>--resume</c>d);</item>
 /// <item><c>timm</c>: a flat state dict of the backbone with timm (ViT) / torchvision (ResNet) names, plus
 /// <c>head.*</c> / <c>fc.*</c> when the source had a classifier (timm's <c>load_state_dict</c>, torchvision's);</item>
-/// <item><c>official</c>: <c>{'state_dict': {'module.base_encoder.&lt;name&gt;': …}, 'arch': …}</c> as moco-v3's
-/// <c>main_lincls.py</c> reads it (backbone only: no projector, momentum encoder or predictor);</item>
+/// <item><c>official</c>: from a toolkit checkpoint, the whole MoCo state as moco-v3's <c>save_checkpoint</c> writes it
+/// (<c>module.base_encoder.*</c> with its projector, <c>module.momentum_encoder.*</c>, <c>module.predictor.*</c>,
+/// <c>epoch</c>, <c>arch</c>; no optimiser state); from other layouts <c>{'state_dict': {'module.base_encoder.&lt;name&gt;': …},
+/// 'arch': …}</c>, the backbone as <c>main_lincls.py</c> reads it;</item>
 /// <item>safetensors (<see cref="ConvertToSafeTensors"/>): the <c>timm</c> state dict as <c>model.safetensors</c>, with the
 /// timm <c>config.json</c> (<see cref="TimmConfig"/>) beside it, as timm and Hugging Face hub models ship.</item>
 /// </list>
@@ -33,13 +35,15 @@ public static class CheckpointConverter
             throw new ArgumentException($"{output}: the output would overwrite the input");
 
         using var imported = CheckpointImporter.Load(input, from, arch);
+        var notes = new List<string>();
         int written = to switch
         {
             CheckpointFormat.Toolkit => WriteToolkit(imported, output),
             CheckpointFormat.Timm => WriteTimm(imported, output),
-            _ => WriteOfficial(imported, output),
+            _ when imported.Format == CheckpointFormat.Toolkit && CheckpointFile.IsCheckpoint(input) => WriteOfficialMoCo(input, imported.Preset, output, notes),
+            _ => WriteOfficial(imported, output, notes),
         };
-        return new ConversionResult(imported.Preset, imported.Format, to, output, written, imported.Report);
+        return new ConversionResult(imported.Preset, imported.Format, to, output, written, imported.Report) { Notes = notes };
     }
 
     /// <summary>The name of the weights file when <c>output</c> is a folder (timm's and the hub's).</summary>
@@ -120,11 +124,51 @@ public static class CheckpointConverter
         return state.Count;
     }
 
-    private static int WriteOfficial(ImportedBackbone imported, string output)
+    private static int WriteOfficial(ImportedBackbone imported, string output, List<string> notes)
     {
         var state = BackboneState(imported, OfficialKeyLayout.Instance);
         PyTorchFile.Write(output, new Hashtable { ["state_dict"] = state, ["arch"] = imported.Preset.Name.Replace('-', '_') });
+        notes.Add($"note: a {imported.Format} file holds no whole MoCo state here, so {output} has the backbone only (what main_lincls.py " +
+                  "reads); convert a toolkit checkpoint for the projectors, momentum encoder and predictor too");
         return state.Count;
+    }
+
+    /// <summary>
+    /// A toolkit pretraining checkpoint as moco-v3's <c>save_checkpoint</c> writes one: <c>state_dict</c> holds both encoders
+    /// with their projectors (<c>head.*</c> for a ViT, <c>fc.*</c> for a ResNet) and the predictor, every key prefixed
+    /// <c>module.</c> as DDP saves them, so <c>MoCo_ViT</c>/<c>MoCo_ResNet</c>'s <c>load_state_dict</c> finds every key; plus
+    /// <c>epoch</c> (whole epochs done) and <c>arch</c>. The optimiser state is not written: our LARS/AdamW state does not map
+    /// onto a PyTorch optimiser's <c>state_dict</c> one to one, so a continued official run starts its optimiser afresh.
+    /// </summary>
+    private static int WriteOfficialMoCo(string input, ModelPreset preset, string output, List<string> notes)
+    {
+        using var moco = new MoCo(preset, BackboneFactory.Create);
+        var header = CheckpointFile.Load(input, moco, optimizer: null);
+        var state = new OrderedDictionary(StringComparer.Ordinal);
+        using (var scope = NewDisposeScope())
+        {
+            foreach (var (name, value) in moco.state_dict())
+                state[ToOfficial(name, preset.IsVit)] = value.detach().contiguous().DetachFromDisposeScope();
+        }
+        long epoch = header.Plan.StepsPerEpoch > 0 ? header.Step / header.Plan.StepsPerEpoch : 0;
+        PyTorchFile.Write(output, new Hashtable { ["state_dict"] = state, ["epoch"] = epoch, ["arch"] = preset.Name.Replace('-', '_') });
+        notes.Add($"note: {output} holds the whole MoCo state (both encoders, projectors, predictor; epoch {epoch}) but no optimiser " +
+                  "state, which the official main_moco.py --resume also reads: load it with load_state_dict, or start its optimiser afresh");
+        return state.Count;
+    }
+
+    /// <summary>Our <c>MoCo</c> names to the official ones: the inverse of <see cref="OfficialKeyLayout.ToMoCo"/>.</summary>
+    public static string ToOfficial(string name, bool isVit)
+    {
+        foreach (var encoder in new[] { "base_encoder.", "momentum_encoder." })
+        {
+            if (!name.StartsWith(encoder, StringComparison.Ordinal)) continue;
+            string rest = name[encoder.Length..];
+            if (rest.StartsWith("projector.", StringComparison.Ordinal)) return "module." + encoder + (isVit ? "head." : "fc.") + rest["projector.".Length..];
+            if (rest.StartsWith("backbone.", StringComparison.Ordinal)) return "module." + encoder + rest["backbone.".Length..];
+        }
+        if (name.StartsWith("predictor.", StringComparison.Ordinal)) return "module." + name;
+        throw new InvalidOperationException($"no official name for MoCo tensor '{name}'");
     }
 
     /// <summary>The backbone's tensors under the layout's names, in the model's order (an ordered dict pickles as one).</summary>
