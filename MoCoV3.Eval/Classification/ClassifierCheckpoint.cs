@@ -1,9 +1,7 @@
 using MoCoV3.IO;
-using System.Collections.Specialized;
 using System.Text.Json;
 using MoCoV3.Checkpoints;
 using MoCoV3.Models;
-using static TorchSharp.torch;
 
 namespace MoCoV3.Eval.Classification;
 
@@ -24,23 +22,9 @@ public static class ClassifierCheckpoint
     {
         ArgumentNullException.ThrowIfNull(preset);
         ArgumentNullException.ThrowIfNull(model);
-        var layout = KeyLayout.For(preset.IsVit ? CheckpointFormat.Timm : CheckpointFormat.Torchvision);
-        var state = new OrderedDictionary(StringComparer.Ordinal);
-        using var scope = NewDisposeScope();
-        foreach (var (name, value) in model.Backbone.state_dict())
-            state[layout.FromBackbone(name)] = value.detach().cpu().contiguous().DetachFromDisposeScope();
-        state[layout.FromClassifier("weight", preset.IsVit)] = model.Head.weight!.detach().cpu().contiguous().DetachFromDisposeScope();
-        state[layout.FromClassifier("bias", preset.IsVit)] = model.Head.bias!.detach().cpu().contiguous().DetachFromDisposeScope();
-        try
-        {
-            PyTorchFile.Write(path, state);
-        }
-        finally
-        {
-            foreach (var t in state.Values.OfType<Tensor>()) t.Dispose();
-        }
+        int written = TimmStateDict.Write(path, preset, model.Backbone, model.Head.weight, model.Head.bias);
         string folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
         DurableFile.WriteAllText(Path.Combine(folder, PresetName), JsonSerializer.Serialize(preset, ModelPreset.Json));
-        return state.Count;
+        return written;
     }
 }

@@ -67,13 +67,8 @@ public static class CheckpointConverter
 
         using var imported = CheckpointImporter.Load(input, from, arch);
         var preset = imported.Preset;
-        var layout = KeyLayout.For(preset.IsVit ? CheckpointFormat.Timm : CheckpointFormat.Torchvision);
-        var state = BackboneState(imported, layout);
-        if (imported.Head is { } head)
-        {
-            state[layout.FromClassifier("weight", preset.IsVit)] = head.Weight;
-            if (head.Bias is not null) state[layout.FromClassifier("bias", preset.IsVit)] = head.Bias;
-        }
+        var layout = TimmStateDict.LayoutFor(preset);
+        var state = TimmStateDict.Build(preset, imported.Backbone, imported.Head?.Weight, imported.Head?.Bias);
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["format"] = "pt",
@@ -82,7 +77,14 @@ public static class CheckpointConverter
         };
         var notes = new List<string>();
         var json = TimmConfig.Build(preset, imported.Backbone.FeatureDim, (int)(imported.Head?.Classes ?? 0), notes);
-        SafeTensorsFile.Write(weights, state.Cast<System.Collections.DictionaryEntry>().Select(e => KeyValuePair.Create((string)e.Key, (Tensor)e.Value!)), metadata);
+        try
+        {
+            SafeTensorsFile.Write(weights, state.Cast<System.Collections.DictionaryEntry>().Select(e => KeyValuePair.Create((string)e.Key, (Tensor)e.Value!)), metadata);
+        }
+        finally
+        {
+            TimmStateDict.Dispose(state);
+        }
         TimmConfig.Write(config, json);
         return new ConversionResult(preset, imported.Format, layout.Format, weights, state.Count, imported.Report)
         {
@@ -111,18 +113,8 @@ public static class CheckpointConverter
         return source.Count;
     }
 
-    private static int WriteTimm(ImportedBackbone imported, string output)
-    {
-        var layout = KeyLayout.For(imported.Preset.IsVit ? CheckpointFormat.Timm : CheckpointFormat.Torchvision);
-        var state = BackboneState(imported, layout);
-        if (imported.Head is { } head)
-        {
-            state[layout.FromClassifier("weight", imported.Preset.IsVit)] = head.Weight;
-            if (head.Bias is not null) state[layout.FromClassifier("bias", imported.Preset.IsVit)] = head.Bias;
-        }
-        PyTorchFile.Write(output, state);
-        return state.Count;
-    }
+    private static int WriteTimm(ImportedBackbone imported, string output) =>
+        TimmStateDict.Write(output, imported.Preset, imported.Backbone, imported.Head?.Weight, imported.Head?.Bias);
 
     private static int WriteOfficial(ImportedBackbone imported, string output, List<string> notes)
     {

@@ -31,11 +31,20 @@ public static class InitialWeights
             LoadNamed(path, content.Tensors, model, info);
             return;
         }
-        var source = PyTorchFile.FindStateDict(PyTorchFile.Read(path), out _);
+        var root = PyTorchFile.Read(path);
         var tensors = new List<KeyValuePair<string, Tensor>>();
-        foreach (DictionaryEntry entry in source)
-            if (entry.Key is string key && entry.Value is Tensor value) tensors.Add(new(key, value));
-        LoadNamed(path, tensors, model, info);
+        try
+        {
+            var source = PyTorchFile.FindStateDict(root, out _);
+            foreach (DictionaryEntry entry in source)
+                if (entry.Key is string key && entry.Value is Tensor value) tensors.Add(new(key, value));
+            LoadNamed(path, tensors, model, info);
+        }
+        finally
+        {
+            // Everything the file held (the optimiser state too) is freed once copied, as CheckpointImporter does.
+            DisposeTensors(root);
+        }
     }
 
     private static void LoadNamed(string path, IReadOnlyList<KeyValuePair<string, Tensor>> tensors, MoCo model, Action<string>? info)
@@ -89,6 +98,25 @@ public static class InitialWeights
                          $"{(skipped > 0 ? $", {skipped} others skipped" : "")}); the projector and predictor keep their fresh initialisation");
         else
             info?.Invoke($"initialised from {(format == CheckpointFormat.Toolkit ? "toolkit-layout" : "official")} checkpoint {path} ({mapped.Count} tensors)");
+    }
+
+    private static void DisposeTensors(object? value, HashSet<object>? seen = null)
+    {
+        if (value is null) return;
+        seen ??= new HashSet<object>(ReferenceEqualityComparer.Instance);
+        if (!seen.Add(value)) return;   // shared or (in a crafted pickle) cyclic references
+        switch (value)
+        {
+            case Tensor t:
+                t.Dispose();
+                break;
+            case IDictionary d:
+                foreach (DictionaryEntry e in d) DisposeTensors(e.Value, seen);
+                break;
+            case IEnumerable e when value is not string:
+                foreach (var item in e) DisposeTensors(item, seen);
+                break;
+        }
     }
 
     /// <summary>Official moco-v3 names to ours: the projector is the backbone's <c>head</c> (ViT) or <c>fc</c> (ResNet).
