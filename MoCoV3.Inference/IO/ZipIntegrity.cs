@@ -39,6 +39,11 @@ public static class ZipIntegrity
                 length += read;
             }
         }
+        catch (InvalidDataException e) when (!e.Message.StartsWith(source, StringComparison.Ordinal))
+        {
+            // A damaged deflate stream fails to decode before its CRC can be compared.
+            throw new InvalidDataException($"{source}: zip entry {entry.FullName} is corrupt: {e.Message}", e);
+        }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
