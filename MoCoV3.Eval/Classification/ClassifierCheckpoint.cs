@@ -40,7 +40,7 @@ public static class ClassifierCheckpoint
             foreach (var t in state.Values.OfType<Tensor>()) t.Dispose();
         }
         string folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        DurableFile.WriteAllText(Path.Combine(folder, PresetName), JsonSerializer.Serialize(preset, ModelPreset.Json));
+        PresetChecksum.Save(Path.Combine(folder, PresetName), preset);
         return state.Count;
     }
 }
