@@ -80,8 +80,8 @@ public static class CheckpointFile
         });
 
     /// <summary>
-    /// The header, after checking the whole file's checksums (one read of the file, without building tensors; see the
-    /// Checkpoints README for its cost).
+    /// The header, after checking the whole file's checksums: one read of the file without building tensors, about
+    /// 0.2 s for an 0.86 GB vit-base checkpoint on a 2-core VM (README § Benchmarks).
     /// </summary>
     public static CheckpointHeader ReadHeader(string path)
     {
