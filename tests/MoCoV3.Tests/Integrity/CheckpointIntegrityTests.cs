@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
 using System.IO.Hashing;
 using System.Text;
+using MoCoV3.Checkpoints;
+using MoCoV3.Export.Checkpoints;
 using MoCoV3.Method;
 using MoCoV3.Models;
 using MoCoV3.Optim;
@@ -73,6 +75,9 @@ public sealed class CheckpointIntegrityTests
         StringAssert.StartsWith(e.Message, $"{path}: checkpoint is corrupt: the weights and optimiser state (from byte ");
         StringAssert.Contains(e.Message, "hash to XxHash3 ");
         e = Assert.ThrowsExactly<InvalidDataException>(() => CheckpointFile.ReadHeader(path));
+        StringAssert.StartsWith(e.Message, $"{path}: checkpoint is corrupt: the weights and optimiser state");
+        // What export and convert read it through (the damaged checkpoints were exported without a word).
+        e = Assert.ThrowsExactly<InvalidDataException>(() => CheckpointImporter.Load(path, CheckpointFormat.Toolkit, Preset).Dispose());
         StringAssert.StartsWith(e.Message, $"{path}: checkpoint is corrupt: the weights and optimiser state");
     }
 
