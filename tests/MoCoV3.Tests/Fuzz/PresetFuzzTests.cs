@@ -32,7 +32,7 @@ public sealed class PresetFuzzTests
             preset.Validate(path);
             Assert.IsFalse(string.IsNullOrEmpty(preset.Name), "a preset without a name");
             Assert.IsTrue(Encoding.UTF8.GetByteCount(preset.Name) < 4096, "an implausible name");
-        }, CiCases, typeof(InvalidDataException)).AssertNoFailures();
+        }, CiCases * 7 / 6, typeof(InvalidDataException)).AssertNoFailures(); // the saved preset is a seventh seed
     }
 
     /// <summary>A preset as the toolkit saves it beside a classifier: with its checksum line.</summary>
