@@ -115,7 +115,7 @@ public static class OnnxExporter
         else if (File.Exists(dataPath))
             File.Delete(dataPath); // a side file of an earlier, bigger export of the same name
 
-        DurableFile.Write(path, toWrite.WriteTo);
+        DurableFile.Write(path, OnnxDigest.Seal(toWrite, folder).WriteTo); // mocov3.digest, checked on load
     }
 
     private static void Output(OnnxGraphBuilder g, string value, string name, long width)

@@ -126,6 +126,7 @@ internal sealed class PortableImageEncoder : IDisposable
     private static ModelProto SingleImageGraph(ImageEncoderTransformer transformer)
     {
         var model = ModelProto.Parser.ParseFrom(transformer.ModelBytes);
+        OnnxDigest.Remove(model); // a graph derived from the encoder's, no longer the one its digest describes
         var graph = model.Graph;
         string inputName = graph.Input.Count == 1 ? graph.Input[0].Name
             : graph.Input.Single(i => i.Name == OnnxMetadata.InputName).Name;

@@ -36,4 +36,9 @@ public static class OnnxMetadata
     public const string ClassNames = "mocov3.class_names";
     /// <summary>What <c>embedding</c> holds: <c>cls</c>, <c>cls+mean</c>, <c>cls@lastN</c>, <c>cls+mean@lastN</c> (ViT) or <c>pool</c> (ResNet).</summary>
     public const string Embedding = "mocov3.embedding";
+    /// <summary>
+    /// The model's checksum (XxHash3 of the graph, metadata and weights, and of each initializer), written at export and
+    /// checked before a model is loaded; see <c>OnnxDigest</c>. A model without it loads unchecked.
+    /// </summary>
+    public const string Digest = "mocov3.digest";
 }

@@ -24,7 +24,7 @@ public static class ClassifierCheckpoint
         ArgumentNullException.ThrowIfNull(model);
         int written = TimmStateDict.Write(path, preset, model.Backbone, model.Head.weight, model.Head.bias);
         string folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        DurableFile.WriteAllText(Path.Combine(folder, PresetName), JsonSerializer.Serialize(preset, ModelPreset.Json));
+        PresetChecksum.Save(Path.Combine(folder, PresetName), preset);
         return written;
     }
 }

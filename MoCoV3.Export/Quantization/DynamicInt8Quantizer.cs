@@ -47,6 +47,7 @@ public static class DynamicInt8Quantizer
         if (opset < MinOpset) throw new InvalidOperationException($"opset {opset} has no DynamicQuantizeLinear; need {MinOpset} or newer");
 
         var result = model.Clone();
+        OnnxDigest.Remove(result); // the content changes: OnnxExporter.Save seals it again
         var graph = result.Graph;
         var initializers = graph.Initializer.ToDictionary(t => t.Name, StringComparer.Ordinal);
         var uses = new Dictionary<string, int>(StringComparer.Ordinal);

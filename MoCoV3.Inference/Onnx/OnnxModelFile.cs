@@ -9,7 +9,8 @@ namespace MoCoV3.Inference;
 /// refused with an <see cref="InvalidDataException"/> naming it instead of reaching the native loader: the protobuf
 /// must parse, <see cref="OnnxModelCheck"/> must find no problem (every initializer holds exactly the bytes its shape
 /// needs, so no size in the file drives an allocation), and external data must stay in the model's folder and inside
-/// the data file.
+/// the data file; and when the model carries a <see cref="OnnxMetadata.Digest"/>, its content must match it
+/// (<see cref="OnnxDigest"/>).
 /// </summary>
 internal static class OnnxModelFile
 {
@@ -48,6 +49,7 @@ internal static class OnnxModelFile
             throw new InvalidDataException($"{source}: not an ONNX model this toolkit can load: {string.Join("; ", problems.Take(shown))}" +
                                            (problems.Count > shown ? $" (+{problems.Count - shown} more)" : ""));
         }
+        OnnxDigest.Verify(source, model, folder);
         return model;
     }
 

@@ -12,7 +12,8 @@ namespace MoCoV3.Checkpoints;
 /// the file exists, is a zip (not the legacy pickle format, not a toolkit checkpoint), holds a <c>data.pkl</c>, and
 /// declares no more uncompressed bytes than a plausible <c>torch.save</c> archive, and a <c>data.pkl</c> that
 /// <see cref="PickleScanner"/> accepts (only the globals a checkpoint needs, every length and tensor size within the
-/// file) before PyBridge unpickles it; every failure is an <see cref="InvalidDataException"/> that names the file.
+/// file) before PyBridge unpickles it, and every zip entry (storages, <c>data.pkl</c>, <c>version</c>…) matches the
+/// CRC-32 the archive records for it (<see cref="ZipIntegrity"/>: <see cref="ZipArchive"/> does not check it); every failure is an <see cref="InvalidDataException"/> that names the file.
 /// </summary>
 public static class PyTorchFile
 {
@@ -103,7 +104,7 @@ public static class PyTorchFile
                 throw new InvalidDataException($"{path}: cannot read PyTorch checkpoint: its zip entries declare {declared} bytes in a {stream.Length}-byte file");
             // The entry PyBridge unpickles: the first whose name ends with data.pkl.
             var pickle = archive.Entries.First(e => e.Name.EndsWith("data.pkl", StringComparison.Ordinal));
-            PickleScanner.Check(path, ReadEntry(pickle), key => StorageLength(archive, key), budget);
+            PickleScanner.Check(path, ReadEntry(path, pickle), key => StorageLength(archive, key), budget);
             foreach (var entry in archive.Entries.Where(e => e != pickle)) CheckEntry(path, entry);
         }
         catch (Exception e) when (e is InvalidDataException or IOException && !e.Message.StartsWith(path, StringComparison.Ordinal))
@@ -112,28 +113,21 @@ public static class PyTorchFile
         }
     }
 
-    /// <summary>Reads an entry to its end, which checks its length and CRC, so that a damaged storage is named here rather than failing inside PyBridge.</summary>
+    /// <summary>Reads an entry to its end and checks its length and CRC-32, so that a damaged storage is named here rather than used.</summary>
     private static void CheckEntry(string path, ZipArchiveEntry entry)
     {
         try
         {
-            using var input = entry.Open();
-            input.CopyTo(Stream.Null);
+            ZipIntegrity.CopyVerified(path, entry, Stream.Null);
         }
-        catch (Exception e) when (e is InvalidDataException or IOException)
+        catch (Exception e) when (e is InvalidDataException or IOException && !e.Message.StartsWith(path, StringComparison.Ordinal))
         {
             throw new InvalidDataException($"{path}: cannot read PyTorch checkpoint: zip entry {entry.FullName} is truncated or corrupt ({e.Message})", e);
         }
     }
 
-    private static byte[] ReadEntry(ZipArchiveEntry entry)
-    {
-        // Bounded by the declared sizes checked above; reading to the end also checks the CRC.
-        using var input = entry.Open();
-        using var bytes = new MemoryStream();
-        input.CopyTo(bytes);
-        return bytes.ToArray();
-    }
+    /// <summary>Reads an entry whose declared size was checked above, and checks its CRC-32.</summary>
+    private static byte[] ReadEntry(string path, ZipArchiveEntry entry) => ZipIntegrity.ReadVerified(path, entry);
 
     /// <summary>The length of the entry PyBridge reads for a storage key: the first whose full name ends with <c>data/KEY</c>.</summary>
     private static long? StorageLength(ZipArchive archive, string key) =>

@@ -49,13 +49,19 @@ public static class PresetCatalog
         return Load(stream, path);
     }
 
-    /// <summary>Reads and validates a preset from <paramref name="stream"/>; <paramref name="source"/> names it in errors.</summary>
+    /// <summary>
+    /// Reads and validates a preset from <paramref name="stream"/>; <paramref name="source"/> names it in errors. A preset
+    /// that ends with a checksum line (<see cref="PresetChecksum"/>) must match it.
+    /// </summary>
     public static ModelPreset Load(Stream stream, string source)
     {
         ModelPreset? preset;
+        using var bytes = new MemoryStream();
+        stream.CopyTo(bytes);
+        PresetChecksum.Verify(source, bytes.GetBuffer().AsSpan(0, (int)bytes.Length));
         try
         {
-            preset = JsonSerializer.Deserialize<ModelPreset>(stream, ModelPreset.Json);
+            preset = JsonSerializer.Deserialize<ModelPreset>(bytes.GetBuffer().AsSpan(0, (int)bytes.Length), ModelPreset.Json);
         }
         catch (JsonException e)
         {

@@ -64,7 +64,7 @@ ml.Model.Save(model, data.Schema, modelPath);
 Console.WriteLine($"saved {modelPath} ({new FileInfo(modelPath).Length / 1e6:F1} MB)");
 
 // 5. Load it back in a fresh context, as another application would, and compare a few predictions.
-var reloaded = new MLContext().Model.Load(modelPath, out _);
+var reloaded = new MLContext().Model.LoadVerified(modelPath, out _); // checks every zip entry's CRC-32 first
 using var before = ml.Model.CreatePredictionEngine<ImageRow, ImagePrediction>(model);
 using var after = new MLContext().Model.CreatePredictionEngine<ImageRow, ImagePrediction>(reloaded);
 int same = 0, shown = Math.Min(5, rows.Count);

@@ -14,7 +14,7 @@ try
 {
     var ml = new MLContext();
     // The saved model starts with the encoder, so it takes image paths: column "ImagePath".
-    ITransformer model = ml.Model.Load(args[0], out _);
+    ITransformer model = ml.Model.LoadVerified(args[0], out _); // refuses a damaged probe.zip, naming the entry
     using var engine = ml.Model.CreatePredictionEngine<ImageInput, ImagePrediction>(model);
     foreach (string file in args.Skip(1))
     {

@@ -9,7 +9,7 @@ if (args.Length < 2)
     return 1;
 }
 var ml = new MLContext();
-var model = ml.Model.Load(args[0], out _);
+var model = ml.Model.LoadVerified(args[0], out _);
 using var engine = ml.Model.CreatePredictionEngine<Row, Prediction>(model);
 foreach (string image in args.Skip(1))
 {

@@ -76,6 +76,8 @@ public sealed class OnnxExportFileTests
         OnnxExporter.Save(model, path); // overwrite in place
         CollectionAssert.AreEqual(new[] { "model.onnx" }, Directory.GetFiles(dir).Select(Path.GetFileName).ToArray(), "no temporary files left");
         var loaded = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
+        Assert.AreEqual(1, loaded.MetadataProps.Count(p => p.Key == OnnxMetadata.Digest), "the file carries its digest");
+        OnnxDigest.Remove(loaded); // the file is the model saved plus its digest (see Integrity/OnnxDigestTests)
         Assert.AreEqual(model, loaded);
         Assert.IsTrue(OnnxVerifier.Verify(path, backbone, MicroVit).Passed);
     }

@@ -24,6 +24,20 @@ internal static class OnnxMutations
         return model.ToByteArray();
     }
 
+    /// <summary>Mutates the JSON of the <c>mocov3.digest</c> entry (values, types, keys), the rest of the model intact.</summary>
+    public static byte[] MutateDigest(byte[] bytes, Random random, List<string> log)
+    {
+        var model = ModelProto.Parser.ParseFrom(bytes);
+        var digest = model.MetadataProps.Single(p => p.Key == MoCoV3.Inference.OnnxMetadata.Digest);
+        digest.Value = System.Text.Encoding.UTF8.GetString(StructuredMutations.Json(System.Text.Encoding.UTF8.GetBytes(digest.Value), random, log));
+        if (random.Next(4) == 0)
+        {
+            model.MetadataProps.Add(digest.Clone());
+            log.Add("digest entry twice");
+        }
+        return model.ToByteArray();
+    }
+
     private static void MutateOnce(ModelProto model, GraphProto graph, Random random, List<string> log)
     {
         T Pick<T>(IList<T> items) => items[random.Next(items.Count)];

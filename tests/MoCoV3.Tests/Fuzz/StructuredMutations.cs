@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
+using System.IO.Hashing;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -9,8 +10,8 @@ namespace MoCoV3.Tests.Fuzz;
 /// <summary>
 /// Mutations that get past a format's checksums or syntax so that they reach the reader's deeper checks: a JSON value
 /// replaced by one of another type or size, PNG chunks whose CRCs are recomputed after the bytes change, gzip members
-/// re-compressed after their content changes, the JSON header of a toolkit checkpoint or of a safetensors file with its length
-/// field rewritten.
+/// re-compressed after their content changes, the JSON header of a toolkit checkpoint (its length field and checksums
+/// rewritten) or of a safetensors file (its length field rewritten).
 /// </summary>
 internal static class StructuredMutations
 {
@@ -105,7 +106,10 @@ internal static class StructuredMutations
         return output.ToArray();
     }
 
-    /// <summary>A toolkit checkpoint (magic, version, int32 length, JSON header, tensors) with its header's JSON mutated.</summary>
+    /// <summary>
+    /// A toolkit checkpoint (magic, version, int32 length, JSON header, its XxHash3, tensors, their XxHash3) with its
+    /// header's JSON mutated and its header checksum made right again, so that the JSON reaches the parser.
+    /// </summary>
     public static byte[] CheckpointHeader(byte[] checkpoint, Random random, List<string> log)
     {
         const int lengthAt = 12;
@@ -116,6 +120,8 @@ internal static class StructuredMutations
         BinaryPrimitives.WriteInt32LittleEndian(result.AsSpan(lengthAt), header.Length);
         header.CopyTo(result, lengthAt + 4);
         checkpoint.AsSpan(lengthAt + 4 + length).CopyTo(result.AsSpan(lengthAt + 4 + header.Length));
+        FixCheckpointChecksums(result);
+        log.Add("header checksum fixed");
         return result;
     }
 
@@ -129,6 +135,27 @@ internal static class StructuredMutations
         header.CopyTo(result, 8);
         file.AsSpan(8 + length).CopyTo(result.AsSpan(8 + header.Length));
         return result;
+    }
+
+    /// <summary>Byte mutations of a toolkit checkpoint, then both checksums made right again, so that the tensors reach TorchSharp.</summary>
+    public static byte[] CheckpointWithValidChecksums(byte[] checkpoint, Random random, List<string> log)
+    {
+        byte[] data = FuzzMutator.Mutate(checkpoint, random, log);
+        FixCheckpointChecksums(data, body: true);
+        log.Add("checksums fixed");
+        return data;
+    }
+
+    /// <summary>Recomputes a format-2 checkpoint's header checksum (and the body's) where the header length fits in the data.</summary>
+    public static void FixCheckpointChecksums(byte[] data, bool body = false)
+    {
+        if (data.Length < 16 || BinaryPrimitives.ReadInt32LittleEndian(data.AsSpan(8)) != 2) return;
+        int length = BinaryPrimitives.ReadInt32LittleEndian(data.AsSpan(12));
+        if (length < 0 || length > data.Length - 32) return;
+        int headerEnd = 16 + length;
+        BinaryPrimitives.WriteUInt64LittleEndian(data.AsSpan(headerEnd), XxHash3.HashToUInt64(data.AsSpan(0, headerEnd)));
+        if (body)
+            BinaryPrimitives.WriteUInt64LittleEndian(data.AsSpan(data.Length - 8), XxHash3.HashToUInt64(data.AsSpan(headerEnd + 8, data.Length - 16 - headerEnd)));
     }
 
     private static void Collect(JsonNode? node, List<(JsonNode Parent, string? Key, int Index)> slots)
