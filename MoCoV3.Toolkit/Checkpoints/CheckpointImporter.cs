@@ -63,7 +63,7 @@ public static class CheckpointImporter
         }
         finally
         {
-            DisposeTensors(root);
+            PyTorchFile.DisposeTensors(root);
         }
     }
 
@@ -235,22 +235,4 @@ public static class CheckpointImporter
 
     internal static string Shape(long[] shape) => $"[{string.Join(",", shape)}]";
 
-    /// <summary>Frees the native memory of every tensor read from a file (state dict, optimiser state, …) now rather than at GC.</summary>
-    private static void DisposeTensors(object? node, HashSet<object>? seen = null)
-    {
-        seen ??= new HashSet<object>(ReferenceEqualityComparer.Instance);
-        if (node is null || node is string || !seen.Add(node)) return;
-        switch (node)
-        {
-            case Tensor t:
-                t.Dispose();
-                break;
-            case IDictionary d:
-                foreach (DictionaryEntry e in d) DisposeTensors(e.Value, seen);
-                break;
-            case IEnumerable list:
-                foreach (var item in list) DisposeTensors(item, seen);
-                break;
-        }
-    }
 }

@@ -51,6 +51,29 @@ public static class PyTorchFile
     }
 
     /// <summary>
+    /// Frees the native memory of every tensor in what <see cref="Read"/> returned (state dict, optimiser state, …) now
+    /// rather than at GC; shared and (in a crafted pickle) cyclic references are visited once.
+    /// </summary>
+    public static void DisposeTensors(object? node) => DisposeTensors(node, new HashSet<object>(ReferenceEqualityComparer.Instance));
+
+    private static void DisposeTensors(object? node, HashSet<object> seen)
+    {
+        if (node is null || node is string || !seen.Add(node)) return;
+        switch (node)
+        {
+            case Tensor t:
+                t.Dispose();
+                break;
+            case IDictionary d:
+                foreach (DictionaryEntry e in d) DisposeTensors(e.Value, seen);
+                break;
+            case IEnumerable list:
+                foreach (var item in list) DisposeTensors(item, seen);
+                break;
+        }
+    }
+
+    /// <summary>
     /// The state dict inside a checkpoint: the root, or the dict under <c>state_dict</c>, <c>model</c> or
     /// <c>module</c> (nested wrappers are followed). <paramref name="wrapper"/> is the path taken, e.g.
     /// <c>state_dict</c>, or empty for a flat file. Non-tensor entries are left in; callers skip them.

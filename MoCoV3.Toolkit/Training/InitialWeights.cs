@@ -43,7 +43,7 @@ public static class InitialWeights
         finally
         {
             // Everything the file held (the optimiser state too) is freed once copied, as CheckpointImporter does.
-            DisposeTensors(root);
+            PyTorchFile.DisposeTensors(root);
         }
     }
 
@@ -80,8 +80,9 @@ public static class InitialWeights
             ? target.Keys.Where(k => k.StartsWith("base_encoder.backbone.", StringComparison.Ordinal) || k.StartsWith("momentum_encoder.backbone.", StringComparison.Ordinal))
             : target.Keys;
         var problems = new List<string>();
-        var missing = expected.Where(k => !mapped.ContainsKey(k) && !k.EndsWith("num_batches_tracked", StringComparison.Ordinal)).ToList();
-        var unexpected = mapped.Keys.Where(k => !target.ContainsKey(k)).ToList();
+        // Sorted, so that the message is the same in every process (a torch.save file's dict order is not).
+        var missing = expected.Where(k => !mapped.ContainsKey(k) && !k.EndsWith("num_batches_tracked", StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList();
+        var unexpected = mapped.Keys.Where(k => !target.ContainsKey(k)).Order(StringComparer.Ordinal).ToList();
         foreach (var (k, v) in mapped)
             if (target.TryGetValue(k, out var t) && !t.shape.SequenceEqual(v.shape))
                 problems.Add($"{k}: checkpoint has [{string.Join(",", v.shape)}], model expects [{string.Join(",", t.shape)}]");
@@ -98,25 +99,6 @@ public static class InitialWeights
                          $"{(skipped > 0 ? $", {skipped} others skipped" : "")}); the projector and predictor keep their fresh initialisation");
         else
             info?.Invoke($"initialised from {(format == CheckpointFormat.Toolkit ? "toolkit-layout" : "official")} checkpoint {path} ({mapped.Count} tensors)");
-    }
-
-    private static void DisposeTensors(object? value, HashSet<object>? seen = null)
-    {
-        if (value is null) return;
-        seen ??= new HashSet<object>(ReferenceEqualityComparer.Instance);
-        if (!seen.Add(value)) return;   // shared or (in a crafted pickle) cyclic references
-        switch (value)
-        {
-            case Tensor t:
-                t.Dispose();
-                break;
-            case IDictionary d:
-                foreach (DictionaryEntry e in d) DisposeTensors(e.Value, seen);
-                break;
-            case IEnumerable e when value is not string:
-                foreach (var item in e) DisposeTensors(item, seen);
-                break;
-        }
     }
 
     /// <summary>Official moco-v3 names to ours: the projector is the backbone's <c>head</c> (ViT) or <c>fc</c> (ResNet).

@@ -12,7 +12,7 @@ public sealed class LinclsTests
     public TestContext TestContext { get; set; } = null!;
 
     /// <summary>The quickstart preset's linear-eval base lr, chosen by the sweep in models/vit-tiny-fmnist-quick.md.</summary>
-    private const double QuickLinclsBaseLr = 0.1;
+    private const double QuickLinclsBaseLr = 0.03;
 
     /// <summary>Whether two imports hold exactly the same backbone tensors (parameters and buffers).</summary>
     private static List<string> Differences(ImportedBackbone a, ImportedBackbone b)
@@ -86,16 +86,18 @@ public sealed class LinclsTests
         Assert.IsTrue(info.Any(l => l.Contains("(the preset's lincls_base_lr)")), string.Join("\n", info));
         Assert.IsFalse(info.Any(l => l.StartsWith("note:")));
         Assert.IsTrue(info.Any(l => l.Contains("crops: random-resized from 1 of the area, test centre 1")), string.Join("\n", info));
+        Assert.IsTrue(info.Any(l => l.StartsWith("features standardised by their mean and std over 64 training images")), string.Join("\n", info));
 
-        string old = EvalTestModels.ToolkitCheckpoint(quick with { LinclsBaseLr = null, LinclsCropMin = null, LinclsEvalCrop = null },
+        string old = EvalTestModels.ToolkitCheckpoint(quick with { LinclsBaseLr = null, LinclsCropMin = null, LinclsEvalCrop = null, LinclsStandardize = null },
                                                      Directory.CreateDirectory(Path.Combine(dir, "old")).FullName);
         (lr, info) = Run(old, null);
         Assert.AreEqual(3.0 * 64 / 256, lr, 1e-12);
         Assert.IsTrue(info.Any(l => l.Contains("crops: random-resized from 0.08 of the area, test centre 0.875")), string.Join("\n", info));
+        Assert.IsFalse(info.Any(l => l.StartsWith("features standardised")), string.Join("\n", info));
         var note = info.SingleOrDefault(l => l.StartsWith("note:"));
         Assert.IsNotNull(note, string.Join("\n", info));
         StringAssert.Contains(note, old);
-        StringAssert.Contains(note, FormattableString.Invariant($"(--lr {QuickLinclsBaseLr}, --crop-min 1, --eval-crop 1; saved before presets had them): pass --arch vit-tiny-fmnist-quick"));
+        StringAssert.Contains(note, FormattableString.Invariant($"(--lr {QuickLinclsBaseLr}, --crop-min 1, --eval-crop 1, --standardize true; saved before presets had them): pass --arch vit-tiny-fmnist-quick"));
         (lr, _) = Run(old, quick);
         Assert.AreEqual(QuickLinclsBaseLr * 64 / 256, lr, 1e-12);
     }
