@@ -24,8 +24,6 @@ namespace MoCoV3.Eval.FineTune;
 /// </summary>
 public sealed class FineTuner
 {
-    private const int TimingWarmupSteps = 2, TimingSteps = 5;
-
     /// <summary>Notes about the run (import report, plan, files).</summary>
     public event Action<string>? Info;
 
@@ -64,6 +62,7 @@ public sealed class FineTuner
         double peakLr = o.Lr ?? FineTuneSchedule.ScaledLearningRate(o.BaseLr, o.Batch);
         var schedule = Plan(o, peakLr, total, stepsPerEpoch);
         bool planFixed = o.Minutes is null;
+        var budget = planFixed ? null : new TimeBudget(o.Minutes!.Value);   // the same step timing as pretraining
 
         var (decay, noDecay) = WeightDecayGroups.Split(model);
         using var optimizer = optim.AdamW(
@@ -81,7 +80,6 @@ public sealed class FineTuner
         var clock = Stopwatch.StartNew();
         var sinceLog = Stopwatch.StartNew();
         long imagesSinceLog = 0, step = 0;
-        double timingStart = 0;
         using (var log = new CsvLog(Path.Combine(o.RunDir, "metrics.csv"), "step", "epoch", "loss", "lr", "img_per_s", "elapsed_s"))
         using (var loader = new PrefetchLoader(train, o.Batch, o.Seed, shuffle: true, dropLast: true))
         {
@@ -105,14 +103,11 @@ public sealed class FineTuner
                     step++;
                     imagesSinceLog += batch.Count;
 
-                    if (!planFixed && step == TimingWarmupSteps) timingStart = clock.Elapsed.TotalSeconds;
-                    if (!planFixed && step == TimingWarmupSteps + TimingSteps)
+                    if (!planFixed && budget!.OnStep(step, clock.Elapsed.TotalSeconds, clock.Elapsed.TotalSeconds) is long fitted)
                     {
-                        double perStep = (clock.Elapsed.TotalSeconds - timingStart) / TimingSteps;
-                        long fitted = Math.Max(step, step + (long)Math.Floor(Math.Max(0, o.Minutes!.Value * 60 - clock.Elapsed.TotalSeconds) / perStep));
                         schedule = Plan(o, peakLr, fitted, stepsPerEpoch);
                         planFixed = true;
-                        Info?.Invoke($"timed {TimingSteps} steps ({perStep:F3} s/step): the {o.Minutes} minute budget fits {fitted} steps " +
+                        Info?.Invoke($"timed {budget.TimedSteps} steps ({budget.SecondsPerStep:F3} s/step): the {budget.Minutes} minute budget fits {fitted} steps " +
                                      $"({(double)fitted / stepsPerEpoch:F2} epochs), warmup {schedule.WarmupSteps}");
                     }
 

@@ -20,17 +20,6 @@ namespace MoCoV3.Training;
 /// </summary>
 public sealed class Pretrainer
 {
-    /// <summary>
-    /// <c>--minutes</c> fixes the run length after timing steps that follow two warm-up steps: at least 5 and at most 50,
-    /// and until 30 s (or 1% of a shorter budget) have passed. The first steps of a CPU run are slower than the rest
-    /// (a 5-step sample fitted 4,353 steps to a 90-minute budget that holds ~5,400), so a short sample underfills the budget.
-    /// The share stays well under the fitted warmup (5% of a preset's epochs for the small presets), because the timed
-    /// steps run before the schedules are fitted (at 5% a 10-minute run's fitted warmup was over when timing ended).
-    /// </summary>
-    private const int TimingWarmupSteps = 2, MinTimingSteps = 5, MaxTimingSteps = 50;
-
-    private const double TimingSeconds = 30, TimingBudgetShare = 0.01;
-
     /// <summary>Raised for every logged step (after it is written to metrics.csv).</summary>
     public event Action<MetricsRow, RunPlan>? Logged;
 
@@ -78,6 +67,7 @@ public sealed class Pretrainer
             throw new ArgumentException($"{resumeFrom}: the run had {plan.StepsPerEpoch} steps per epoch but {dataset.Source} gives " +
                                         $"{stepsPerEpoch} at batch {batch}; resume with the same data (and --limit) as the run");
         bool planFixed = resumed is not null || options.Minutes is null;
+        var budget = planFixed ? null : new TimeBudget(options.Minutes!.Value);
 
         manual_seed(plan.Seed);
         using var model = new MoCo(preset, BackboneFactory.Create);
@@ -163,7 +153,6 @@ public sealed class Pretrainer
             Save(); // step 0, so that a NaN in the first steps has something to roll back to
             Info?.Invoke($"--on-nan rollback: wrote the initial checkpoint {checkpointPath}");
         }
-        double timingStart = 0;
         double knnSeconds = 0; // left out of the step timing of --minutes
         double TrainingSeconds() => clock.Elapsed.TotalSeconds - knnSeconds;
         bool cpu = device.type == DeviceType.CPU;
@@ -189,19 +178,12 @@ public sealed class Pretrainer
                 step++;
                 log.Count(batch, data.WaitSeconds);
 
-                if (!planFixed)
+                if (!planFixed && budget!.OnStep(step, TrainingSeconds(), clock.Elapsed.TotalSeconds) is long total)
                 {
-                    if (step == TimingWarmupSteps) timingStart = TrainingSeconds();
-                    long timed = step - TimingWarmupSteps;
-                    double budget = options.Minutes!.Value * 60;
-                    if (timed >= MinTimingSteps &&
-                        (timed >= MaxTimingSteps || TrainingSeconds() - timingStart >= Math.Min(TimingSeconds, TimingBudgetShare * budget)))
-                    {
-                        plan = FitToMinutes(preset, plan, budget, clock.Elapsed.TotalSeconds, (TrainingSeconds() - timingStart) / timed, step);
-                        planFixed = true;
-                        Info?.Invoke($"timed {timed} steps: the {options.Minutes} minute budget fits {plan.TotalSteps} steps " +
-                                     $"({plan.Epochs:F2} epochs, warmup {plan.WarmupEpochs:F2})");
-                    }
+                    plan = FitToSteps(preset, plan, total);
+                    planFixed = true;
+                    Info?.Invoke($"timed {budget.TimedSteps} steps: the {budget.Minutes} minute budget fits {plan.TotalSteps} steps " +
+                                 $"({plan.Epochs:F2} epochs, warmup {plan.WarmupEpochs:F2})");
                 }
 
                 bool last = step >= plan.TotalSteps;
@@ -325,10 +307,9 @@ public sealed class Pretrainer
         };
     }
 
-    private static RunPlan FitToMinutes(ModelPreset preset, RunPlan plan, double budgetSeconds, double elapsed, double secondsPerStep, long step)
+    /// <summary>The plan for a run length fixed by <c>--minutes</c>: the warmup is fitted to it as for <c>--epochs</c>.</summary>
+    private static RunPlan FitToSteps(ModelPreset preset, RunPlan plan, long total)
     {
-        long remaining = (long)Math.Floor(Math.Max(0, budgetSeconds - elapsed) / Math.Max(secondsPerStep, 1e-6));
-        long total = Math.Max(step, step + remaining);
         double epochs = (double)total / plan.StepsPerEpoch;
         return plan with { TotalSteps = total, WarmupEpochs = RunPlan.FitWarmup(preset.WarmupEpochs, preset.Epochs, epochs) };
     }
