@@ -77,12 +77,7 @@ internal static class BenchCommand
         TorchRuntime.Initialize("cpu", threads: threads);
         ModelPreset preset;
         using (var runner = new OnnxModelRunner(onnxPath))
-        {
-            if (!runner.Metadata.TryGetValue(OnnxMetadata.Preset, out var json))
-                throw new InvalidDataException($"{onnxPath}: no {OnnxMetadata.Preset} metadata; was it exported by MoCoV3.NET?");
-            preset = JsonSerializer.Deserialize<ModelPreset>(json, ModelPreset.Json)
-                     ?? throw new InvalidDataException($"{onnxPath}: empty {OnnxMetadata.Preset} metadata");
-        }
+            preset = PresetCatalog.FromOnnxMetadata(runner.Metadata, onnxPath);   // validated, as a preset file is
         using var imported = checkpoint is null ? null : CheckpointImporter.Load(checkpoint, null, preset);
         using var random = imported is null ? BackboneFactory.Create(preset) : null;
         var backbone = imported?.Backbone ?? random!;

@@ -1,5 +1,4 @@
 using MoCoV3.Inference;
-using System.Text.Json;
 using MoCoV3.Export;
 using MoCoV3.Models;
 using MoCoV3.Runtime;
@@ -18,20 +17,7 @@ public static class RandomInitEncoder
     /// <exception cref="InvalidDataException">The metadata has no preset, or it does not describe a model.</exception>
     public static ModelPreset Export(IReadOnlyDictionary<string, string> metadata, string source, int seed, string path)
     {
-        if (!metadata.TryGetValue(OnnxMetadata.Preset, out string? json))
-            throw new InvalidDataException($"{source}: no '{OnnxMetadata.Preset}' metadata, so the architecture for the random-init " +
-                                           "baseline is unknown (export the encoder with `mocov3 export`)");
-        ModelPreset preset;
-        try
-        {
-            preset = JsonSerializer.Deserialize<ModelPreset>(json, ModelPreset.Json)
-                     ?? throw new InvalidDataException($"{source}: '{OnnxMetadata.Preset}' metadata is empty");
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{source}: '{OnnxMetadata.Preset}' metadata is not a preset ({e.Message})", e);
-        }
-        preset.Validate($"{source} metadata");
+        var preset = PresetCatalog.FromOnnxMetadata(metadata, source, "the architecture for the random-init baseline is unknown");
 
         TorchRuntime.Initialize("cpu");
         manual_seed(seed);

@@ -72,6 +72,20 @@ public static class PresetCatalog
         return preset;
     }
 
+    /// <summary>
+    /// The preset an exported model records in its ONNX metadata (<c>mocov3.preset</c>), read and validated like a preset
+    /// file; <paramref name="source"/> (the model's path) names it in errors, which say what is missing or wrong.
+    /// </summary>
+    public static ModelPreset FromOnnxMetadata(IReadOnlyDictionary<string, string> metadata, string source, string? purpose = null)
+    {
+        ArgumentNullException.ThrowIfNull(metadata);
+        if (!metadata.TryGetValue(MoCoV3.Inference.OnnxMetadata.Preset, out string? json))
+            throw new InvalidDataException($"{source}: no '{MoCoV3.Inference.OnnxMetadata.Preset}' metadata{(purpose is null ? "" : $", so {purpose}")}; " +
+                                           "was it exported by MoCoV3.NET (`mocov3 export`)?");
+        if (string.IsNullOrWhiteSpace(json)) throw new InvalidDataException($"{source}: '{MoCoV3.Inference.OnnxMetadata.Preset}' metadata is empty");
+        return Load(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(json)), $"{source} ('{MoCoV3.Inference.OnnxMetadata.Preset}' metadata)");
+    }
+
     private static IEnumerable<string> EmbeddedNames() =>
         typeof(PresetCatalog).Assembly.GetManifestResourceNames()
             .Where(n => n.StartsWith(ResourcePrefix, StringComparison.Ordinal) && n.EndsWith(".json", StringComparison.Ordinal))
