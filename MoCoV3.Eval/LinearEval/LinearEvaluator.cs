@@ -62,25 +62,19 @@ public sealed class LinearEvaluator
         using var head = NewHead(backbone.EmbeddingDim, classes);
         head.to(device);
 
-        double baseLr = o.BaseLr ?? LinclsOptions.DefaultBaseLr(preset);
-        string lrSource = o.BaseLr is not null ? "--lr" : preset.LinclsBaseLr is not null ? "the preset's lincls_base_lr" : "the official default";
-        if (MissedShippedSettings(preset, o) is { Count: > 0 } missed)
+        var settings = LinclsSettings.Resolve(o, preset);
+        if (settings.MissedShippedSettings.Count > 0)
             Info?.Invoke($"note: {o.Checkpoint} records preset '{preset.Name}' without the linear-eval settings the shipped preset has " +
-                         $"({string.Join(", ", missed)}; saved before presets had them): pass --arch {preset.Name} to use them");
-        double peakLr = baseLr * o.Batch / 256.0;
+                         $"({string.Join(", ", settings.MissedShippedSettings)}; saved before presets had them): pass --arch {preset.Name} to use them");
+        double baseLr = settings.BaseLr, peakLr = settings.PeakLr;
         using var optimizer = optim.SGD(head.parameters(), peakLr, momentum: o.Momentum, weight_decay: o.WeightDecay);
-        double cropMin = o.CropMin ?? preset.LinclsCropMin ?? LinclsOptions.OfficialCropMin;
-        double evalCrop = o.EvalCropRatio ?? preset.LinclsEvalCrop ?? ImageTransforms.ImageNetCropRatio;
-        if (cropMin is not (> 0 and <= 1)) throw new ArgumentException($"--crop-min must be in (0, 1], found {cropMin}");
-        if (evalCrop is not (> 0 and <= 1)) throw new ArgumentException($"--eval-crop must be in (0, 1], found {evalCrop}");
-        var transforms = new ImageTransforms(preset, cropMin, evalCrop);
+        var transforms = new ImageTransforms(preset, settings.CropMin, settings.EvalCrop);
         Info?.Invoke(FormattableString.Invariant(
             $"linear eval of {preset.Name} ({backbone.EmbeddingDim}-d embedding, frozen, eval mode) on {train.Source} ({train.Count} images, {classes} classes), ") +
-            FormattableString.Invariant($"{TorchRuntime.Describe(device)}: {o.Epochs} epochs, batch {o.Batch}, lr {baseLr} ({lrSource}) x {o.Batch}/256 = {peakLr:G4}, SGD momentum {o.Momentum}, wd {o.WeightDecay}, ") +
-            FormattableString.Invariant($"crops: random-resized from {cropMin} of the area, test centre {evalCrop}"));
+            FormattableString.Invariant($"{TorchRuntime.Describe(device)}: {o.Epochs} epochs, batch {o.Batch}, lr {baseLr} ({settings.BaseLrSource}) x {o.Batch}/256 = {peakLr:G4}, SGD momentum {o.Momentum}, wd {o.WeightDecay}, ") +
+            FormattableString.Invariant($"crops: random-resized from {settings.CropMin} of the area, test centre {settings.EvalCrop}"));
 
-        bool standardize = o.Standardize ?? preset.LinclsStandardize ?? false;
-        using var stats = standardize ? FeatureStatistics.Measure(backbone, train, transforms.Eval, o.EvalBatch, device, StatisticsImages) : null;
+        using var stats = settings.Standardize ? FeatureStatistics.Measure(backbone, train, transforms.Eval, o.EvalBatch, device, StatisticsImages) : null;
         if (stats is not null)
             Info?.Invoke($"features standardised by their mean and std over {stats.Count} training images (eval view); folded into the head at the end");
         Tensor Logits(Tensor features) => head.forward(stats is null ? features : stats.Standardize(features));
@@ -151,7 +145,7 @@ public sealed class LinearEvaluator
         DurableFile.WriteAllText(Path.Combine(o.RunDir, "results.json"), JsonSerializer.Serialize(new
         {
             top1 = result.Top1, top5 = result.Top5, best_top1 = result.BestTop1, epochs = o.Epochs, batch = o.Batch, base_lr = baseLr,
-            base_lr_from = lrSource, lr = peakLr, crop_min = cropMin, eval_crop = evalCrop, standardized = stats is not null, test_images = result.TestCount, train_images = train.Count, seconds = result.ElapsedSeconds,
+            base_lr_from = settings.BaseLrSource, lr = peakLr, crop_min = settings.CropMin, eval_crop = settings.EvalCrop, standardized = stats is not null, test_images = result.TestCount, train_images = train.Count, seconds = result.ElapsedSeconds,
             preset = preset.Name, checkpoint = o.Checkpoint, onnx = o.OnnxPath, logits_max_abs_diff = verify?.Logits.MaxAbsDiff,
             embedding_max_abs_diff = verify?.Embedding.MaxAbsDiff, verify_passed = verify?.Passed,
         }, new JsonSerializerOptions { WriteIndented = true }));
@@ -160,22 +154,6 @@ public sealed class LinearEvaluator
 
     /// <summary>Training images the standardisation statistics are measured on (the first ones of the training set).</summary>
     private const int StatisticsImages = 10_000;
-
-    /// <summary>
-    /// The linear-eval settings (as <c>--option value</c>) that the shipped preset of the same name sets but
-    /// <paramref name="preset"/> (recorded in an older checkpoint) lacks, and that no option overrides.
-    /// </summary>
-    private static List<string> MissedShippedSettings(ModelPreset preset, LinclsOptions o)
-    {
-        var missed = new List<string>();
-        if (PresetCatalog.All().FirstOrDefault(p => p.Name == preset.Name) is not { } shipped) return missed;
-        if (o.BaseLr is null && preset.LinclsBaseLr is null && shipped.LinclsBaseLr is { } lr) missed.Add(FormattableString.Invariant($"--lr {lr}"));
-        if (o.CropMin is null && preset.LinclsCropMin is null && shipped.LinclsCropMin is { } crop) missed.Add(FormattableString.Invariant($"--crop-min {crop}"));
-        if (o.EvalCropRatio is null && preset.LinclsEvalCrop is null && shipped.LinclsEvalCrop is { } eval) missed.Add(FormattableString.Invariant($"--eval-crop {eval}"));
-        if (o.Standardize is null && preset.LinclsStandardize is null && shipped.LinclsStandardize is { } standardize)
-            missed.Add($"--standardize {standardize.ToString().ToLowerInvariant()}");
-        return missed;
-    }
 
     /// <summary>The official head init: weight N(0, 0.01), bias 0.</summary>
     public static Linear NewHead(int features, int classes)

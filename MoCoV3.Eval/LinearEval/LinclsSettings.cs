@@ -1,0 +1,55 @@
+using MoCoV3.Eval.Classification;
+using MoCoV3.Models;
+
+namespace MoCoV3.Eval.LinearEval;
+
+/// <summary>
+/// The linear-eval settings a run takes, resolved once from its options and the checkpoint's preset: each from the
+/// option when given, else the preset's <c>lincls_*</c> field, else the official value of <c>main_lincls.py</c>.
+/// </summary>
+public sealed record LinclsSettings
+{
+    public required double BaseLr { get; init; }
+    /// <summary>Where <see cref="BaseLr"/> came from, for the run's first line and results.json.</summary>
+    public required string BaseLrSource { get; init; }
+    /// <summary><see cref="BaseLr"/> × batch / 256.</summary>
+    public required double PeakLr { get; init; }
+    public required double CropMin { get; init; }
+    public required double EvalCrop { get; init; }
+    public required bool Standardize { get; init; }
+    /// <summary>The shipped preset's settings an older checkpoint's preset lacks and no option overrides (<c>--option value</c>).</summary>
+    public required IReadOnlyList<string> MissedShippedSettings { get; init; }
+
+    public static LinclsSettings Resolve(LinclsOptions o, ModelPreset preset)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        ArgumentNullException.ThrowIfNull(preset);
+        double baseLr = o.BaseLr ?? LinclsOptions.DefaultBaseLr(preset);
+        double cropMin = o.CropMin ?? preset.LinclsCropMin ?? LinclsOptions.OfficialCropMin;
+        double evalCrop = o.EvalCropRatio ?? preset.LinclsEvalCrop ?? ImageTransforms.ImageNetCropRatio;
+        if (cropMin is not (> 0 and <= 1)) throw new ArgumentException($"--crop-min must be in (0, 1], found {cropMin}");
+        if (evalCrop is not (> 0 and <= 1)) throw new ArgumentException($"--eval-crop must be in (0, 1], found {evalCrop}");
+        return new LinclsSettings
+        {
+            BaseLr = baseLr,
+            BaseLrSource = o.BaseLr is not null ? "--lr" : preset.LinclsBaseLr is not null ? "the preset's lincls_base_lr" : "the official default",
+            PeakLr = baseLr * o.Batch / 256.0,
+            CropMin = cropMin,
+            EvalCrop = evalCrop,
+            Standardize = o.Standardize ?? preset.LinclsStandardize ?? false,
+            MissedShippedSettings = Missed(o, preset),
+        };
+    }
+
+    private static List<string> Missed(LinclsOptions o, ModelPreset preset)
+    {
+        var missed = new List<string>();
+        if (PresetCatalog.All().FirstOrDefault(p => p.Name == preset.Name) is not { } shipped) return missed;
+        if (o.BaseLr is null && preset.LinclsBaseLr is null && shipped.LinclsBaseLr is { } lr) missed.Add(FormattableString.Invariant($"--lr {lr}"));
+        if (o.CropMin is null && preset.LinclsCropMin is null && shipped.LinclsCropMin is { } crop) missed.Add(FormattableString.Invariant($"--crop-min {crop}"));
+        if (o.EvalCropRatio is null && preset.LinclsEvalCrop is null && shipped.LinclsEvalCrop is { } eval) missed.Add(FormattableString.Invariant($"--eval-crop {eval}"));
+        if (o.Standardize is null && preset.LinclsStandardize is null && shipped.LinclsStandardize is { } standardize)
+            missed.Add($"--standardize {standardize.ToString().ToLowerInvariant()}");
+        return missed;
+    }
+}
