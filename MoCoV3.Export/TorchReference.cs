@@ -8,38 +8,32 @@ namespace MoCoV3.Export;
 public static class TorchReference
 {
     /// <summary>Embeddings <c>[N * D]</c> of pixels <c>[N, C, H, W]</c> in [0, 1]; the backbone's training flag is restored afterwards.</summary>
-    public static float[] Embed(Backbone backbone, ModelPreset preset, Tensor pixels)
-    {
-        ArgumentNullException.ThrowIfNull(backbone);
-        ArgumentNullException.ThrowIfNull(preset);
-        ArgumentNullException.ThrowIfNull(pixels);
-        bool wasTraining = backbone.training;
-        backbone.eval();
-        try
-        {
-            using var scope = NewDisposeScope();
-            using var noGrad = no_grad();
-            var device = backbone.parameters().FirstOrDefault()?.device ?? CPU;
-            var x = pixels.to_type(ScalarType.Float32).to(device);
-            var shape = new long[] { 1, preset.Channels, 1, 1 };
-            var mean = tensor(preset.Mean.Select(v => (float)v).ToArray(), shape, device: device);
-            var std = tensor(preset.Std.Select(v => (float)v).ToArray(), shape, device: device);
-            return TensorData.ToFloatArray(backbone.Embed((x - mean) / std));
-        }
-        finally
-        {
-            backbone.train(wasTraining);
-        }
-    }
+    public static float[] Embed(Backbone backbone, ModelPreset preset, Tensor pixels) =>
+        Evaluate(backbone, preset, pixels, (x, _) => backbone.Embed(x));
 
     /// <summary>
-    /// Logits <c>[N * classes]</c> of a linear <paramref name="head"/> on the backbone's class token (<c>forward</c>, the
-    /// feature a head reads, not <see cref="Backbone.Embed"/>), as the exported graph's <c>logits</c> output computes them.
+    /// Logits <c>[N * classes]</c> of a linear <paramref name="head"/> on what it was trained on (<see cref="Backbone.HeadInput"/>:
+    /// the class token, or the preset's whole embedding for a head of that width), as the exported graph's <c>logits</c>
+    /// output computes them.
     /// </summary>
     public static float[] Logits(Backbone backbone, LinearHead head, ModelPreset preset, Tensor pixels)
     {
-        ArgumentNullException.ThrowIfNull(backbone);
         ArgumentNullException.ThrowIfNull(head);
+        return Evaluate(backbone, preset, pixels, (x, device) =>
+        {
+            var weight = tensor(head.Weight, [head.Classes, head.InFeatures], device: device);
+            var bias = tensor(head.Bias, [head.Classes], device: device);
+            return nn.functional.linear(backbone.HeadInput(x, head.InFeatures), weight, bias);
+        });
+    }
+
+    /// <summary>
+    /// Runs <paramref name="compute"/> on the normalised pixels on the backbone's device, in eval mode with no gradient,
+    /// and restores the backbone's training flag afterwards.
+    /// </summary>
+    private static float[] Evaluate(Backbone backbone, ModelPreset preset, Tensor pixels, Func<Tensor, Device, Tensor> compute)
+    {
+        ArgumentNullException.ThrowIfNull(backbone);
         ArgumentNullException.ThrowIfNull(preset);
         ArgumentNullException.ThrowIfNull(pixels);
         bool wasTraining = backbone.training;
@@ -53,9 +47,7 @@ public static class TorchReference
             var shape = new long[] { 1, preset.Channels, 1, 1 };
             var mean = tensor(preset.Mean.Select(v => (float)v).ToArray(), shape, device: device);
             var std = tensor(preset.Std.Select(v => (float)v).ToArray(), shape, device: device);
-            var weight = tensor(head.Weight, [head.Classes, head.InFeatures], device: device);
-            var bias = tensor(head.Bias, [head.Classes], device: device);
-            return TensorData.ToFloatArray(nn.functional.linear(backbone.HeadInput((x - mean) / std, head.InFeatures), weight, bias));
+            return TensorData.ToFloatArray(compute((x - mean) / std, device));
         }
         finally
         {
