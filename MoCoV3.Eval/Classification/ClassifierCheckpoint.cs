@@ -22,7 +22,7 @@ public static class ClassifierCheckpoint
     {
         ArgumentNullException.ThrowIfNull(preset);
         ArgumentNullException.ThrowIfNull(model);
-        int written = TimmStateDict.Write(path, preset, model.Backbone, model.Head.weight, model.Head.bias);
+        int written = BackboneStateDict.Write(path, preset, model.Backbone, model.Head.weight, model.Head.bias);
         string folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
         PresetChecksum.Save(Path.Combine(folder, PresetName), preset);
         return written;

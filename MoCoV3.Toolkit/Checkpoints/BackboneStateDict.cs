@@ -5,11 +5,12 @@ using static TorchSharp.torch;
 namespace MoCoV3.Checkpoints;
 
 /// <summary>
-/// A backbone (and optional linear classifier) as timm (ViT: our names, classifier <c>head.*</c>) or torchvision
-/// (ResNet: classifier <c>fc.*</c>) name their state dicts: the one writer of that layout, for <c>convert --to timm</c>,
-/// <c>--to safetensors</c> and the classifier checkpoints of <c>lincls</c>/<c>finetune</c>.
+/// A backbone (and optional linear classifier) as a state dict under a key layout's names: by default timm's (ViT: our
+/// names, classifier <c>head.*</c>) or torchvision's (ResNet: classifier <c>fc.*</c>). The one writer of backbone state
+/// dicts, for <c>convert --to timm|official</c>, <c>--to safetensors</c> and the classifier checkpoints of
+/// <c>lincls</c>/<c>finetune</c>.
 /// </summary>
-public static class TimmStateDict
+public static class BackboneStateDict
 {
     /// <summary>The layout for <paramref name="preset"/>: timm for a ViT, torchvision for a ResNet.</summary>
     public static KeyLayout LayoutFor(ModelPreset preset)
@@ -20,12 +21,13 @@ public static class TimmStateDict
 
     /// <summary>
     /// Detached, contiguous CPU handles of the tensors in the model's order (an ordered dict pickles as one), owned by the
-    /// caller (<see cref="Dispose"/>).
+    /// caller (<see cref="Dispose"/>), named by <paramref name="layout"/> (default: <see cref="LayoutFor"/>).
     /// </summary>
-    public static OrderedDictionary Build(ModelPreset preset, Backbone backbone, Tensor? headWeight = null, Tensor? headBias = null)
+    public static OrderedDictionary Build(ModelPreset preset, Backbone backbone, Tensor? headWeight = null, Tensor? headBias = null,
+                                          KeyLayout? layout = null)
     {
         ArgumentNullException.ThrowIfNull(backbone);
-        var layout = LayoutFor(preset);
+        layout ??= LayoutFor(preset);
         var state = new OrderedDictionary(StringComparer.Ordinal);
         using var scope = NewDisposeScope();   // owns the detach() temporaries
         foreach (var (name, value) in backbone.state_dict())

@@ -67,8 +67,8 @@ public static class CheckpointConverter
 
         using var imported = CheckpointImporter.Load(input, from, arch);
         var preset = imported.Preset;
-        var layout = TimmStateDict.LayoutFor(preset);
-        var state = TimmStateDict.Build(preset, imported.Backbone, imported.Head?.Weight, imported.Head?.Bias);
+        var layout = BackboneStateDict.LayoutFor(preset);
+        var state = BackboneStateDict.Build(preset, imported.Backbone, imported.Head?.Weight, imported.Head?.Bias);
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["format"] = "pt",
@@ -83,7 +83,7 @@ public static class CheckpointConverter
         }
         finally
         {
-            TimmStateDict.Dispose(state);
+            BackboneStateDict.Dispose(state);
         }
         TimmConfig.Write(config, json);
         return new ConversionResult(preset, imported.Format, layout.Format, weights, state.Count, imported.Report)
@@ -114,12 +114,19 @@ public static class CheckpointConverter
     }
 
     private static int WriteTimm(ImportedBackbone imported, string output) =>
-        TimmStateDict.Write(output, imported.Preset, imported.Backbone, imported.Head?.Weight, imported.Head?.Bias);
+        BackboneStateDict.Write(output, imported.Preset, imported.Backbone, imported.Head?.Weight, imported.Head?.Bias);
 
     private static int WriteOfficial(ImportedBackbone imported, string output, List<string> notes)
     {
-        var state = BackboneState(imported, OfficialKeyLayout.Instance);
-        PyTorchFile.Write(output, new Hashtable { ["state_dict"] = state, ["arch"] = imported.Preset.Name.Replace('-', '_') });
+        var state = BackboneStateDict.Build(imported.Preset, imported.Backbone, layout: OfficialKeyLayout.Instance);
+        try
+        {
+            PyTorchFile.Write(output, new Hashtable { ["state_dict"] = state, ["arch"] = imported.Preset.Name.Replace('-', '_') });
+        }
+        finally
+        {
+            BackboneStateDict.Dispose(state);
+        }
         notes.Add($"note: a {imported.Format} file holds no whole MoCo state here, so {output} has the backbone only (what main_lincls.py " +
                   "reads); convert a toolkit checkpoint for the projectors, momentum encoder and predictor too");
         return state.Count;
@@ -143,7 +150,14 @@ public static class CheckpointConverter
                 state[ToOfficial(name, preset.IsVit)] = value.detach().contiguous().DetachFromDisposeScope();
         }
         long epoch = header.Plan.StepsPerEpoch > 0 ? header.Step / header.Plan.StepsPerEpoch : 0;
-        PyTorchFile.Write(output, new Hashtable { ["state_dict"] = state, ["epoch"] = epoch, ["arch"] = preset.Name.Replace('-', '_') });
+        try
+        {
+            PyTorchFile.Write(output, new Hashtable { ["state_dict"] = state, ["epoch"] = epoch, ["arch"] = preset.Name.Replace('-', '_') });
+        }
+        finally
+        {
+            BackboneStateDict.Dispose(state);
+        }
         notes.Add($"note: {output} holds the whole MoCo state (both encoders, projectors, predictor; epoch {epoch}) but no optimiser " +
                   "state, which the official main_moco.py --resume also reads: load it with load_state_dict, or start its optimiser afresh");
         return state.Count;
@@ -161,15 +175,5 @@ public static class CheckpointConverter
         }
         if (name.StartsWith("predictor.", StringComparison.Ordinal)) return "module." + name;
         throw new InvalidOperationException($"no official name for MoCo tensor '{name}'");
-    }
-
-    /// <summary>The backbone's tensors under the layout's names, in the model's order (an ordered dict pickles as one).</summary>
-    private static OrderedDictionary BackboneState(ImportedBackbone imported, KeyLayout layout)
-    {
-        var state = new OrderedDictionary(StringComparer.Ordinal);
-        using var scope = NewDisposeScope();   // owns the detach() temporaries
-        foreach (var (name, value) in imported.Backbone.state_dict())
-            state[layout.FromBackbone(name)] = value.detach().contiguous().DetachFromDisposeScope();
-        return state;
     }
 }
