@@ -82,7 +82,7 @@ internal sealed class PretrainSession : IDisposable
     {
         model.train();
         clock.Start();
-        if (run.Options.OnNan == "rollback" && checkpoints.Last is null)
+        if (run.Options.OnNan == OnNanPolicy.Rollback && checkpoints.Last is null)
         {
             Save(); // step 0, so that a NaN in the first steps has something to roll back to
             events.OnInfo($"--on-nan rollback: wrote the initial checkpoint {checkpoints.Path}");
@@ -119,7 +119,7 @@ internal sealed class PretrainSession : IDisposable
         double lr = lrScale * Schedules.LearningRate(t, plan.PeakLr, plan.WarmupEpochs, plan.Epochs);
         double m = Schedules.Momentum(t, plan.Epochs, preset.Momentum0);
         var pixels = data.Pixels.to(device);
-        var (x1, x2) = run.Options.Augment == "none"
+        var (x1, x2) = run.Options.Augment == AugmentationRecipe.None
             ? (augmentation.Plain(pixels), augmentation.Plain(pixels))
             : augmentation.TwoViews(pixels, plan.Seed, step);
         var loss = TrainStep.Run(model, optimizer, x1, x2, lr, m, clip, run.Amp);
@@ -146,7 +146,7 @@ internal sealed class PretrainSession : IDisposable
             : gradNorm is double g && !double.IsFinite(g) ? ("gradient norm", g) : null;
         if (nonFinite is var (what, value))
         {
-            if (run.Options.OnNan != "rollback") throw new NonFiniteLossException(step, value, checkpoints.Last, what);
+            if (run.Options.OnNan != OnNanPolicy.Rollback) throw new NonFiniteLossException(step, value, checkpoints.Last, what);
             RollBack(what, value);
             return false;
         }
