@@ -1,3 +1,4 @@
+using MoCoV3.Checkpoints;
 using System.Text.Json;
 using MoCoV3.Data;
 using MoCoV3.Evaluation;
