@@ -4,9 +4,10 @@ using static TorchSharp.torch;
 namespace MoCoV3.Distributed;
 
 /// <summary>
-/// BatchNorm1d over the batch of every rank, as PyTorch's <c>SyncBatchNorm</c> (which the official code puts in both
-/// encoders and the predictor) computes it, for a <see cref="BatchNorm1d"/> module's own γ, β, ε, momentum and running
-/// statistics. Training mode, with n = Σ_ranks N the global batch:
+/// BatchNorm1d over the batch of every rank, with the statistics of PyTorch's <c>SyncBatchNorm</c> (which the official
+/// code puts in both encoders and the predictor; it combines per-rank means and variances, here two all-reduced sums),
+/// for a <see cref="BatchNorm1d"/> module's own γ, β, ε, momentum and running statistics. Training mode, with
+/// n = Σ_ranks N the global batch:
 /// <code>
 ///   μ  = Σ_ranks Σ_rows x / n                       (SumOverRanks: all-reduced forward and backward)
 ///   σ² = Σ_ranks Σ_rows (x − μ)² / n                (two passes, as one process computes it)
@@ -14,7 +15,7 @@ namespace MoCoV3.Distributed;
 ///   running_mean ← (1 − m)·running_mean + m·μ,   running_var ← (1 − m)·running_var + m·σ²·n/(n − 1)
 /// </code>
 /// With gradients averaged over ranks afterwards this is exactly the one-process gradient on the concatenated batch.
-/// Evaluation mode (or a module without batch statistics) is the module's own forward.
+/// Evaluation mode is the module's own forward (running statistics).
 /// </summary>
 public static class SyncBatchNorm
 {
@@ -24,10 +25,9 @@ public static class SyncBatchNorm
         if (x.dim() != 2)
             throw new ArgumentException($"SyncBatchNorm takes [N, C] inputs (BatchNorm1d of the projector and predictor), not [{string.Join(", ", x.shape)}]");
 
-        var count = tensor(new[] { (double)x.shape[0] }, x.dtype);
-        communicator.AllReduceSum(count);
-        double n = count.item<double>();
-        count.Dispose();
+        double[] count = [x.shape[0]];
+        communicator.AllReduceSum<double>(count);
+        double n = count[0];
         if (n < 2) throw new ArgumentException($"SyncBatchNorm needs more than one value per channel over all ranks (global batch {n})");
 
         var mean = SumOverRanks.Apply(x.sum(dim: 0), communicator) / n;
@@ -44,7 +44,7 @@ public static class SyncBatchNorm
             if (bn.num_batches_tracked is not null)
             {
                 bn.num_batches_tracked.add_(1);
-                momentum = bn.momentum ?? 1.0 / bn.num_batches_tracked.item<long>();   // null: cumulative average
+                momentum = bn.momentum ?? 1.0 / bn.num_batches_tracked.to_type(ScalarType.Float64).item<double>();   // null: cumulative average
             }
             else
             {
