@@ -61,7 +61,7 @@ public sealed unsafe class MpiCommunicator : ICommunicator
                 mpi.Check(mpi.CommSize(mpi.CommWorld, &size), "MPI_Comm_size");
                 if (launch.Launcher is Launcher.OpenMpi or Launcher.Mpich && size != launch.WorldSize)
                     throw new InvalidOperationException(
-                        $"the {launch.Launcher} launcher started {launch.WorldSize} processes but {communicator.Description} sees a world of {size}: " +
+                        $"the {(launch.Launcher == Launcher.OpenMpi ? "Open MPI" : "MPICH")} launcher started {launch.WorldSize} processes but {communicator.Description} sees a world of {size}: " +
                         $"the MPI library is not the launcher's (launch with the same MPI's launcher, e.g. mpirun.openmpi for {MpiLibraryLocator.OpenMpiLibrary} " +
                         $"and mpiexec.hydra for {MpiLibraryLocator.MpichLibrary}, or name the library with {MpiLibraryLocator.EnvironmentVariable})");
             }
