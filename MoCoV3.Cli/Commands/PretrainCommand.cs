@@ -1,4 +1,5 @@
 using System.CommandLine;
+using MoCoV3.Distributed;
 using MoCoV3.Evaluation;
 using MoCoV3.Models;
 using MoCoV3.Training;
@@ -80,9 +81,12 @@ internal static class PretrainCommand
 
     private static int Run(ModelPreset preset, PretrainOptions options)
     {
-        var trainer = new Pretrainer();
+        // Under mpirun / mpiexec every rank runs this command: a data-parallel run over MPI's world, --batch the global batch.
+        using var context = DistributedContext.Open();
+        var trainer = new Pretrainer { Communicator = context.Communicator };
         var result = PretrainProgress.Run(trainer, cancel => trainer.Run(preset, options, cancel));
 
+        if (context.Rank != 0) return result.Interrupted ? CliErrors.Interrupted : 0; // rank 0 reports
         if (result.Interrupted)
         {
             Console.Error.WriteLine($"stopped at step {result.Steps}; checkpoint {result.Checkpoint}. Continue with: {ResumeCommand()}");

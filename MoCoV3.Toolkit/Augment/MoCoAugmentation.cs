@@ -37,10 +37,15 @@ public sealed class MoCoAugmentation
     public static MoCoAugmentation FromPreset(Models.ModelPreset p) =>
         new(p.ImageSize, p.CropMin, p.BlurSigmaMin, p.BlurSigmaMax, p.Mean, p.Std);
 
-    /// <summary>Two augmented, normalised views of a uint8 batch <c>[N, C, H, W]</c> (already on the target device).</summary>
-    public (Tensor View1, Tensor View2) TwoViews(Tensor pixels, long seed, long step) =>
-        (Apply(pixels, ViewAugmentation.ByolView1, new Random(SeedSequence.Derive(seed, step, 1))),
-         Apply(pixels, ViewAugmentation.ByolView2, new Random(SeedSequence.Derive(seed, step, 2))));
+    /// <summary>
+    /// Two augmented, normalised views of a uint8 batch <c>[N, C, H, W]</c> (already on the target device). With
+    /// <paramref name="rows"/>, <paramref name="pixels"/> are rows [Offset, Offset + N) of a global batch of GlobalCount
+    /// (one rank's slice): the random parameters are drawn for the whole global batch, as one process draws them, and
+    /// those of the slice applied, so every image gets the views it gets in a one-process run.
+    /// </summary>
+    public (Tensor View1, Tensor View2) TwoViews(Tensor pixels, long seed, long step, (int Offset, int GlobalCount)? rows = null) =>
+        (Apply(pixels, ViewAugmentation.ByolView1, new Random(SeedSequence.Derive(seed, step, 1)), rows),
+         Apply(pixels, ViewAugmentation.ByolView2, new Random(SeedSequence.Derive(seed, step, 2)), rows));
 
     /// <summary>No augmentation: the stored image, resized to the model's input size if needed, normalised.</summary>
     public Tensor Plain(Tensor pixels)
@@ -51,14 +56,23 @@ public sealed class MoCoAugmentation
         return Normalize(x);
     }
 
-    public Tensor Apply(Tensor pixels, ViewAugmentation view, Random rng)
+    /// <param name="rows">Null: <paramref name="pixels"/> is the whole batch. Else its rows are [Offset, Offset + N) of a
+    /// batch of GlobalCount: parameters are drawn for GlobalCount rows and the slice's applied (see <see cref="TwoViews"/>).</param>
+    public Tensor Apply(Tensor pixels, ViewAugmentation view, Random rng, (int Offset, int GlobalCount)? rows = null)
     {
-        int n = (int)pixels.shape[0];
+        int local = (int)pixels.shape[0];
+        var (offset, n) = rows ?? (0, local);
+        if (offset < 0 || offset + local > n)
+            throw new ArgumentException($"rows [{offset}, {offset + local}) do not lie in a global batch of {n}");
         var device = pixels.device;
         var x = ToModelChannels(pixels.to_type(ScalarType.Float32) / 255.0);
         int channels = (int)x.shape[1];
+        // Parameters are drawn for all n rows (the same draws as one process makes); the slice's rows are applied.
+        Tensor Slice(Tensor perRow) => local == n ? perRow : perRow.narrow(0, offset, local);
+        Tensor Column(int n, Func<int, double> value, Device device) => Slice(MoCoAugmentation.Column(n, value, device));
+        Tensor Mask(bool[] values, Device device) => Slice(MoCoAugmentation.Mask(values, device));
 
-        x = ResizedCropAndFlip(x, rng, view.FlipP, device);
+        x = ResizedCropAndFlip(x, rng, view.FlipP, device, n, Slice);
 
         // Colour jitter, applied to a random subset: factors of 1 (and hue 0) leave the other images unchanged.
         var jitter = Draw(n, rng, view.ColorJitterP);
@@ -81,7 +95,7 @@ public sealed class MoCoAugmentation
         if (blur.Any(b => b) && blurSigmaMax > 0)
         {
             var sigma = Enumerable.Range(0, n).Select(i => blur[i] ? Uniform(rng, blurSigmaMin, blurSigmaMax) : 0.0).ToArray();
-            x = GaussianBlur(x, sigma);
+            x = GaussianBlur(x, sigma[offset..(offset + local)]);
         }
 
         var solarize = Draw(n, rng, view.SolarizeP);
@@ -99,9 +113,8 @@ public sealed class MoCoAugmentation
     /// RandomResizedCrop (area fraction in [crop_min, 1], aspect ratio log-uniform in [3/4, 4/3], up to 10 tries,
     /// else the whole image) and horizontal flip, resampled bilinearly to the output size in one grid_sample.
     /// </summary>
-    private Tensor ResizedCropAndFlip(Tensor x, Random rng, double flipP, Device device)
+    private Tensor ResizedCropAndFlip(Tensor x, Random rng, double flipP, Device device, int n, Func<Tensor, Tensor> slice)
     {
-        int n = (int)x.shape[0];
         double height = x.shape[2], width = x.shape[3];
         var theta = new float[n * 6];
         for (int i = 0; i < n; i++)
@@ -122,8 +135,8 @@ public sealed class MoCoAugmentation
             theta[i * 6 + 4] = (float)h;
             theta[i * 6 + 5] = (float)cy;
         }
-        var t = tensor(theta, [n, 2, 3], device: device);
-        var grid = nn.functional.affine_grid(t, [n, x.shape[1], outputSize, outputSize], align_corners: false);
+        var t = slice(tensor(theta, [n, 2, 3], device: device));
+        var grid = nn.functional.affine_grid(t, [x.shape[0], x.shape[1], outputSize, outputSize], align_corners: false);
         return nn.functional.grid_sample(x, grid, GridSampleMode.Bilinear, GridSamplePaddingMode.Border, align_corners: false);
     }
 

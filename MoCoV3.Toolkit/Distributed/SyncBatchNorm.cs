@@ -19,6 +19,22 @@ namespace MoCoV3.Distributed;
 /// </summary>
 public static class SyncBatchNorm
 {
+    /// <summary>
+    /// The forward pass of a projector or predictor MLP with every <see cref="BatchNorm1d"/> synchronised over the ranks
+    /// (what <c>convert_sync_batchnorm</c> does to the official heads); the other layers run as they are.
+    /// </summary>
+    public static Tensor ForwardHead(Sequential head, Tensor x, ICommunicator communicator)
+    {
+        foreach (var layer in head.children())
+            x = layer switch
+            {
+                BatchNorm1d bn => Forward(bn, x, communicator),
+                nn.Module<Tensor, Tensor> module => module.forward(x),
+                _ => throw new NotSupportedException($"SyncBatchNorm: unexpected layer {layer.GetType().Name} in a head"),
+            };
+        return x;
+    }
+
     public static Tensor Forward(BatchNorm1d bn, Tensor x, ICommunicator communicator)
     {
         if (!bn.training) return bn.forward(x);

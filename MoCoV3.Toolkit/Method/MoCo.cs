@@ -1,3 +1,4 @@
+using MoCoV3.Distributed;
 using MoCoV3.Models;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -60,9 +61,32 @@ public sealed class MoCo : nn.Module
     public IEnumerable<Parameter> TrainableParameters() =>
         base_encoder.parameters().Concat(predictor.parameters()).Where(p => p.requires_grad);
 
+    /// <summary>The ranks of a data-parallel run (see <see cref="DataParallel"/>); null in one process.</summary>
+    public ICommunicator? Communicator => communicator;
+
+    private ICommunicator? communicator;
+    private ICommunicator? batchNormRanks; // null: per-rank BatchNorm statistics
+
+    /// <summary>
+    /// Makes this model one rank of a data-parallel run over <paramref name="ranks"/>: each rank forwards its slice of the
+    /// batch, the loss takes the keys of all ranks (<see cref="DistributedContrastiveLoss"/>, the official
+    /// <c>concat_all_gather</c>) and, with <paramref name="syncBatchNorm"/>, every BatchNorm of the heads (both encoders'
+    /// projectors and the predictor) normalises over the global batch, as <c>convert_sync_batchnorm</c> makes them.
+    /// Without it each rank uses its own batch statistics, which does not train like one process (a control for tests).
+    /// The backbone's own BatchNorms (ResNet) are not synchronised.
+    /// </summary>
+    public void DataParallel(ICommunicator ranks, bool syncBatchNorm = true)
+    {
+        communicator = ranks;
+        batchNormRanks = syncBatchNorm ? ranks : null;
+        base_encoder.Communicator = batchNormRanks;
+        momentum_encoder.Communicator = batchNormRanks;
+    }
+
     /// <summary>One MoCo v3 loss for a batch of two crops, updating f_k with momentum <paramref name="m"/> first.</summary>
     public Tensor forward(Tensor x1, Tensor x2, double m)
     {
+        if (communicator is not null) return DataParallelForward(x1, x2, m, communicator);
         var q1 = Autocast.Forward(predictor, base_encoder.forward(x1));
         var q2 = Autocast.Forward(predictor, base_encoder.forward(x2));
 
@@ -74,6 +98,26 @@ public sealed class MoCo : nn.Module
             k2 = momentum_encoder.forward(x2);
         }
         return ContrastiveLoss(q1, k2, Temperature) + ContrastiveLoss(q2, k1, Temperature);
+    }
+
+    /// <summary>
+    /// <see cref="forward"/> on one rank's slice: SyncBatchNorm in the heads, keys gathered from every rank (<see cref="DataParallel"/>). The mean over
+    /// ranks of this loss is the one-process loss of the whole batch; with gradients averaged over ranks, so are the gradients.
+    /// </summary>
+    private Tensor DataParallelForward(Tensor x1, Tensor x2, double m, ICommunicator ranks)
+    {
+        Tensor Predict(Tensor x) => batchNormRanks is null ? Autocast.Forward(predictor, x) : SyncBatchNorm.ForwardHead(predictor, x, batchNormRanks);
+        var q1 = Predict(base_encoder.forward(x1));
+        var q2 = Predict(base_encoder.forward(x2));
+
+        Tensor k1, k2;
+        using (no_grad())
+        {
+            UpdateMomentumEncoder(m);
+            k1 = momentum_encoder.forward(x1);
+            k2 = momentum_encoder.forward(x2);
+        }
+        return DistributedContrastiveLoss.Compute(q1, k2, Temperature, ranks) + DistributedContrastiveLoss.Compute(q2, k1, Temperature, ranks);
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using MoCoV3.Distributed;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -28,5 +29,10 @@ public sealed class Encoder : nn.Module<Tensor, Tensor>
 
     public Sequential Projector => projector;
 
-    public override Tensor forward(Tensor x) => Autocast.Forward(projector, backbone.forward(x));
+    /// <summary>The ranks of a data-parallel run, whose projector BatchNorms are synchronised; null in one process.</summary>
+    public ICommunicator? Communicator { get; set; }
+
+    public override Tensor forward(Tensor x) => Communicator is null
+        ? Autocast.Forward(projector, backbone.forward(x))
+        : SyncBatchNorm.ForwardHead(projector, backbone.forward(x), Communicator);
 }

@@ -2,6 +2,7 @@ using MoCoV3.Checkpoints;
 using System.Diagnostics;
 using MoCoV3.Augment;
 using MoCoV3.Data;
+using MoCoV3.Distributed;
 using MoCoV3.Evaluation;
 using MoCoV3.Method;
 using MoCoV3.Models;
@@ -15,6 +16,11 @@ namespace MoCoV3.Training;
 /// The state of a pretraining run while it trains: the model and optimiser, the step, the rollback learning-rate scale,
 /// the logs and checkpoints. <see cref="Pretrainer.Run"/> makes one per run and drives its loop; each piece of the loop
 /// (<see cref="Train"/>, <see cref="AfterStep"/>, <see cref="RollBack"/>) is a method here.
+/// Data-parallel (<see cref="Pretrainer.Communicator"/> of several ranks): every rank takes its slice of each global batch
+/// (<see cref="BatchSlice"/>), with the augmentation one process would draw for those images; weights start as rank 0's,
+/// the heads' BatchNorms are synchronised, keys gathered and gradients averaged (<see cref="MoCo.Communicator"/>,
+/// <see cref="GradientAverager"/>); the NaN check reads the loss averaged over ranks, so every rank decides the same; rank 0
+/// alone writes config.json, metrics, TensorBoard and checkpoints and raises the events.
 /// </summary>
 internal sealed class PretrainSession : IDisposable
 {
@@ -24,7 +30,10 @@ internal sealed class PretrainSession : IDisposable
     private readonly Device device;
     private readonly MoCo model;
     private readonly ITrainingOptimizer optimizer;
-    private readonly RunLog log;
+    private readonly RunLog? log;                 // rank 0's
+    private readonly ICommunicator ranks;
+    private readonly BatchSlice slice;            // this rank's rows of each global batch
+    private readonly GradientAverager? averager;  // data-parallel runs
     private readonly MoCoAugmentation augmentation;
     private readonly PrefetchLoader loader;
     private readonly RunCheckpoints checkpoints;
@@ -42,8 +51,12 @@ internal sealed class PretrainSession : IDisposable
 
     public PretrainSession(PretrainRun run, IImageDataset dataset, KnnMonitor? knn, Device device, Pretrainer events)
     {
-        (this.run, this.dataset, this.knn, this.device, this.events) = (run, dataset, knn, device, events);
+        (this.run, this.dataset, this.device, this.events) = (run, dataset, device, events);
         var (preset, plan, options) = (run.Preset, run.Plan, run.Options);
+        ranks = events.Communicator;
+        slice = BatchSlice.Of(plan.Batch, ranks.Rank, ranks.Size);
+        if (ranks.Size > 1) CheckDataParallel(run, device);
+        this.knn = IsRoot ? knn : null; // kNN monitoring on rank 0 alone
         budget = run.LengthFixed ? null : new TimeBudget(options.Minutes!.Value);
 
         manual_seed(plan.Seed);
@@ -60,19 +73,27 @@ internal sealed class PretrainSession : IDisposable
         {
             InitialWeights.Load(options.Init, model, events.OnInfo);
         }
+        if (ranks.Size > 1)
+        {
+            ModelBroadcast.FromRoot(model, ranks); // every rank starts from rank 0's weights (and its --init / --resume)
+            model.DataParallel(ranks, events.SyncBatchNorm);
+            averager = new GradientAverager(optimizer.Parameters, ranks);
+        }
 
-        run.WriteConfig(device);
-        log = new RunLog(options.OutputDir, step, options.TensorBoard);
+        if (IsRoot) run.WriteConfig(device);
+        log = IsRoot ? new RunLog(options.OutputDir, step, options.TensorBoard) : null;
         augmentation = MoCoAugmentation.FromPreset(preset);
         // The seed is the run's (from the checkpoint when resuming), so a resumed run sees the same batches and views.
         loader = new PrefetchLoader(dataset, plan.Batch, plan.Seed, shuffle: true, dropLast: true);
-        checkpoints = new RunCheckpoints(run.CheckpointPath, model, optimizer, run.ResumeFrom, step);
+        checkpoints = new RunCheckpoints(run.CheckpointPath, model, optimizer, run.ResumeFrom, step, writes: IsRoot);
         policy = StepPolicy.For(options, knn is not null, plan.StepsPerEpoch);
         watched = WatchedLayers.Of(model.BaseEncoder.Backbone);
         instability = NewMonitor();
         clip = options.ClipGrad is double maxNorm ? new GradientClipping(maxNorm) : null;
 
         events.OnInfo(run.Describe(dataset, device));
+        if (ranks.Size > 1)
+            events.OnInfo($"data-parallel over {ranks.Size} ranks ({ranks.Description}): {slice.Count} images per rank of each global batch of {plan.Batch}");
         if (knn is not null) events.OnInfo($"{knn.Describe()}, every {options.KnnEvery} steps and at the end");
         if (lrScale != 1) events.OnInfo($"learning rate scaled by {lrScale} (earlier --on-nan rollbacks)");
     }
@@ -100,7 +121,7 @@ internal sealed class PretrainSession : IDisposable
                 bool stop = cancel.IsCancellationRequested;
                 if (actions.Log || actions.Save || stop || device.type == DeviceType.CPU)
                 {
-                    if (!AfterStep(loss.item<float>(), lr, m, actions)) break; // rolled back: the epoch restarts at the checkpoint's step
+                    if (!AfterStep(GlobalLoss(loss), lr, m, actions)) break; // rolled back: the epoch restarts at the checkpoint's step
                 }
                 stop = cancel.IsCancellationRequested; // a handler of Logged may have asked to stop at this step
                 if (actions.Save || stop) Save();
@@ -119,12 +140,13 @@ internal sealed class PretrainSession : IDisposable
         double lr = lrScale * Schedules.LearningRate(t, plan.PeakLr, plan.WarmupEpochs, plan.Epochs);
         double m = Schedules.Momentum(t, plan.Epochs, preset.Momentum0);
         var pixels = data.Pixels.to(device);
+        if (!slice.IsWhole) pixels = pixels.narrow(0, slice.Offset, slice.Count);
         var (x1, x2) = run.Options.Augment == AugmentationRecipe.None
             ? (augmentation.Plain(pixels), augmentation.Plain(pixels))
-            : augmentation.TwoViews(pixels, plan.Seed, step);
-        var loss = TrainStep.Run(model, optimizer, x1, x2, lr, m, clip, run.Amp);
+            : augmentation.TwoViews(pixels, plan.Seed, step, slice.IsWhole ? null : (slice.Offset, slice.GlobalCount));
+        var loss = TrainStep.Run(model, optimizer, x1, x2, lr, m, clip, run.Amp, averager);
         step++;
-        log.Count(plan.Batch, data.WaitSeconds);
+        log?.Count(plan.Batch, data.WaitSeconds);
         if (budget?.OnStep(step, clock.Elapsed.TotalSeconds - knnSeconds, clock.Elapsed.TotalSeconds) is long total)
         {
             run = run.WithLength(total);
@@ -150,6 +172,7 @@ internal sealed class PretrainSession : IDisposable
             RollBack(what, value);
             return false;
         }
+        if (!IsRoot) return true; // metrics, kNN and events are rank 0's
         double epoch = (double)step / run.Plan.StepsPerEpoch;
         double? knnTop1 = null;
         if (actions.Knn)
@@ -158,7 +181,7 @@ internal sealed class PretrainSession : IDisposable
             var result = knn!.Evaluate(model.BaseEncoder.Backbone, augmentation.Plain, device); // eval mode, no gradients
             var evaluation = new KnnEvaluation(step, epoch, result, knnClock.Elapsed.TotalSeconds);
             knnSeconds += evaluation.Seconds;
-            log.Exclude(evaluation.Seconds);
+            log!.Exclude(evaluation.Seconds);
             knnTop1 = result.Top1;
             events.OnKnnEvaluated(evaluation);
         }
@@ -173,7 +196,7 @@ internal sealed class PretrainSession : IDisposable
                 GradNormLast = WatchedLayers.GradNorm(watched.Last) / unclip,
             };
             var warnings = instability.Observe(row);
-            row = log.Write(row with { Warnings = string.Join(';', warnings.Select(w => w.Kind)) }, warnings);
+            row = log!.Write(row with { Warnings = string.Join(';', warnings.Select(w => w.Kind)) }, warnings);
             foreach (var w in warnings) events.OnWarning(w.Message);
             events.OnLogged(row, run.Plan);
         }
@@ -189,7 +212,8 @@ internal sealed class PretrainSession : IDisposable
         long failed = step;
         step = checkpoints.RollBack(step, lrScale, what, value).Step;
         lrScale /= 2;
-        log.RewindTo(step);
+        if (ranks.Size > 1) ranks.Barrier(); // every rank has read the checkpoint before rank 0 rewrites it
+        log?.RewindTo(step);
         instability = NewMonitor();
         Save();
         events.OnWarning($"{what} is {value} at step {failed}: rolled back to the checkpoint of step {step} " +
@@ -203,17 +227,43 @@ internal sealed class PretrainSession : IDisposable
 
     private double Elapsed => priorElapsed + clock.Elapsed.TotalSeconds;
 
+    private bool IsRoot => ranks.Rank == 0;
+
+    /// <summary>The step's loss; in a data-parallel run its mean over ranks (the one-process loss of the global batch), the same on every rank.</summary>
+    private double GlobalLoss(Tensor loss)
+    {
+        double value = loss.item<float>();
+        if (ranks.Size == 1) return value;
+        double[] sum = [value];
+        ranks.AllReduceSum<double>(sum);
+        return sum[0] / ranks.Size;
+    }
+
+    /// <summary>What data-parallel pretraining does not support yet, named before anything is built.</summary>
+    private static void CheckDataParallel(PretrainRun run, Device device)
+    {
+        if (device.type != DeviceType.CPU)
+            throw new NotSupportedException($"data-parallel pretraining runs on CPU tensors over MPI; --device {device} needs NCCL, which is not wired yet");
+        if (!run.Preset.IsVit)
+            throw new NotSupportedException($"data-parallel pretraining of {run.Preset.Name} ({run.Preset.Arch.Name()}): the backbone's BatchNorm2d " +
+                                            "layers are not synchronised over ranks yet (only the heads' BatchNorm1d are), so it would not train " +
+                                            "like one process; use a ViT preset, or one process");
+        if (run.Options.Amp) throw new NotSupportedException("--amp is not supported in data-parallel pretraining yet: run in fp32");
+        if (!run.LengthFixed) throw new NotSupportedException("--minutes is not supported in data-parallel pretraining yet (each rank would time its own steps): use --epochs or --max-steps");
+    }
+
     private InstabilityMonitor NewMonitor()
     {
         var monitor = new InstabilityMonitor(run.Options.SpikeFactor, watched.FirstName, watched.LastName);
-        monitor.Seed(log.Kept); // a resumed run flags exactly what the uninterrupted run would
+        monitor.Seed(log?.Kept ?? []); // a resumed run flags exactly what the uninterrupted run would
         return monitor;
     }
 
     public void Dispose()
     {
         loader.Dispose();
-        log.Dispose();
+        log?.Dispose();
+        averager?.Dispose();
         optimizer.Dispose();
         model.Dispose();
     }

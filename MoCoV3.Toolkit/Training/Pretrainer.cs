@@ -1,3 +1,4 @@
+using MoCoV3.Distributed;
 using MoCoV3.Method;
 using MoCoV3.Evaluation;
 using MoCoV3.Models;
@@ -12,6 +13,19 @@ namespace MoCoV3.Training;
 /// </summary>
 public sealed class Pretrainer
 {
+    /// <summary>
+    /// The ranks this run trains on: one process by default; several (e.g. MPI's world under <c>mpirun</c>, see
+    /// <see cref="DistributedContext"/>) make it data-parallel, <see cref="PretrainOptions.Batch"/> being the global batch.
+    /// Only rank 0 raises the events.
+    /// </summary>
+    public ICommunicator Communicator { get; init; } = new SingleProcessCommunicator();
+
+    /// <summary>
+    /// Data-parallel runs: the heads' BatchNorms normalise over the global batch (true, as the official code), or each rank
+    /// over its own slice (false: DDP without <c>convert_sync_batchnorm</c>, which does not train like one process; a control for tests).
+    /// </summary>
+    public bool SyncBatchNorm { get; init; } = true;
+
     /// <summary>Raised for every logged step (after it is written to metrics.csv).</summary>
     public event Action<MetricsRow, RunPlan>? Logged;
 
@@ -30,15 +44,16 @@ public sealed class Pretrainer
     public PretrainResult Run(ModelPreset requestedPreset, PretrainOptions options, CancellationToken cancel = default)
     {
         var device = TorchRuntime.Initialize(options.Compute, training: true);
-        var (run, dataset, knn) = PretrainRun.Resolve(requestedPreset, options, Info);
+        var (run, dataset, knn) = PretrainRun.Resolve(requestedPreset, options, OnInfo);
         using var session = new PretrainSession(run, dataset, knn, device, this);
         return session.Train(cancel);
     }
 
-    internal void OnInfo(string message) => Info?.Invoke(message);
-    internal void OnWarning(string message) => Warning?.Invoke(message);
-    internal void OnLogged(MetricsRow row, RunPlan plan) => Logged?.Invoke(row, plan);
-    internal void OnKnnEvaluated(KnnEvaluation evaluation) => KnnEvaluated?.Invoke(evaluation);
+    private bool IsRoot => Communicator.Rank == 0;
+    internal void OnInfo(string message) { if (IsRoot) Info?.Invoke(message); }
+    internal void OnWarning(string message) { if (IsRoot) Warning?.Invoke(message); }
+    internal void OnLogged(MetricsRow row, RunPlan plan) { if (IsRoot) Logged?.Invoke(row, plan); }
+    internal void OnKnnEvaluated(KnnEvaluation evaluation) { if (IsRoot) KnnEvaluated?.Invoke(evaluation); }
 }
 
 /// <summary>Where a run ended.</summary>

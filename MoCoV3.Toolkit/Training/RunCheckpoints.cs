@@ -8,8 +8,9 @@ namespace MoCoV3.Training;
 /// <summary>
 /// The checkpoints of one pretraining run: written atomically to one path, and read back by <c>--on-nan rollback</c>, which
 /// reloads the last good one (at most <see cref="MaxRollbacks"/> times; the learning rate is halved each time by the caller).
+/// In a data-parallel run rank 0 <paramref name="writes"/>; the other ranks only record which checkpoint rank 0 wrote, and read it back.
 /// </summary>
-internal sealed class RunCheckpoints(string path, MoCo model, ITrainingOptimizer optimizer, string? resumedFrom, long step)
+internal sealed class RunCheckpoints(string path, MoCo model, ITrainingOptimizer optimizer, string? resumedFrom, long step, bool writes = true)
 {
     /// <summary>Rollbacks before the run gives up (the learning rate is then 1/1024 of the schedule's).</summary>
     public const int MaxRollbacks = 10;
@@ -25,7 +26,7 @@ internal sealed class RunCheckpoints(string path, MoCo model, ITrainingOptimizer
     {
         try
         {
-            CheckpointFile.Save(path, header, model, optimizer);
+            if (writes) CheckpointFile.Save(path, header, model, optimizer);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

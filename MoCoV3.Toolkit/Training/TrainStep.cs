@@ -12,10 +12,12 @@ public static class TrainStep
     /// Sets lr, computes the loss of the two views (updating f_k with momentum m), back-propagates, clips the gradients
     /// when <paramref name="clip"/> is given, steps. With <paramref name="amp"/> (bf16), the forward pass runs under
     /// <see cref="Autocast"/> and backward outside it, as with <c>torch.autocast</c>; parameters, gradients and optimiser
-    /// state stay fp32 (bf16 needs no loss scaling, so clipping sees the true gradients).
+    /// state stay fp32 (bf16 needs no loss scaling, so clipping sees the true gradients). In a data-parallel run
+    /// <paramref name="averager"/> averages the gradients over the ranks after backward, before clipping and the step
+    /// (so clipping sees the global gradient norm, as with DDP).
     /// </summary>
     public static Tensor Run(MoCo model, ITrainingOptimizer optimizer, Tensor x1, Tensor x2, double lr, double m,
-        GradientClipping? clip = null, ScalarType? amp = null)
+        GradientClipping? clip = null, ScalarType? amp = null, Distributed.GradientAverager? averager = null)
     {
         optimizer.LearningRate = lr;
         Tensor loss;
@@ -23,6 +25,7 @@ public static class TrainStep
             loss = model.forward(x1, x2, m);
         optimizer.ZeroGrad();
         loss.backward();
+        averager?.Average();
         clip?.Apply(optimizer.Parameters);
         optimizer.Step();
         return loss;

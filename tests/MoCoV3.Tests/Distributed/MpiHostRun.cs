@@ -7,7 +7,7 @@ namespace MoCoV3.Tests.Distributed;
 /// <summary>Runs tests/MpiHost (built beside the tests) on every rank of an Open MPI job and returns each rank's JSON report, in rank order.</summary>
 internal static class MpiHostRun
 {
-    public static IReadOnlyList<JsonElement> Scenario(string scenario, int ranks)
+    public static IReadOnlyList<JsonElement> Scenario(string scenario, int ranks, params string[] arguments)
     {
         string launcher = MpiRun.RequireLauncher(MpiFlavour.OpenMpi);
         string host = Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "MpiHost", "bin",
@@ -15,7 +15,8 @@ internal static class MpiHostRun
                                    "net10.0", "MpiHost.dll");
         Assert.IsTrue(File.Exists(host), $"{host} is not built");
         var start = new ProcessStartInfo(launcher) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string a in new[] { "-np", $"{ranks}", "--oversubscribe", "--allow-run-as-root", "--mca", "pml", "ob1", "--mca", "btl", "self,vader", "dotnet", host, scenario })
+        string[] command = ["-np", $"{ranks}", "--oversubscribe", "--allow-run-as-root", "--mca", "pml", "ob1", "--mca", "btl", "self,vader", "dotnet", host, scenario, .. arguments];
+        foreach (string a in command)
             start.ArgumentList.Add(a);
         start.Environment["TERM"] = "dumb";
         start.Environment["UCX_ERROR_SIGNALS"] = "";

@@ -1,0 +1,143 @@
+using MoCoV3.Checkpoints;
+using MoCoV3.Distributed;
+using MoCoV3.Method;
+using MoCoV3.Models;
+using MoCoV3.Training;
+using static TorchSharp.torch;
+
+namespace MoCoV3.Tests.Distributed;
+
+/// <summary>
+/// Data-parallel pretraining end to end (tests/MpiHost pretrain: a micro vit-tiny-fmnist, full augmentation, lr 1e-3,
+/// clipping, 8 steps, one thread): 2 ranks at global batch 32 train like one process at batch 32 — same per-step losses,
+/// same final weights — and a control with per-rank BatchNorm in the heads differs, so the comparison can fail.
+/// </summary>
+[TestClass]
+public sealed class DataParallelPretrainTests
+{
+    public TestContext TestContext { get; set; } = null!;
+
+    private const string Batch = "32", Lr = "1e-3";
+
+    [TestMethod]
+    public void TwoRanksAtGlobalBatch32TrainLikeOneProcessAtBatch32()
+    {
+        TestData.RequireFashionMnist();
+        string one = TestData.NewFolder("np1-"), two = TestData.NewFolder("np2-"), control = TestData.NewFolder("np2-local-bn-");
+        Assert.AreEqual(8L, MpiHostRun.Scenario("pretrain", 1, one, Batch, "sync", Lr).Single().GetProperty("steps").GetInt64());
+        Assert.IsTrue(MpiHostRun.Scenario("pretrain", 2, two, Batch, "sync", Lr).All(r => r.GetProperty("steps").GetInt64() == 8));
+        MpiHostRun.Scenario("pretrain", 2, control, Batch, "local", Lr);
+
+        var reference = MetricsLog.Read(Path.Combine(one, "metrics.csv"));
+        var parallel = MetricsLog.Read(Path.Combine(two, "metrics.csv"));
+        var perRankBn = MetricsLog.Read(Path.Combine(control, "metrics.csv"));
+        Assert.AreEqual(8, reference.Count);
+        CollectionAssert.AreEqual(reference.Select(r => r.Step).ToList(), parallel.Select(r => r.Step).ToList(), "rank 0 alone logs every step once");
+        Assert.IsTrue(reference.All(r => r.Lr > 0));
+        double lossDiff = reference.Zip(parallel).Max(p => Math.Abs(p.Second.Loss - p.First.Loss) / p.First.Loss);
+        double controlLossDiff = reference.Zip(perRankBn).Max(p => Math.Abs(p.Second.Loss - p.First.Loss) / p.First.Loss);
+        double gradNormDiff = reference.Zip(parallel).Max(p => Math.Abs(p.Second.GradNorm - p.First.GradNorm) / p.First.GradNorm);
+
+        var preset = CheckpointFile.ReadHeader(Path.Combine(one, CheckpointFile.DefaultName)).Preset;
+        using var start = Initial(preset, seed: 3);
+        using var a = Load(one);
+        using var b = Load(two);
+        using var c = Load(control);
+        double scale = MaxAbs(a, Parameters), weightDiff = MaxDiff(a, b, Parameters), controlWeightDiff = MaxDiff(a, c, Parameters);
+        double trained = MaxDiff(a, start, Parameters);
+        double bufferScale = MaxAbs(a, Buffers), bufferDiff = MaxDiff(a, b, Buffers); // BatchNorm running statistics
+        TestContext.WriteLine($"loss {reference[0].Loss:F4} -> {reference[^1].Loss:F4}; np=2 vs np=1: loss rel diff {lossDiff:E1}, grad norm rel diff " +
+                              $"{gradNormDiff:E1}, parameters max|Δw| {weightDiff:E1} (in {Worst(a, b, Parameters)}, max|w| {scale:F3}, training moved them by {trained:E1}), " +
+                              $"buffers max|Δ| {bufferDiff:E1} (max {bufferScale:F3}); per-rank BatchNorm: loss rel diff {controlLossDiff:E1}, max|Δw| {controlWeightDiff:E1}");
+
+        Assert.IsTrue(lossDiff <= 1e-4, $"per-step loss relative difference {lossDiff:E2}");
+        Assert.IsTrue(gradNormDiff <= 1e-4, $"gradient norm relative difference {gradNormDiff:E2}");
+        Assert.IsTrue(weightDiff <= 1e-3 * scale, $"max|Δw| {weightDiff:E2} > 1e-3 · {scale:F3}");
+        Assert.IsTrue(bufferDiff <= 1e-3 * bufferScale, $"running statistics max|Δ| {bufferDiff:E2} > 1e-3 · {bufferScale:F3}");
+        Assert.IsTrue(trained > 10 * weightDiff, $"training moved the weights by {trained:E2} only");
+        Assert.IsTrue(controlLossDiff > 1e-3, $"per-rank BatchNorm must give other losses: {controlLossDiff:E2}");
+        Assert.IsTrue(controlWeightDiff > 10 * weightDiff, $"per-rank BatchNorm must give other weights: {controlWeightDiff:E2} vs {weightDiff:E2}");
+    }
+
+    [TestMethod]
+    public void AGlobalBatchThatDoesNotSplitOverTheRanksIsRefused()
+    {
+        TestData.RequireFashionMnist();
+        string dir = TestData.NewFolder();
+        var outcome = MpiRun.Mocov3(MpiFlavour.OpenMpi, 2,
+            ["pretrain", "--preset", "vit-tiny-fmnist", "--batch", "33", "--limit", "256", "--max-steps", "1", "--out", dir, "--threads", "1"]);
+        Assert.AreNotEqual(0, outcome.Code, outcome.Out);
+        StringAssert.Contains(outcome.Err, "--batch 33 does not split evenly over 2 ranks");
+        StringAssert.Contains(outcome.Err, "use a multiple of 2 (e.g. 32 or 34)");
+        Assert.IsFalse(File.Exists(Path.Combine(dir, "metrics.csv")), "nothing is trained or written");
+    }
+
+    [TestMethod]
+    public void EachRankTakesItsContiguousSliceOfTheGlobalBatch()
+    {
+        Assert.AreEqual(new BatchSlice(0, 32, 32), BatchSlice.Of(32, 0, 1));
+        Assert.AreEqual(new BatchSlice(0, 16, 32), BatchSlice.Of(32, 0, 2));
+        Assert.AreEqual(new BatchSlice(16, 16, 32), BatchSlice.Of(32, 1, 2));
+        Assert.AreEqual(new BatchSlice(24, 8, 32), BatchSlice.Of(32, 3, 4));
+        Assert.IsTrue(BatchSlice.Of(32, 0, 1).IsWhole);
+        Assert.IsFalse(BatchSlice.Of(32, 0, 2).IsWhole);
+        var e = Assert.ThrowsExactly<ArgumentException>(() => BatchSlice.Of(30, 1, 4));
+        StringAssert.Contains(e.Message, "--batch 30 does not split evenly over 4 ranks");
+    }
+
+    [TestMethod]
+    public void ASlicesViewsAreTheWholeBatchsViewsOfItsRows()
+    {
+        // A 3-channel preset, so every jitter (hue, saturation, grayscale), blur and solarize path runs.
+        var preset = TestPresets.Get("vit-small") with { ImageSize = 32 };
+        var augmentation = MoCoV3.Augment.MoCoAugmentation.FromPreset(preset);
+        manual_seed(11);
+        using var pixels = randint(0, 256, [8, 3, 40, 40]).to_type(ScalarType.Byte);
+        var (whole1, whole2) = augmentation.TwoViews(pixels, seed: 5, step: 7);
+        double maxAbs = whole1.abs().max().item<float>();
+        foreach (var (offset, count) in new[] { (0, 4), (4, 4), (2, 2) })
+        {
+            var (v1, v2) = augmentation.TwoViews(pixels.narrow(0, offset, count), seed: 5, step: 7, rows: (offset, 8));
+            Assert.AreEqual(0.0, (v1 - whole1.narrow(0, offset, count)).abs().max().item<float>(), 1e-6 * maxAbs, $"view 1, rows {offset}+{count}");
+            Assert.AreEqual(0.0, (v2 - whole2.narrow(0, offset, count)).abs().max().item<float>(), 1e-6 * maxAbs, $"view 2, rows {offset}+{count}");
+        }
+        // Control: the slice augmented as a batch of its own draws other parameters.
+        var (own, _) = augmentation.TwoViews(pixels.narrow(0, 4, 4), seed: 5, step: 7);
+        Assert.IsTrue((own - whole1.narrow(0, 4, 4)).abs().max().item<float>() > 0.1 * maxAbs);
+        Assert.ThrowsExactly<ArgumentException>(() => augmentation.TwoViews(pixels.narrow(0, 0, 4), seed: 5, step: 7, rows: (6, 8)));
+    }
+
+    private static MoCo Initial(ModelPreset preset, long seed)
+    {
+        manual_seed(seed);
+        return new MoCo(preset, BackboneFactory.Create);
+    }
+
+    private static MoCo Load(string dir)
+    {
+        string path = Path.Combine(dir, CheckpointFile.DefaultName);
+        var model = new MoCo(CheckpointFile.ReadHeader(path).Preset, BackboneFactory.Create);
+        CheckpointFile.Load(path, model, null);
+        return model;
+    }
+
+    private static IEnumerable<(string Name, Tensor Value)> Parameters(MoCo model) => model.named_parameters().Select(p => (p.name, (Tensor)p.parameter));
+
+    private static IEnumerable<(string Name, Tensor Value)> Buffers(MoCo model) =>
+        model.named_buffers().Where(b => b.buffer.is_floating_point()).Select(b => (b.name, b.buffer));
+
+    private static double MaxAbs(MoCo model, Func<MoCo, IEnumerable<(string Name, Tensor Value)>> tensors) =>
+        tensors(model).Max(t => t.Value.abs().max().to_type(ScalarType.Float64).item<double>());
+
+    private static double MaxDiff(MoCo a, MoCo b, Func<MoCo, IEnumerable<(string Name, Tensor Value)>> tensors)
+    {
+        var other = tensors(b).ToDictionary(t => t.Name, t => t.Value);
+        return tensors(a).Max(t => (t.Value.to_type(ScalarType.Float64) - other[t.Name].to_type(ScalarType.Float64)).abs().max().item<double>());
+    }
+
+    private static string Worst(MoCo a, MoCo b, Func<MoCo, IEnumerable<(string Name, Tensor Value)>> tensors)
+    {
+        var other = tensors(b).ToDictionary(t => t.Name, t => t.Value);
+        return tensors(a).MaxBy(t => (t.Value.to_type(ScalarType.Float64) - other[t.Name].to_type(ScalarType.Float64)).abs().max().item<double>()).Name;
+    }
+}

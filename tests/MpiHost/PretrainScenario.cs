@@ -1,0 +1,43 @@
+using System.Text;
+using System.Text.Json;
+using MoCoV3.Distributed;
+using MoCoV3.Models;
+using MoCoV3.Training;
+
+/// <summary>
+/// MpiHost pretrain OUT BATCH sync|local [LR] : 8 steps of MoCo v3 pretraining (a micro vit-tiny-fmnist, full augmentation,
+/// lr &gt; 0, clipping, one thread) on the ranks of this job at global batch BATCH, rank 0 writing metrics.csv and the
+/// checkpoint to OUT. <c>local</c> keeps per-rank BatchNorm statistics in the heads (the control). Prints one JSON line per rank.
+/// </summary>
+internal static class PretrainScenario
+{
+    /// <summary>vit-tiny-fmnist shrunk so 8 steps take seconds on one thread.</summary>
+    public static ModelPreset Preset => PresetCatalog.Get("vit-tiny-fmnist") with
+    {
+        Name = "micro-vit-fmnist", EmbedDim = 32, Depth = 1, Heads = 2, HiddenDim = 64, OutDim = 32,
+    };
+
+    public static int Run(string[] args)
+    {
+        double lr = 5e-3;
+        if (args.Length is not (3 or 4) || !int.TryParse(args[1], out int batch) || args[2] is not ("sync" or "local")
+            || (args.Length == 4 && !double.TryParse(args[3], System.Globalization.CultureInfo.InvariantCulture, out lr)))
+        {
+            Console.Error.WriteLine("usage: MpiHost pretrain OUT BATCH sync|local [LR]");
+            return 1;
+        }
+        using var context = DistributedContext.Open();
+        var options = new PretrainOptions
+        {
+            OutputDir = args[0], Batch = batch, MaxSteps = 8, Lr = lr, WarmupEpochs = 0, LogEvery = 1, SaveEvery = 100,
+            Seed = 3, TensorBoard = false, ClipGrad = 1.0, Data = new() { Limit = 256 }, Compute = new() { Threads = 1 },
+        };
+        var trainer = new Pretrainer { Communicator = context.Communicator, SyncBatchNorm = args[2] == "sync" };
+        var result = trainer.Run(Preset, options);
+        context.Communicator.Barrier();
+        var report = new Dictionary<string, object> { ["rank"] = context.Rank, ["size"] = context.Size, ["steps"] = result.Steps };
+        using (var stdout = Console.OpenStandardOutput())
+            stdout.Write(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(report) + "\n"));
+        return 0;
+    }
+}
