@@ -4,10 +4,11 @@ using static TorchSharp.torch;
 namespace MoCoV3.Distributed;
 
 /// <summary>
-/// BatchNorm1d over the batch of every rank, with the statistics of PyTorch's <c>SyncBatchNorm</c> (which the official
+/// BatchNorm over the batch of every rank, with the statistics of PyTorch's <c>SyncBatchNorm</c> (which the official
 /// code puts in both encoders and the predictor; it combines per-rank means and variances, here two all-reduced sums),
-/// for a <see cref="BatchNorm1d"/> module's own γ, β, ε, momentum and running statistics. Training mode, with
-/// n = Σ_ranks N the global batch:
+/// for a <see cref="BatchNorm1d"/> or <see cref="BatchNorm2d"/> module's own γ, β, ε, momentum and running statistics.
+/// Training mode, with n = Σ_ranks N (× H × W for BatchNorm2d) the values per channel over all ranks, sums over every
+/// dimension but the channel's:
 /// <code>
 ///   μ  = Σ_ranks Σ_rows x / n                       (SumOverRanks: all-reduced forward and backward)
 ///   σ² = Σ_ranks Σ_rows (x − μ)² / n                (two passes, as one process computes it)
@@ -20,38 +21,41 @@ namespace MoCoV3.Distributed;
 public static class SyncBatchNorm
 {
     /// <summary>
-    /// The forward pass of a projector or predictor MLP with every <see cref="BatchNorm1d"/> synchronised over the ranks
-    /// (what <c>convert_sync_batchnorm</c> does to the official heads); the other layers run as they are.
+    /// The forward pass of a <see cref="Sequential"/> (a projector or predictor MLP, a ResNet downsample) with every
+    /// BatchNorm synchronised over the ranks (what <c>convert_sync_batchnorm</c> does); the other layers run as they are.
     /// </summary>
-    public static Tensor ForwardHead(Sequential head, Tensor x, ICommunicator communicator)
+    public static Tensor ForwardSequential(Sequential layers, Tensor x, ICommunicator communicator)
     {
-        foreach (var layer in head.children())
+        foreach (var layer in layers.children())
             x = layer switch
             {
-                BatchNorm1d bn => Forward(bn, x, communicator),
+                BatchNorm bn => Forward(bn, x, communicator),
                 nn.Module<Tensor, Tensor> module => module.forward(x),
-                _ => throw new NotSupportedException($"SyncBatchNorm: unexpected layer {layer.GetType().Name} in a head"),
+                _ => throw new NotSupportedException($"SyncBatchNorm: unexpected layer {layer.GetType().Name} in a Sequential"),
             };
         return x;
     }
 
-    public static Tensor Forward(BatchNorm1d bn, Tensor x, ICommunicator communicator)
+    public static Tensor Forward(BatchNorm bn, Tensor x, ICommunicator communicator)
     {
         if (!bn.training) return bn.forward(x);
-        if (x.dim() != 2)
-            throw new ArgumentException($"SyncBatchNorm takes [N, C] inputs (BatchNorm1d of the projector and predictor), not [{string.Join(", ", x.shape)}]");
+        if (x.dim() != 2 && x.dim() != 4)
+            throw new ArgumentException($"SyncBatchNorm takes [N, C] (BatchNorm1d of the heads) or [N, C, H, W] inputs (BatchNorm2d), not [{string.Join(", ", x.shape)}]");
+        long[] dims = x.dim() == 2 ? [0] : [0, 2, 3];
+        // [C] statistics broadcast over [N, C] as they are, over [N, C, H, W] as [C, 1, 1].
+        Tensor PerChannel(Tensor t) => x.dim() == 2 ? t : t.view(-1, 1, 1);
 
-        double[] count = [x.shape[0]];
+        double[] count = [x.numel() / x.shape[1]];
         communicator.AllReduceSum<double>(count);
         double n = count[0];
         if (n < 2) throw new ArgumentException($"SyncBatchNorm needs more than one value per channel over all ranks (global batch {n})");
 
-        var mean = SumOverRanks.Apply(x.sum(dim: 0), communicator) / n;
-        var centred = x - mean;
-        var variance = SumOverRanks.Apply(centred.square().sum(dim: 0), communicator) / n;
-        var y = centred * (variance + bn.eps).rsqrt();
-        if (bn.weight is not null) y = y * bn.weight;
-        if (bn.bias is not null) y = y + bn.bias;
+        var mean = SumOverRanks.Apply(x.sum(dims), communicator) / n;
+        var centred = x - PerChannel(mean);
+        var variance = SumOverRanks.Apply(centred.square().sum(dims), communicator) / n;
+        var y = centred * PerChannel((variance + bn.eps).rsqrt());
+        if (bn.weight is not null) y = y * PerChannel(bn.weight);
+        if (bn.bias is not null) y = y + PerChannel(bn.bias);
 
         if (bn.track_running_stats && bn.running_mean is not null && bn.running_var is not null)
         {

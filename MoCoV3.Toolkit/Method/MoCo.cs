@@ -70,10 +70,9 @@ public sealed class MoCo : nn.Module
     /// <summary>
     /// Makes this model one rank of a data-parallel run over <paramref name="ranks"/>: each rank forwards its slice of the
     /// batch, the loss takes the keys of all ranks (<see cref="DistributedContrastiveLoss"/>, the official
-    /// <c>concat_all_gather</c>) and, with <paramref name="syncBatchNorm"/>, every BatchNorm of the heads (both encoders'
-    /// projectors and the predictor) normalises over the global batch, as <c>convert_sync_batchnorm</c> makes them.
+    /// <c>concat_all_gather</c>) and, with <paramref name="syncBatchNorm"/>, every BatchNorm (both encoders' projectors and
+    /// ResNet backbones, the predictor) normalises over the global batch, as <c>convert_sync_batchnorm</c> makes them.
     /// Without it each rank uses its own batch statistics, which does not train like one process (a control for tests).
-    /// The backbone's own BatchNorms (ResNet) are not synchronised.
     /// </summary>
     public void DataParallel(ICommunicator ranks, bool syncBatchNorm = true)
     {
@@ -106,7 +105,7 @@ public sealed class MoCo : nn.Module
     /// </summary>
     private Tensor DataParallelForward(Tensor x1, Tensor x2, double m, ICommunicator ranks)
     {
-        Tensor Predict(Tensor x) => batchNormRanks is null ? Autocast.Forward(predictor, x) : SyncBatchNorm.ForwardHead(predictor, x, batchNormRanks);
+        Tensor Predict(Tensor x) => batchNormRanks is null ? Autocast.Forward(predictor, x) : SyncBatchNorm.ForwardSequential(predictor, x, batchNormRanks);
         var q1 = Predict(base_encoder.forward(x1));
         var q2 = Predict(base_encoder.forward(x2));
 

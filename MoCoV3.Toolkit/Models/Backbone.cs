@@ -11,6 +11,12 @@ public abstract class Backbone : nn.Module<Tensor, Tensor>
 {
     protected Backbone(string name) : base(name) { }
 
+    /// <summary>
+    /// The ranks of a data-parallel run over which the backbone's BatchNorms normalise in training (SyncBatchNorm); null:
+    /// this process's batch. A backbone without BatchNorm (ViT) ignores it.
+    /// </summary>
+    public virtual MoCoV3.Distributed.ICommunicator? BatchNormRanks { get; set; }
+
     /// <summary>Width of the feature vector returned by <c>forward</c>.</summary>
     public abstract int FeatureDim { get; }
 

@@ -32,12 +32,15 @@ internal sealed class BasicBlock : nn.Module<Tensor, Tensor>
     /// <summary>The BN whose output joins the residual sum; zeroed by <c>zero_init_residual</c>.</summary>
     public BatchNorm2d LastNorm => bn2;
 
+    /// <summary>The ranks its BatchNorms normalise over (see <see cref="Backbone.BatchNormRanks"/>); null: this process's batch.</summary>
+    internal MoCoV3.Distributed.ICommunicator? BatchNormRanks { get; set; }
+
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = relu.forward(bn1.forward(Autocast.Conv2d(conv1, x)));
-        y = bn2.forward(Autocast.Conv2d(conv2, y));
-        var identity = downsample is null ? x : Autocast.Forward(downsample, x);
+        var y = relu.forward(BackboneNorm.Forward(bn1, Autocast.Conv2d(conv1, x), BatchNormRanks));
+        y = BackboneNorm.Forward(bn2, Autocast.Conv2d(conv2, y), BatchNormRanks);
+        var identity = downsample is null ? x : BackboneNorm.Forward(downsample, x, BatchNormRanks);
         y.add_(identity);
         return relu.forward(y).MoveToOuterDisposeScope();
     }

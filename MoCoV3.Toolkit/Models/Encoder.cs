@@ -29,10 +29,17 @@ public sealed class Encoder : nn.Module<Tensor, Tensor>
 
     public Sequential Projector => projector;
 
-    /// <summary>The ranks of a data-parallel run, whose projector BatchNorms are synchronised; null in one process.</summary>
-    public ICommunicator? Communicator { get; set; }
+    /// <summary>
+    /// The ranks of a data-parallel run over which every BatchNorm (the projector's, a ResNet backbone's) normalises, as
+    /// SyncBatchNorm; null: this process's batch.
+    /// </summary>
+    public ICommunicator? Communicator
+    {
+        get => backbone.BatchNormRanks;
+        set => backbone.BatchNormRanks = value;
+    }
 
     public override Tensor forward(Tensor x) => Communicator is null
         ? Autocast.Forward(projector, backbone.forward(x))
-        : SyncBatchNorm.ForwardHead(projector, backbone.forward(x), Communicator);
+        : SyncBatchNorm.ForwardSequential(projector, backbone.forward(x), Communicator);
 }

@@ -60,10 +60,24 @@ public sealed class ResNet : Backbone
 
     public override int FeatureDim => featureDim;
 
+    public override MoCoV3.Distributed.ICommunicator? BatchNormRanks
+    {
+        get => base.BatchNormRanks;
+        set
+        {
+            base.BatchNormRanks = value;
+            foreach (var (_, module) in named_modules())
+            {
+                if (module is BasicBlock basic) basic.BatchNormRanks = value;
+                if (module is Bottleneck bottleneck) bottleneck.BatchNormRanks = value;
+            }
+        }
+    }
+
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = relu.forward(bn1.forward(Autocast.Conv2d(conv1, x)));
+        var y = relu.forward(BackboneNorm.Forward(bn1, Autocast.Conv2d(conv1, x), BatchNormRanks));
         if (maxpool is not null) y = maxpool.forward(y);
         y = layer1.forward(y);
         y = layer2.forward(y);

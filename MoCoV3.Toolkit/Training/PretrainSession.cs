@@ -244,10 +244,6 @@ internal sealed class PretrainSession : IDisposable
     {
         if (device.type != DeviceType.CPU)
             throw new NotSupportedException($"data-parallel pretraining runs on CPU tensors over MPI; --device {device} needs NCCL, which is not wired yet");
-        if (!run.Preset.IsVit)
-            throw new NotSupportedException($"data-parallel pretraining of {run.Preset.Name} ({run.Preset.Arch.Name()}): the backbone's BatchNorm2d " +
-                                            "layers are not synchronised over ranks yet (only the heads' BatchNorm1d are), so it would not train " +
-                                            "like one process; use a ViT preset, or one process");
         if (run.Options.Amp) throw new NotSupportedException("--amp is not supported in data-parallel pretraining yet: run in fp32");
         if (!run.LengthFixed) throw new NotSupportedException("--minutes is not supported in data-parallel pretraining yet (each rank would time its own steps): use --epochs or --max-steps");
     }

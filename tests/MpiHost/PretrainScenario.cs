@@ -5,25 +5,32 @@ using MoCoV3.Models;
 using MoCoV3.Training;
 
 /// <summary>
-/// MpiHost pretrain OUT BATCH sync|local [LR] : 8 steps of MoCo v3 pretraining (a micro vit-tiny-fmnist, full augmentation,
+/// MpiHost pretrain OUT BATCH sync|local [LR] [vit|resnet] : 8 steps of MoCo v3 pretraining (a micro vit-tiny-fmnist, full augmentation,
 /// lr &gt; 0, clipping, one thread) on the ranks of this job at global batch BATCH, rank 0 writing metrics.csv and the
 /// checkpoint to OUT. <c>local</c> keeps per-rank BatchNorm statistics in the heads (the control). Prints one JSON line per rank.
 /// </summary>
 internal static class PretrainScenario
 {
     /// <summary>vit-tiny-fmnist shrunk so 8 steps take seconds on one thread.</summary>
-    public static ModelPreset Preset => PresetCatalog.Get("vit-tiny-fmnist") with
+    public static ModelPreset Vit => PresetCatalog.Get("vit-tiny-fmnist") with
     {
         Name = "micro-vit-fmnist", EmbedDim = 32, Depth = 1, Heads = 2, HiddenDim = 64, OutDim = 32,
+    };
+
+    /// <summary>resnet18-fmnist shrunk (one block per stage, 16×16 views, narrow heads): BatchNorm2d in every block and downsample.</summary>
+    public static ModelPreset ResNet => PresetCatalog.Get("resnet18-fmnist") with
+    {
+        Name = "micro-resnet-fmnist", Layers = [1, 1, 1, 1], ImageSize = 16, HiddenDim = 64, OutDim = 32,
     };
 
     public static int Run(string[] args)
     {
         double lr = 5e-3;
-        if (args.Length is not (3 or 4) || !int.TryParse(args[1], out int batch) || args[2] is not ("sync" or "local")
-            || (args.Length == 4 && !double.TryParse(args[3], System.Globalization.CultureInfo.InvariantCulture, out lr)))
+        if (args.Length is not (3 or 4 or 5) || !int.TryParse(args[1], out int batch) || args[2] is not ("sync" or "local")
+            || (args.Length >= 4 && !double.TryParse(args[3], System.Globalization.CultureInfo.InvariantCulture, out lr))
+            || (args.Length == 5 && args[4] is not ("vit" or "resnet")))
         {
-            Console.Error.WriteLine("usage: MpiHost pretrain OUT BATCH sync|local [LR]");
+            Console.Error.WriteLine("usage: MpiHost pretrain OUT BATCH sync|local [LR] [vit|resnet]");
             return 1;
         }
         using var context = DistributedContext.Open();
@@ -33,7 +40,7 @@ internal static class PretrainScenario
             Seed = 3, TensorBoard = false, ClipGrad = 1.0, Data = new() { Limit = 256 }, Compute = new() { Threads = 1 },
         };
         var trainer = new Pretrainer { Communicator = context.Communicator, SyncBatchNorm = args[2] == "sync" };
-        var result = trainer.Run(Preset, options);
+        var result = trainer.Run(args.Length == 5 && args[4] == "resnet" ? ResNet : Vit, options);
         context.Communicator.Barrier();
         var report = new Dictionary<string, object> { ["rank"] = context.Rank, ["size"] = context.Size, ["steps"] = result.Steps };
         using (var stdout = Console.OpenStandardOutput())

@@ -8,25 +8,32 @@ using static TorchSharp.torch;
 namespace MoCoV3.Tests.Distributed;
 
 /// <summary>
-/// Data-parallel pretraining end to end (tests/MpiHost pretrain: a micro vit-tiny-fmnist, full augmentation, lr 1e-3,
-/// clipping, 8 steps, one thread): 2 ranks at global batch 32 train like one process at batch 32 — same per-step losses,
-/// same final weights — and a control with per-rank BatchNorm in the heads differs, so the comparison can fail.
+/// Data-parallel pretraining end to end (tests/MpiHost pretrain: a micro vit-tiny-fmnist or resnet18-fmnist, full
+/// augmentation, lr &gt; 0, clipping, 8 steps, one thread): 2 ranks at global batch 32 train like one process at batch 32 —
+/// same per-step losses, same final weights — and a control with per-rank BatchNorm differs, so the comparison can fail.
 /// </summary>
 [TestClass]
 public sealed class DataParallelPretrainTests
 {
     public TestContext TestContext { get; set; } = null!;
 
-    private const string Batch = "32", Lr = "1e-3";
+    private const string Batch = "32";
 
+    /// <summary>AdamW, lr 1e-3; BatchNorm1d in the heads only.</summary>
     [TestMethod]
-    public void TwoRanksAtGlobalBatch32TrainLikeOneProcessAtBatch32()
+    public void VitTwoRanksAtGlobalBatch32TrainLikeOneProcessAtBatch32() => TwoRanksTrainLikeOneProcess("vit", "1e-3");
+
+    /// <summary>LARS, lr 0.05; BatchNorm2d in the backbone (every block and downsample) as well as the heads' BatchNorm1d.</summary>
+    [TestMethod]
+    public void ResNetTwoRanksAtGlobalBatch32TrainLikeOneProcessAtBatch32() => TwoRanksTrainLikeOneProcess("resnet", "0.05");
+
+    private void TwoRanksTrainLikeOneProcess(string arch, string lr)
     {
         TestData.RequireFashionMnist();
         string one = TestData.NewFolder("np1-"), two = TestData.NewFolder("np2-"), control = TestData.NewFolder("np2-local-bn-");
-        Assert.AreEqual(8L, MpiHostRun.Scenario("pretrain", 1, one, Batch, "sync", Lr).Single().GetProperty("steps").GetInt64());
-        Assert.IsTrue(MpiHostRun.Scenario("pretrain", 2, two, Batch, "sync", Lr).All(r => r.GetProperty("steps").GetInt64() == 8));
-        MpiHostRun.Scenario("pretrain", 2, control, Batch, "local", Lr);
+        Assert.AreEqual(8L, MpiHostRun.Scenario("pretrain", 1, one, Batch, "sync", lr, arch).Single().GetProperty("steps").GetInt64());
+        Assert.IsTrue(MpiHostRun.Scenario("pretrain", 2, two, Batch, "sync", lr, arch).All(r => r.GetProperty("steps").GetInt64() == 8));
+        MpiHostRun.Scenario("pretrain", 2, control, Batch, "local", lr, arch);
 
         var reference = MetricsLog.Read(Path.Combine(one, "metrics.csv"));
         var parallel = MetricsLog.Read(Path.Combine(two, "metrics.csv"));
@@ -46,7 +53,7 @@ public sealed class DataParallelPretrainTests
         double scale = MaxAbs(a, Parameters), weightDiff = MaxDiff(a, b, Parameters), controlWeightDiff = MaxDiff(a, c, Parameters);
         double trained = MaxDiff(a, start, Parameters);
         double bufferScale = MaxAbs(a, Buffers), bufferDiff = MaxDiff(a, b, Buffers); // BatchNorm running statistics
-        TestContext.WriteLine($"loss {reference[0].Loss:F4} -> {reference[^1].Loss:F4}; np=2 vs np=1: loss rel diff {lossDiff:E1}, grad norm rel diff " +
+        TestContext.WriteLine($"{arch}: loss {reference[0].Loss:F4} -> {reference[^1].Loss:F4}; np=2 vs np=1: loss rel diff {lossDiff:E1}, grad norm rel diff " +
                               $"{gradNormDiff:E1}, parameters max|Δw| {weightDiff:E1} (in {Worst(a, b, Parameters)}, max|w| {scale:F3}, training moved them by {trained:E1}), " +
                               $"buffers max|Δ| {bufferDiff:E1} (max {bufferScale:F3}); per-rank BatchNorm: loss rel diff {controlLossDiff:E1}, max|Δw| {controlWeightDiff:E1}");
 
@@ -70,6 +77,29 @@ public sealed class DataParallelPretrainTests
         StringAssert.Contains(outcome.Err, "--batch 33 does not split evenly over 2 ranks");
         StringAssert.Contains(outcome.Err, "use a multiple of 2 (e.g. 32 or 34)");
         Assert.IsFalse(File.Exists(Path.Combine(dir, "metrics.csv")), "nothing is trained or written");
+    }
+
+    [TestMethod]
+    public void SyncBatchNormOfOneRankIsBatchNorm2dWithItsRunningStatistics()
+    {
+        using var world = new SingleProcessCommunicator();
+        manual_seed(4);
+        var reference = nn.BatchNorm2d(3);
+        var synced = nn.BatchNorm2d(3);
+        using (no_grad())
+            foreach (var bn in new[] { reference, synced })
+            {
+                bn.weight!.copy_(tensor(new[] { 0.5f, 1.5f, 2f }));
+                bn.bias!.copy_(tensor(new[] { 0.1f, -0.2f, 0.3f }));
+            }
+        var x = randn(4, 3, 5, 5) * 3 + 1;
+        var expected = reference.forward(x);
+        var actual = SyncBatchNorm.Forward(synced, x, world);
+        Assert.IsTrue((actual - expected).abs().max().item<float>() < 1e-5f);
+        Assert.IsTrue((synced.running_mean! - reference.running_mean!).abs().max().item<float>() < 1e-6f);
+        Assert.IsTrue((synced.running_var! - reference.running_var!).abs().max().item<float>() < 1e-5f);
+        Assert.IsTrue(reference.running_var!.sub(1).abs().max().item<float>() > 0.1f, "the running variance moved");
+        Assert.AreEqual(1L, synced.num_batches_tracked!.item<long>());
     }
 
     [TestMethod]
