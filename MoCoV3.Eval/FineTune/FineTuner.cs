@@ -128,7 +128,7 @@ public sealed class FineTuner
         Info?.Invoke(FormattableString.Invariant($"test: {accuracy.Count} images, top1 {accuracy.Top1:F2}%, top5 {accuracy.Top5:F2}%"));
 
         string checkpoint = Path.Combine(o.OutputDir, ClassifierCheckpoint.DefaultName);
-        ClassifierCheckpoint.Save(checkpoint, preset, model);
+        ClassifierCheckpoint.Save(checkpoint, preset, model.Backbone, model.Head);
         ClassifierExport.Export(model, preset, o.OnnxPath, train.ClassNames, new Dictionary<string, string>
         {
             ["mocov3.finetune"] = FormattableString.Invariant(

@@ -110,7 +110,7 @@ public sealed class LinearEvaluator
         foreach (var t in initial.Values) t.Dispose();
         string checkpoint = Path.Combine(o.OutputDir, ClassifierCheckpoint.DefaultName);
         var model = new BackboneClassifier(backbone, head);
-        ClassifierCheckpoint.Save(checkpoint, preset, model);
+        ClassifierCheckpoint.Save(checkpoint, preset, model.Backbone, model.Head);
         double seconds = clock.Elapsed.TotalSeconds;
         ClassifierVerifyResult? verify = null;
         if (o.OnnxPath is not null)
