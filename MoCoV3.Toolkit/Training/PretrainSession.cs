@@ -18,7 +18,7 @@ namespace MoCoV3.Training;
 /// (<see cref="Train"/>, <see cref="AfterStep"/>, <see cref="RollBack"/>) is a method here.
 /// Data-parallel (<see cref="Pretrainer.Communicator"/> of several ranks): every rank takes its slice of each global batch
 /// (<see cref="BatchSlice"/>), with the augmentation one process would draw for those images; weights start as rank 0's,
-/// the heads' BatchNorms are synchronised, keys gathered and gradients averaged (<see cref="MoCo.Communicator"/>,
+/// every BatchNorm is synchronised, keys gathered and gradients averaged (<see cref="MoCo.DataParallel"/>,
 /// <see cref="GradientAverager"/>); the NaN check reads the loss averaged over ranks, so every rank decides the same; rank 0
 /// alone writes config.json, metrics, TensorBoard and checkpoints and raises the events.
 /// </summary>
