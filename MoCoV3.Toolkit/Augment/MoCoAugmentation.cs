@@ -10,7 +10,8 @@ namespace MoCoV3.Augment;
 /// grayscale with p = 0.2, Gaussian blur σ ∈ [σmin, σmax] and solarize with the per-view probabilities,
 /// then per-channel normalisation. On 1-channel images saturation, hue and grayscale have no effect and are
 /// skipped. Random parameters are drawn on the host from a seed per (step, view), so results do not depend
-/// on the device or on how many steps ran before in this process.
+/// on the device or on how many steps ran before in this process. Views already cut on the host (from the original
+/// images, see <see cref="RandomResizedCrop"/>) get only the colour part: <see cref="TwoCroppedViews"/>.
 /// </summary>
 public sealed class MoCoAugmentation
 {
@@ -42,6 +43,14 @@ public sealed class MoCoAugmentation
         (Apply(pixels, ViewAugmentation.ByolView1, new Random(SeedSequence.Derive(seed, step, 1))),
          Apply(pixels, ViewAugmentation.ByolView2, new Random(SeedSequence.Derive(seed, step, 2))));
 
+    /// <summary>
+    /// Two normalised views from views already cropped, resized and flipped on the host (uint8 <c>[N, C, S, S]</c>, on the
+    /// target device): colour jitter, grayscale, blur and solarize of each view, as <see cref="TwoViews"/> applies them.
+    /// </summary>
+    public (Tensor View1, Tensor View2) TwoCroppedViews(Tensor view1, Tensor view2, long seed, long step) =>
+        (ColourAndNormalize(CroppedToFloat(view1), ViewAugmentation.ByolView1, new Random(SeedSequence.Derive(seed, step, 1))),
+         ColourAndNormalize(CroppedToFloat(view2), ViewAugmentation.ByolView2, new Random(SeedSequence.Derive(seed, step, 2))));
+
     /// <summary>No augmentation: the stored image, resized to the model's input size if needed, normalised.</summary>
     public Tensor Plain(Tensor pixels)
     {
@@ -51,14 +60,29 @@ public sealed class MoCoAugmentation
         return Normalize(x);
     }
 
+    /// <summary>One view: crop and flip, then the colour part, all drawn from <paramref name="rng"/> in that order.</summary>
     public Tensor Apply(Tensor pixels, ViewAugmentation view, Random rng)
     {
-        int n = (int)pixels.shape[0];
-        var device = pixels.device;
-        var x = ToModelChannels(pixels.to_type(ScalarType.Float32) / 255.0);
-        int channels = (int)x.shape[1];
+        var x = ResizedCropAndFlip(ToFloat(pixels), rng, view.FlipP, pixels.device);
+        return ColourAndNormalize(x, view, rng);
+    }
 
-        x = ResizedCropAndFlip(x, rng, view.FlipP, device);
+    private Tensor ToFloat(Tensor pixels) => ToModelChannels(pixels.to_type(ScalarType.Float32) / 255.0);
+
+    private Tensor CroppedToFloat(Tensor view)
+    {
+        if (view.dtype != ScalarType.Byte || view.dim() != 4 || view.shape[2] != outputSize || view.shape[3] != outputSize)
+            throw new ArgumentException($"expected cropped views as uint8 [N, C, {outputSize}, {outputSize}], found {view.dtype} "
+                + $"[{string.Join(", ", view.shape)}]", nameof(view));
+        return ToFloat(view);
+    }
+
+    /// <summary>Colour jitter, grayscale, blur, solarize (per-view probabilities) and normalisation of float images in [0, 1].</summary>
+    private Tensor ColourAndNormalize(Tensor x, ViewAugmentation view, Random rng)
+    {
+        int n = (int)x.shape[0];
+        var device = x.device;
+        int channels = (int)x.shape[1];
 
         // Colour jitter, applied to a random subset: factors of 1 (and hue 0) leave the other images unchanged.
         var jitter = Draw(n, rng, view.ColorJitterP);
