@@ -3,7 +3,6 @@ using System.Collections.Specialized;
 using MoCoV3.Checkpoints;
 using MoCoV3.Method;
 using MoCoV3.Models;
-using MoCoV3.Training;
 using static TorchSharp.torch;
 
 namespace MoCoV3.Checkpoints;

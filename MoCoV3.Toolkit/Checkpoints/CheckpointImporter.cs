@@ -2,7 +2,6 @@ using System.Collections;
 using MoCoV3.Checkpoints;
 using MoCoV3.Method;
 using MoCoV3.Models;
-using MoCoV3.Training;
 using static TorchSharp.torch;
 
 namespace MoCoV3.Checkpoints;
@@ -134,49 +133,18 @@ public static class CheckpointImporter
         try
         {
             var target = model.state_dict();
-            string expects = $"preset '{preset.Name}' expects";
-            var misShaped = new List<string>();
-            var missing = new List<string>();
-            var missingCounters = new List<string>();
-            foreach (var (name, t) in target)
-            {
-                if (backbone.TryGetValue(name, out var found))
-                {
-                    if (!t.shape.SequenceEqual(found.Value.shape))
-                        misShaped.Add($"mis-shaped: {Describe(name, found.Key)}: checkpoint {Shape(found.Value.shape)}, {expects} {Shape(t.shape)}");
-                }
-                else if (name.EndsWith("num_batches_tracked", StringComparison.Ordinal)) missingCounters.Add(name);
-                else missing.Add($"missing: {layout.FromBackbone(name)} {Shape(t.shape)}");
-            }
-            var unexpected = backbone.Where(kv => !target.ContainsKey(kv.Key))
-                .Select(kv => $"unexpected: {kv.Value.Key} {Shape(kv.Value.Value.shape)}{(kv.Key == kv.Value.Key ? "" : $" (read as {kv.Key})")}").ToList();
+            var load = StrictStateDictLoad.Compare(target, backbone, _ => true, layout.FromBackbone, $"preset '{preset.Name}' expects");
             if (head.Count > 0) CheckHead(head, model, problems);
-            foreach (var group in new[] { misShaped, missing, unexpected })
-            {
-                const int shown = 10;
-                problems.AddRange(group.Take(shown));
-                if (group.Count > shown) problems.Add($"(+{group.Count - shown} more {group[0][..group[0].IndexOf(':')]})");
-            }
+            problems.AddRange(load.Problems());
             if (problems.Count > 0)
             {
                 throw new InvalidDataException(
                     $"{path}: this {layout.Format} checkpoint does not fit preset '{preset.Name}' " +
-                    $"({backbone.Keys.Count(target.ContainsKey)} of {target.Count} backbone tensors found by name; " +
-                    $"{misShaped.Count} mis-shaped, {missing.Count} missing, {unexpected.Count} unexpected); nothing was loaded:\n  " +
+                    $"({load.Found} of {target.Count} backbone tensors found by name; {load.Counts}); nothing was loaded:\n  " +
                     string.Join("\n  ", problems));
             }
-
-            List<string> nonFinite;
-            // A dispose scope owns the temporaries here (copy_'s handles, isfinite/all): freed at its end, and never left
-            // to a finalizer that could free one while a native call still reads it.
-            using (NewDisposeScope())
-            using (no_grad())
-            {
-                foreach (var (name, (_, value)) in backbone) target[name].copy_(value);
-                nonFinite = backbone.Where(kv => kv.Value.Value.is_floating_point() && !kv.Value.Value.isfinite().all().item<bool>())
-                    .Select(kv => kv.Value.Key).ToList();
-            }
-            if (missingCounters.Count > 0) notes.Add($"no BatchNorm num_batches_tracked counters in the checkpoint ({missingCounters.Count}); left at 0");
+            var nonFinite = load.CopyIntoModel();
+            if (load.MissingCounters.Count > 0) notes.Add($"no BatchNorm num_batches_tracked counters in the checkpoint ({load.MissingCounters.Count}); left at 0");
             var dtypes = backbone.Values.Select(v => v.Value.dtype).Where(d => d != ScalarType.Float32 && d != ScalarType.Int64).Distinct().ToList();
             if (dtypes.Count > 0) notes.Add($"converted {string.Join(", ", dtypes)} tensors to float32");
             if (nonFinite.Count > 0)
@@ -225,14 +193,12 @@ public static class CheckpointImporter
             problems.Add($"mis-shaped: classifier {b.Key}: checkpoint {Shape(b.Value.shape)}, weight has {w.Value.shape[0]} rows");
     }
 
-    private static string Describe(string name, string key) => key == name ? name : $"{name} (checkpoint key {key})";
-
     private static Tensor Copy(Tensor t)
     {
         using var scope = NewDisposeScope();
         return t.detach().to(ScalarType.Float32).clone().MoveToOuterDisposeScope();
     }
 
-    internal static string Shape(long[] shape) => $"[{string.Join(",", shape)}]";
+    private static string Shape(long[] shape) => StrictStateDictLoad.Shape(shape);
 
 }

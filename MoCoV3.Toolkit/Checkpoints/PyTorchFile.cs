@@ -1,7 +1,6 @@
 using MoCoV3.IO;
 using System.Collections;
 using System.IO.Compression;
-using MoCoV3.Training;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 

@@ -1,3 +1,4 @@
+using MoCoV3.Checkpoints;
 using System.Diagnostics;
 using MoCoV3.Training;
 

@@ -1,3 +1,4 @@
+using MoCoV3.Checkpoints;
 using System.Diagnostics;
 using System.Text.Json;
 using MoCoV3.Method;

@@ -1,3 +1,4 @@
+using MoCoV3.Checkpoints;
 using MoCoV3.Inference;
 using System.CommandLine;
 using MoCoV3.Cli.Commands;

@@ -89,8 +89,8 @@ public sealed class CheckpointImportTests
     {
         using var source = SourceMoCo(TestPresets.MicroVit, 35);
         string path = TempFile("checkpoint.ckpt");
-        var plan = new MoCoV3.Training.RunPlan { Batch = 8, StepsPerEpoch = 1, TotalSteps = 1, PeakLr = 1e-3, WarmupEpochs = 0, Seed = 0 };
-        MoCoV3.Training.CheckpointFile.Save(path, new MoCoV3.Training.CheckpointHeader { Preset = TestPresets.MicroVit, Plan = plan, Step = 7, ElapsedSeconds = 0 }, source, null);
+        var plan = new MoCoV3.Method.RunPlan { Batch = 8, StepsPerEpoch = 1, TotalSteps = 1, PeakLr = 1e-3, WarmupEpochs = 0, Seed = 0 };
+        MoCoV3.Checkpoints.CheckpointFile.Save(path, new MoCoV3.Checkpoints.CheckpointHeader { Preset = TestPresets.MicroVit, Plan = plan, Step = 7, ElapsedSeconds = 0 }, source, null);
 
         using var imported = CheckpointImporter.Load(path, format: null, arch: null);
         Assert.AreEqual(CheckpointFormat.Toolkit, imported.Format);

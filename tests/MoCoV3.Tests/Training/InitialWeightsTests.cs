@@ -1,3 +1,4 @@
+using MoCoV3.Checkpoints;
 using System.Collections;
 using MoCoV3.Method;
 using MoCoV3.Models;
@@ -118,7 +119,7 @@ public sealed class InitialWeightsTests
         var before = wider.state_dict()["base_encoder.backbone.norm.weight"].clone();
         var e = Assert.ThrowsExactly<InvalidDataException>(() => InitialWeights.Load(path, wider, null));
         StringAssert.Contains(e.Message, path);
-        StringAssert.Contains(e.Message, "base_encoder.backbone.blocks.0.attn.qkv.weight: checkpoint has [96,32], model expects [144,48]");
+        StringAssert.Contains(e.Message, "mis-shaped: base_encoder.backbone.blocks.0.attn.qkv.weight (checkpoint key module.base_encoder.blocks.0.attn.qkv.weight): checkpoint [96,32], model expects [144,48]");
         Assert.IsTrue(wider.state_dict()["base_encoder.backbone.norm.weight"].allclose(before, 0, 0), "nothing may be loaded");
     }
 

@@ -1,3 +1,4 @@
+using MoCoV3.Checkpoints;
 using MoCoV3.Data;
 using MoCoV3.Method;
 using MoCoV3.Models;

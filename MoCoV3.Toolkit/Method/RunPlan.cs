@@ -1,4 +1,4 @@
-namespace MoCoV3.Training;
+namespace MoCoV3.Method;
 
 /// <summary>
 /// The schedule a run follows, fixed before its first optimiser step (or, with <c>--minutes</c>, after timing

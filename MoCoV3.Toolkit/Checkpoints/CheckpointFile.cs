@@ -6,7 +6,7 @@ using MoCoV3.Method;
 using MoCoV3.Models;
 using MoCoV3.Optim;
 
-namespace MoCoV3.Training;
+namespace MoCoV3.Checkpoints;
 
 /// <summary>What a checkpoint says about itself, before the tensors.</summary>
 public sealed record CheckpointHeader

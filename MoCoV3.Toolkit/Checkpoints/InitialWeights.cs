@@ -1,9 +1,8 @@
 using System.Collections;
-using MoCoV3.Checkpoints;
 using MoCoV3.Method;
 using static TorchSharp.torch;
 
-namespace MoCoV3.Training;
+namespace MoCoV3.Checkpoints;
 
 /// <summary>
 /// <c>--init</c>: starts a run from the weights of a checkpoint of this toolkit, or of a <c>torch.save</c> or
@@ -51,13 +50,13 @@ public static class InitialWeights
     {
         var format = KeyLayout.Detect(tensors.Select(kv => kv.Key));
         bool backboneOnly = format is CheckpointFormat.Timm or CheckpointFormat.Torchvision or CheckpointFormat.MMSelfSup;
-        var mapped = new Dictionary<string, Tensor>();
+        var mapped = new Dictionary<string, (string Key, Tensor Value)>(StringComparer.Ordinal);
         int skipped = 0;
         foreach (var (key, value) in tensors)
         {
             if (format == CheckpointFormat.Toolkit)
             {
-                mapped[key] = value;
+                mapped[key] = (key, value);
             }
             else if (backboneOnly)
             {
@@ -67,33 +66,23 @@ public static class InitialWeights
                     skipped++;
                     continue;
                 }
-                mapped["base_encoder.backbone." + m.Name] = value;
-                mapped["momentum_encoder.backbone." + m.Name] = value;
+                mapped["base_encoder.backbone." + m.Name] = (key, value);
+                mapped["momentum_encoder.backbone." + m.Name] = (key, value);
             }
             else if (MapOfficialKey(key) is { } name)
             {
-                mapped[name] = value;
+                mapped[name] = (key, value);
             }
         }
-        var target = model.state_dict();
-        var expected = backboneOnly
-            ? target.Keys.Where(k => k.StartsWith("base_encoder.backbone.", StringComparison.Ordinal) || k.StartsWith("momentum_encoder.backbone.", StringComparison.Ordinal))
-            : target.Keys;
-        var problems = new List<string>();
-        // Sorted, so that the message is the same in every process (a torch.save file's dict order is not).
-        var missing = expected.Where(k => !mapped.ContainsKey(k) && !k.EndsWith("num_batches_tracked", StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList();
-        var unexpected = mapped.Keys.Where(k => !target.ContainsKey(k)).Order(StringComparer.Ordinal).ToList();
-        foreach (var (k, v) in mapped)
-            if (target.TryGetValue(k, out var t) && !t.shape.SequenceEqual(v.shape))
-                problems.Add($"{k}: checkpoint has [{string.Join(",", v.shape)}], model expects [{string.Join(",", t.shape)}]");
-        if (missing.Count > 0) problems.Add($"missing: {string.Join(", ", missing.Take(20))}{(missing.Count > 20 ? $" (+{missing.Count - 20} more)" : "")}");
-        if (unexpected.Count > 0) problems.Add($"unexpected: {string.Join(", ", unexpected.Take(20))}{(unexpected.Count > 20 ? $" (+{unexpected.Count - 20} more)" : "")}");
-        if (problems.Count > 0)
-            throw new InvalidDataException($"{path}: does not fit this model ({mapped.Count} tensors matched by name):\n  " + string.Join("\n  ", problems));
-        using (no_grad())
-        {
-            foreach (var (k, v) in mapped) target[k].copy_(v);
-        }
+        var load = StrictStateDictLoad.Compare(model.state_dict(), mapped,
+            backboneOnly ? k => k.StartsWith("base_encoder.backbone.", StringComparison.Ordinal) || k.StartsWith("momentum_encoder.backbone.", StringComparison.Ordinal) : _ => true,
+            name => name, "model expects");
+        if (!load.Fits)
+            throw new InvalidDataException($"{path}: does not fit this model ({load.Found} of {load.Expected} tensors found by name; {load.Counts}); " +
+                                           "nothing was loaded:\n  " + string.Join("\n  ", load.Problems(20)));
+        var nonFinite = load.CopyIntoModel();
+        if (nonFinite.Count > 0)
+            info?.Invoke($"warning: {nonFinite.Count} tensors hold NaN or infinity ({string.Join(", ", nonFinite.Take(5))}): the run that wrote this checkpoint may have diverged");
         if (backboneOnly)
             info?.Invoke($"initialised both encoders' backbones from {format} checkpoint {path} ({mapped.Count / 2} tensors" +
                          $"{(skipped > 0 ? $", {skipped} others skipped" : "")}); the projector and predictor keep their fresh initialisation");

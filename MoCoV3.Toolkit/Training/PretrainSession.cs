@@ -1,0 +1,220 @@
+using MoCoV3.Checkpoints;
+using System.Diagnostics;
+using MoCoV3.Augment;
+using MoCoV3.Data;
+using MoCoV3.Evaluation;
+using MoCoV3.Method;
+using MoCoV3.Models;
+using MoCoV3.Optim;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MoCoV3.Training;
+
+/// <summary>
+/// The state of a pretraining run while it trains: the model and optimiser, the step, the rollback learning-rate scale,
+/// the logs and checkpoints. <see cref="Pretrainer.Run"/> makes one per run and drives its loop; each piece of the loop
+/// (<see cref="Train"/>, <see cref="AfterStep"/>, <see cref="RollBack"/>) is a method here.
+/// </summary>
+internal sealed class PretrainSession : IDisposable
+{
+    private readonly Pretrainer events;
+    private readonly IImageDataset dataset;
+    private readonly KnnMonitor? knn;
+    private readonly Device device;
+    private readonly MoCo model;
+    private readonly ITrainingOptimizer optimizer;
+    private readonly RunLog log;
+    private readonly MoCoAugmentation augmentation;
+    private readonly PrefetchLoader loader;
+    private readonly RunCheckpoints checkpoints;
+    private readonly StepPolicy policy;
+    private readonly WatchedLayers watched;
+    private readonly GradientClipping? clip;
+    private readonly TimeBudget? budget;
+    private readonly Stopwatch clock = new();
+    private PretrainRun run;
+    private InstabilityMonitor instability;
+    private long step;
+    private double priorElapsed;
+    private double lrScale = 1; // halved by each --on-nan rollback
+    private double knnSeconds;  // left out of the step timing of --minutes
+
+    public PretrainSession(PretrainRun run, IImageDataset dataset, KnnMonitor? knn, Device device, Pretrainer events)
+    {
+        (this.run, this.dataset, this.knn, this.device, this.events) = (run, dataset, knn, device, events);
+        var (preset, plan, options) = (run.Preset, run.Plan, run.Options);
+        budget = run.LengthFixed ? null : new TimeBudget(options.Minutes!.Value);
+
+        manual_seed(plan.Seed);
+        model = new MoCo(preset, BackboneFactory.Create);
+        model.to(device);
+        optimizer = TrainStep.CreateOptimizer(preset, model, plan.PeakLr);
+        if (run.ResumeFrom is not null)
+        {
+            var header = CheckpointFile.Load(run.ResumeFrom, model, optimizer);
+            (step, priorElapsed, lrScale) = (header.Step, header.ElapsedSeconds, header.LrScale);
+            events.OnInfo($"resumed from {run.ResumeFrom} at step {step} ({step / (double)plan.StepsPerEpoch:F2} epochs)");
+        }
+        else if (options.Init is not null)
+        {
+            InitialWeights.Load(options.Init, model, events.OnInfo);
+        }
+
+        run.WriteConfig(device);
+        log = new RunLog(options.OutputDir, step, options.TensorBoard);
+        augmentation = MoCoAugmentation.FromPreset(preset);
+        // The seed is the run's (from the checkpoint when resuming), so a resumed run sees the same batches and views.
+        loader = new PrefetchLoader(dataset, plan.Batch, plan.Seed, shuffle: true, dropLast: true);
+        checkpoints = new RunCheckpoints(run.CheckpointPath, model, optimizer, run.ResumeFrom, step);
+        policy = StepPolicy.For(options, knn is not null, plan.StepsPerEpoch);
+        watched = WatchedLayers.Of(model.BaseEncoder.Backbone);
+        instability = NewMonitor();
+        clip = options.ClipGrad is double maxNorm ? new GradientClipping(maxNorm) : null;
+
+        events.OnInfo(run.Describe(dataset, device));
+        if (knn is not null) events.OnInfo($"{knn.Describe()}, every {options.KnnEvery} steps and at the end");
+        if (lrScale != 1) events.OnInfo($"learning rate scaled by {lrScale} (earlier --on-nan rollbacks)");
+    }
+
+    /// <summary>Trains to the end of the plan, or until <paramref name="cancel"/> asks to stop (then a checkpoint is written).</summary>
+    public PretrainResult Train(CancellationToken cancel)
+    {
+        model.train();
+        clock.Start();
+        if (run.Options.OnNan == "rollback" && checkpoints.Last is null)
+        {
+            Save(); // step 0, so that a NaN in the first steps has something to roll back to
+            events.OnInfo($"--on-nan rollback: wrote the initial checkpoint {checkpoints.Path}");
+        }
+        bool stopped = false;
+        while (step < run.Plan.TotalSteps && !stopped)
+        {
+            int stepsPerEpoch = run.Plan.StepsPerEpoch;
+            foreach (var data in loader.Epoch((int)(step / stepsPerEpoch), (int)(step % stepsPerEpoch)))
+            {
+                using var batchData = data;
+                using var scope = NewDisposeScope();
+                var (loss, lr, m) = TrainOn(data);
+                var actions = policy.After(step, run.Plan.TotalSteps);
+                bool stop = cancel.IsCancellationRequested;
+                if (actions.Log || actions.Save || stop || device.type == DeviceType.CPU)
+                {
+                    if (!AfterStep(loss.item<float>(), lr, m, actions)) break; // rolled back: the epoch restarts at the checkpoint's step
+                }
+                stop = cancel.IsCancellationRequested; // a handler of Logged may have asked to stop at this step
+                if (actions.Save || stop) Save();
+                if (stop) stopped = true;
+                if (stop || actions.Last) break;
+            }
+        }
+        return new PretrainResult(checkpoints.Path, step, run.Plan, Elapsed, stopped);
+    }
+
+    /// <summary>One optimiser step on a batch: schedules, two views, <see cref="TrainStep"/>; fixes the <c>--minutes</c> length when timed.</summary>
+    private (Tensor Loss, double Lr, double Momentum) TrainOn(ImageBatch data)
+    {
+        var (preset, plan) = (run.Preset, run.Plan);
+        double t = (double)step / plan.StepsPerEpoch;
+        double lr = lrScale * Schedules.LearningRate(t, plan.PeakLr, plan.WarmupEpochs, plan.Epochs);
+        double m = Schedules.Momentum(t, plan.Epochs, preset.Momentum0);
+        var pixels = data.Pixels.to(device);
+        var (x1, x2) = run.Options.Augment == "none"
+            ? (augmentation.Plain(pixels), augmentation.Plain(pixels))
+            : augmentation.TwoViews(pixels, plan.Seed, step);
+        var loss = TrainStep.Run(model, optimizer, x1, x2, lr, m, clip, run.Amp);
+        step++;
+        log.Count(plan.Batch, data.WaitSeconds);
+        if (budget?.OnStep(step, clock.Elapsed.TotalSeconds - knnSeconds, clock.Elapsed.TotalSeconds) is long total)
+        {
+            run = run.WithLength(total);
+            events.OnInfo($"timed {budget.TimedSteps} steps: the {budget.Minutes} minute budget fits {run.Plan.TotalSteps} steps " +
+                          $"({run.Plan.Epochs:F2} epochs, warmup {run.Plan.WarmupEpochs:F2})");
+        }
+        return (loss, lr, m);
+    }
+
+    /// <summary>
+    /// Checks the step's loss and gradient norm (a NaN/inf stops the run or rolls it back; false when rolled back), runs the
+    /// kNN evaluation and writes the metrics row, as <paramref name="actions"/> asks.
+    /// </summary>
+    private bool AfterStep(double loss, double lr, double momentum, StepActions actions)
+    {
+        // Gradients before clipping; checked before a checkpoint too, so one is never written after an inf gradient.
+        double? gradNorm = actions.Log || actions.Save ? clip?.LastNorm ?? WatchedLayers.GradNorm(optimizer.Parameters) : null;
+        (string what, double value)? nonFinite = !double.IsFinite(loss) ? ("loss", loss)
+            : gradNorm is double g && !double.IsFinite(g) ? ("gradient norm", g) : null;
+        if (nonFinite is var (what, value))
+        {
+            if (run.Options.OnNan != "rollback") throw new NonFiniteLossException(step, value, checkpoints.Last, what);
+            RollBack(what, value);
+            return false;
+        }
+        double epoch = (double)step / run.Plan.StepsPerEpoch;
+        double? knnTop1 = null;
+        if (actions.Knn)
+        {
+            var knnClock = Stopwatch.StartNew();
+            var result = knn!.Evaluate(model.BaseEncoder.Backbone, augmentation.Plain, device); // eval mode, no gradients
+            var evaluation = new KnnEvaluation(step, epoch, result, knnClock.Elapsed.TotalSeconds);
+            knnSeconds += evaluation.Seconds;
+            log.Exclude(evaluation.Seconds);
+            knnTop1 = result.Top1;
+            events.OnKnnEvaluated(evaluation);
+        }
+        if (actions.Log)
+        {
+            double unclip = clip?.LastScale ?? 1; // the layer norms as they were before clipping
+            var row = new MetricsRow
+            {
+                Step = step, Epoch = epoch, Loss = loss, Lr = lr, Momentum = momentum, GradNorm = gradNorm!.Value,
+                ElapsedS = Elapsed, KnnTop1 = knnTop1,
+                GradNormFirst = WatchedLayers.GradNorm(watched.First) / unclip,
+                GradNormLast = WatchedLayers.GradNorm(watched.Last) / unclip,
+            };
+            var warnings = instability.Observe(row);
+            row = log.Write(row with { Warnings = string.Join(';', warnings.Select(w => w.Kind)) }, warnings);
+            foreach (var w in warnings) events.OnWarning(w.Message);
+            events.OnLogged(row, run.Plan);
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// <c>--on-nan rollback</c>: reloads the last good checkpoint and halves the learning rate; the metrics logged after that
+    /// checkpoint are dropped, as on a resume, and the halved rate is saved at once so a resume keeps it.
+    /// </summary>
+    private void RollBack(string what, double value)
+    {
+        long failed = step;
+        step = checkpoints.RollBack(step, lrScale, what, value).Step;
+        lrScale /= 2;
+        log.RewindTo(step);
+        instability = NewMonitor();
+        Save();
+        events.OnWarning($"{what} is {value} at step {failed}: rolled back to the checkpoint of step {step} " +
+                         $"and halved the learning rate (now {lrScale} × the schedule's)");
+    }
+
+    private void Save() => checkpoints.Save(new CheckpointHeader
+    {
+        Preset = run.Preset, Plan = run.Plan, Step = step, ElapsedSeconds = Elapsed, LrScale = lrScale,
+    });
+
+    private double Elapsed => priorElapsed + clock.Elapsed.TotalSeconds;
+
+    private InstabilityMonitor NewMonitor()
+    {
+        var monitor = new InstabilityMonitor(run.Options.SpikeFactor, watched.FirstName, watched.LastName);
+        monitor.Seed(log.Kept); // a resumed run flags exactly what the uninterrupted run would
+        return monitor;
+    }
+
+    public void Dispose()
+    {
+        loader.Dispose();
+        log.Dispose();
+        optimizer.Dispose();
+        model.Dispose();
+    }
+}
