@@ -65,7 +65,10 @@ internal sealed class PretrainSession : IDisposable
         log = new RunLog(options.OutputDir, step, options.TensorBoard);
         augmentation = MoCoAugmentation.FromPreset(preset);
         // The seed is the run's (from the checkpoint when resuming), so a resumed run sees the same batches and views.
-        loader = new PrefetchLoader(dataset, plan.Batch, plan.Seed, shuffle: true, dropLast: true);
+        // Image files: both views cut from the original image on the loader's threads (the device adds the colour part).
+        var views = options.Augment != "none" && dataset is IViewDataset { CanCutViews: true }
+            ? new ViewCropping(new RandomResizedCrop(preset.ImageSize, preset.CropMin), plan.Seed) : null;
+        loader = new PrefetchLoader(dataset, plan.Batch, plan.Seed, shuffle: true, dropLast: true, views: views);
         checkpoints = new RunCheckpoints(run.CheckpointPath, model, optimizer, run.ResumeFrom, step);
         policy = StepPolicy.For(options, knn is not null, plan.StepsPerEpoch);
         watched = WatchedLayers.Of(model.BaseEncoder.Backbone);
@@ -121,6 +124,7 @@ internal sealed class PretrainSession : IDisposable
         var pixels = data.Pixels.to(device);
         var (x1, x2) = run.Options.Augment == "none"
             ? (augmentation.Plain(pixels), augmentation.Plain(pixels))
+            : data.View2 is Tensor view2 ? augmentation.TwoCroppedViews(pixels, view2.to(device), plan.Seed, step)
             : augmentation.TwoViews(pixels, plan.Seed, step);
         var loss = TrainStep.Run(model, optimizer, x1, x2, lr, m, clip, run.Amp);
         step++;

@@ -136,4 +136,42 @@ public sealed class HostViewsTests
             new PrefetchLoader(memory, 4, 0, views: new ViewCropping(new RandomResizedCrop(8, 0.08), 0)));
         StringAssert.Contains(e.Message, "memory");
     }
+
+    [TestMethod]
+    public void PretrainingOnAnImageFolderCutsViewsOnTheHostReproducibly()
+    {
+        using var dir = new TempDir();
+        string data = Path.Combine(dir.Path, "photos");
+        WritePhotos(data, 16);
+        string preset = dir.File("micro-rgb.json");
+        File.WriteAllText(preset, """
+            { "name": "micro-rgb", "arch": "vit", "image_size": 32, "channels": 3, "patch_size": 8, "embed_dim": 32, "depth": 1,
+              "heads": 2, "hidden_dim": 64, "out_dim": 32, "batch": 8, "epochs": 1, "warmup_epochs": 0.1, "base_lr": 1e-3,
+              "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25] }
+            """);
+        string run = dir.File("run");
+        var (code, output, error) = Cli.CliTests.Mocov3("pretrain", "--preset", preset, "--data", data, "--max-steps", "4", "--out", run,
+            "--log-every", "1", "--save-every", "2");
+        Assert.AreEqual(0, code, error);
+        StringAssert.Contains(output, "step 4/4");
+        string metrics = File.ReadAllText(Path.Combine(run, "metrics.csv"));
+
+        // A second process draws the same views (threads decode in any order): the same losses, step by step.
+        string again = dir.File("again");
+        (code, _, error) = Cli.CliTests.Mocov3("pretrain", "--preset", preset, "--data", data, "--max-steps", "4", "--out", again,
+            "--log-every", "1", "--save-every", "2");
+        Assert.AreEqual(0, code, error);
+        Assert.AreEqual(Losses(metrics), Losses(File.ReadAllText(Path.Combine(again, "metrics.csv"))));
+        Assert.AreEqual(4, Losses(metrics).Split(' ').Length);
+    }
+
+    /// <summary>The step and loss columns of a metrics.csv, one "step:loss" per row.</summary>
+    private static string Losses(string csv)
+    {
+        string[] lines = csv.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        string[] header = lines[0].Split(',');
+        int step = Array.IndexOf(header, "step"), loss = Array.IndexOf(header, "loss");
+        Assert.IsTrue(step >= 0 && loss >= 0, $"metrics.csv header: {lines[0]}");
+        return string.Join(" ", lines.Skip(1).Select(l => l.Split(',')).Select(f => $"{f[step]}:{f[loss]}"));
+    }
 }

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""The PyTorch side of the JPEG input-pipeline benchmark (issue 17 point 3): torchvision ImageFolder with the MoCo v3
+two-crop BYOL augmentation, through DataLoader(num_workers = cores, batch_size = 256), in images/s.
+
+    /usr/bin/python3 bench/jpeg_dataloader_reference.py /work/bench-data/photos [--batches 8] [--workers N]
+
+Written from the recipe (docs: shared/reference/mocov3-recipe.md section 1.6), not copied from moco-v3:
+both views RandomResizedCrop(224, scale=(0.08, 1)), ColorJitter(0.4, 0.4, 0.2, 0.1) with p=0.8, RandomGrayscale(0.2),
+GaussianBlur (PIL, sigma in [0.1, 2]) with p=1.0 / 0.1, Solarize (PIL, threshold 128) with p=0 / 0.2, horizontal flip,
+ToTensor, Normalize(ImageNet mean/std). Timing starts after the first batch (worker start-up and warm-up left out).
+Prints one JSON line: images/s, per core, peak RSS of the main process and of the workers (sum of their peaks).
+"""
+import argparse
+import json
+import os
+import random
+import resource
+import time
+
+import torch
+import torchvision.datasets as datasets
+import torchvision.transforms as T
+from PIL import ImageFilter, ImageOps
+
+
+class Blur:
+    """PIL Gaussian blur with a radius drawn uniformly in [low, high]."""
+
+    def __init__(self, low=0.1, high=2.0):
+        self.low, self.high = low, high
+
+    def __call__(self, img):
+        return img.filter(ImageFilter.GaussianBlur(radius=random.uniform(self.low, self.high)))
+
+
+class Solarize:
+    def __call__(self, img):
+        return ImageOps.solarize(img)
+
+
+class TwoViews:
+    """Applies one transform per view to the same image."""
+
+    def __init__(self, first, second):
+        self.first, self.second = first, second
+
+    def __call__(self, img):
+        return [self.first(img), self.second(img)]
+
+
+def view(blur_p, solarize_p):
+    normalize = T.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
+    return T.Compose([
+        T.RandomResizedCrop(224, scale=(0.08, 1.0)),
+        T.RandomApply([T.ColorJitter(0.4, 0.4, 0.2, 0.1)], p=0.8),
+        T.RandomGrayscale(p=0.2),
+        T.RandomApply([Blur(0.1, 2.0)], p=blur_p),
+        T.RandomApply([Solarize()], p=solarize_p),
+        T.RandomHorizontalFlip(),
+        T.ToTensor(),
+        normalize,
+    ])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder")
+    parser.add_argument("--batches", type=int, default=8, help="timed batches, after one warm-up batch")
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--workers", type=int, default=os.cpu_count())
+    args = parser.parse_args()
+
+    dataset = datasets.ImageFolder(args.folder, TwoViews(view(1.0, 0.0), view(0.1, 0.2)))
+    loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch, shuffle=True, num_workers=args.workers,
+                                         pin_memory=False, drop_last=True, persistent_workers=True)
+    batches = 0
+    images = 0
+    start = None
+    while batches < args.batches + 1:
+        for (x1, x2), _ in loader:
+            batches += 1
+            if batches == 1:
+                start = time.perf_counter()
+                continue
+            images += x1.shape[0]
+            if batches == args.batches + 1:
+                break
+    seconds = time.perf_counter() - start
+    rate = images / seconds
+    print(json.dumps({
+        "pipeline": "torchvision ImageFolder + DataLoader", "torch": torch.__version__, "workers": args.workers,
+        "batch": args.batch, "images": images, "seconds": round(seconds, 2), "images_per_second": round(rate, 1),
+        "images_per_second_per_core": round(rate / os.cpu_count(), 1),
+        "peak_rss_main_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_workers_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+    }))
+
+
+if __name__ == "__main__":
+    main()
