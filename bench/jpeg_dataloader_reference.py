@@ -87,13 +87,30 @@ def main():
                 break
     seconds = time.perf_counter() - start
     rate = images / seconds
+    workers_peak = worker_peak_rss_kib()
     print(json.dumps({
         "pipeline": "torchvision ImageFolder + DataLoader", "torch": torch.__version__, "workers": args.workers,
         "batch": args.batch, "images": images, "seconds": round(seconds, 2), "images_per_second": round(rate, 1),
         "images_per_second_per_core": round(rate / os.cpu_count(), 1),
         "peak_rss_main_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "peak_rss_workers_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+        "peak_rss_workers_mib": round(workers_peak / 1024),
     }))
+
+
+def worker_peak_rss_kib():
+    """Sum of the peak resident sizes (VmHWM) of this process's children: the DataLoader workers, still alive."""
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                status = dict(line.split(":", 1) for line in f if ":" in line)
+        except OSError:
+            continue
+        if int(status.get("PPid", "0").strip()) == os.getpid():
+            total += int(status.get("VmHWM", "0 kB").split()[0])
+    return total
 
 
 if __name__ == "__main__":

@@ -80,6 +80,9 @@ public sealed class MoCoAugmentation
     /// <summary>Colour jitter, grayscale, blur, solarize (per-view probabilities) and normalisation of float images in [0, 1].</summary>
     private Tensor ColourAndNormalize(Tensor x, ViewAugmentation view, Random rng)
     {
+        // The intermediates (a dozen full-size float tensors) are freed when the view is done, not at the end of the step:
+        // half the peak memory for two views, and the second view reuses the first one's memory.
+        using var scope = NewDisposeScope();
         int n = (int)x.shape[0];
         var device = x.device;
         int channels = (int)x.shape[1];
@@ -112,7 +115,7 @@ public sealed class MoCoAugmentation
         if (solarize.Any(s => s))
             x = where(Mask(solarize, device).logical_and(x >= 0.5), 1.0 - x, x);
 
-        return Normalize(x);
+        return Normalize(x).MoveToOuterDisposeScope();
     }
 
     /// <summary>Gray images for an RGB model are replicated to three channels (as PIL's <c>convert("RGB")</c>).</summary>
