@@ -1,3 +1,5 @@
+using System.Numerics;
+
 namespace MoCoV3.Data;
 
 /// <summary>
@@ -27,12 +29,15 @@ internal static class AntialiasedResize
     /// <param name="channels">3 (RGB) or 1 (luminance).</param>
     /// <param name="flip">Mirror the output left to right.</param>
     /// <param name="destination"><c>channels * size * size</c> bytes, CHW.</param>
-    public static void CropResize(ReadOnlySpan<byte> rgba, int width, int height, int rowBytes, double left, double top,
+    public static unsafe void CropResize(ReadOnlySpan<byte> rgba, int width, int height, int rowBytes, double left, double top,
         double boxWidth, double boxHeight, int size, int channels, bool flip, Span<byte> destination)
     {
         if (boxWidth <= 0 || boxHeight <= 0 || left < 0 || top < 0 || left + boxWidth > width + 1e-9 || top + boxHeight > height + 1e-9)
             throw new ArgumentOutOfRangeException(nameof(boxWidth), $"box ({left}, {top}, {boxWidth} x {boxHeight}) is not inside the "
                 + $"{width} x {height} image");
+        if (rowBytes < width * 4 || rgba.Length < (long)(height - 1) * rowBytes + width * 4)
+            throw new ArgumentException($"expected {height} rows of {width} RGBA pixels {rowBytes} bytes apart, found {rgba.Length} bytes",
+                nameof(rgba));
         if (destination.Length != channels * size * size)
             throw new ArgumentException($"expected {channels * size * size} bytes, found {destination.Length}", nameof(destination));
 
@@ -43,25 +48,30 @@ internal static class AntialiasedResize
         int firstRow = vertical.Start[0], endRow = vertical.Start[size - 1] + vertical.Count[size - 1];
         int rowLength = size * 3;
         byte[] rows = new byte[(endRow - firstRow) * rowLength];
-        for (int y = firstRow; y < endRow; y++)
+        fixed (byte* source0 = rgba)
+        fixed (byte* rows0 = rows)
+        fixed (int* weights0 = horizontal.Weights)
         {
-            ReadOnlySpan<byte> source = rgba.Slice(y * rowBytes, width * 4);
-            Span<byte> target = rows.AsSpan((y - firstRow) * rowLength, rowLength);
-            for (int x = 0; x < size; x++)
+            for (int y = firstRow; y < endRow; y++)
             {
-                int start = horizontal.Start[x], count = horizontal.Count[x];
-                ReadOnlySpan<int> w = horizontal.Weights.AsSpan(x * horizontal.Stride, count);
-                ReadOnlySpan<byte> p = source.Slice(start * 4, count * 4);
-                int r = Half, g = Half, b = Half;
-                for (int t = 0; t < w.Length; t++)
+                byte* source = source0 + (long)y * rowBytes;
+                byte* target = rows0 + (long)(y - firstRow) * rowLength;
+                for (int x = 0; x < size; x++)
                 {
-                    r += p[4 * t] * w[t];
-                    g += p[4 * t + 1] * w[t];
-                    b += p[4 * t + 2] * w[t];
+                    int count = horizontal.Count[x];
+                    int* w = weights0 + x * horizontal.Stride;
+                    byte* p = source + horizontal.Start[x] * 4;
+                    int r = Half, g = Half, b = Half;
+                    for (int t = 0; t < count; t++, p += 4)
+                    {
+                        r += p[0] * w[t];
+                        g += p[1] * w[t];
+                        b += p[2] * w[t];
+                    }
+                    target[3 * x] = Clip(r);
+                    target[3 * x + 1] = Clip(g);
+                    target[3 * x + 2] = Clip(b);
                 }
-                target[3 * x] = Clip(r);
-                target[3 * x + 1] = Clip(g);
-                target[3 * x + 2] = Clip(b);
             }
         }
 
@@ -75,10 +85,7 @@ internal static class AntialiasedResize
             ReadOnlySpan<int> w = vertical.Weights.AsSpan(y * vertical.Stride, count);
             for (int t = 0; t < count; t++)
             {
-                ReadOnlySpan<byte> row = rows.AsSpan((start + t) * rowLength, rowLength);
-                int weight = w[t];
-                for (int i = 0; i < rowLength; i++)
-                    sums[i] += row[i] * weight;
+                AddWeighted(rows.AsSpan((start + t) * rowLength, rowLength), w[t], sums);
             }
             int o = y * size;
             for (int x = 0; x < size; x++)
@@ -97,6 +104,30 @@ internal static class AntialiasedResize
                 }
             }
         }
+    }
+
+    /// <summary><c>sums[i] += row[i] * weight</c>, a vector of bytes at a time (the same integers as one by one).</summary>
+    private static void AddWeighted(ReadOnlySpan<byte> row, int weight, Span<int> sums)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var w = new Vector<int>(weight);
+            int lanes = Vector<int>.Count;
+            for (; i <= row.Length - Vector<byte>.Count; i += Vector<byte>.Count)
+            {
+                Vector.Widen(new Vector<byte>(row.Slice(i)), out Vector<ushort> low, out Vector<ushort> high);
+                Vector.Widen(low, out Vector<uint> a, out Vector<uint> b);
+                Vector.Widen(high, out Vector<uint> c, out Vector<uint> d);
+                Span<int> s = sums.Slice(i);
+                (new Vector<int>(s) + Vector.AsVectorInt32(a) * w).CopyTo(s);
+                (new Vector<int>(s.Slice(lanes)) + Vector.AsVectorInt32(b) * w).CopyTo(s.Slice(lanes));
+                (new Vector<int>(s.Slice(2 * lanes)) + Vector.AsVectorInt32(c) * w).CopyTo(s.Slice(2 * lanes));
+                (new Vector<int>(s.Slice(3 * lanes)) + Vector.AsVectorInt32(d) * w).CopyTo(s.Slice(3 * lanes));
+            }
+        }
+        for (; i < row.Length; i++)
+            sums[i] += row[i] * weight;
     }
 
     private static byte Clip(int sum)
