@@ -12,9 +12,10 @@ Prints one JSON line: images/s, per core, peak RSS of the main process and of th
 
 Measured 2026-12-01 on the 2-core shared VM (load 9-11), 2,048 JPEGs from bench/make_photo_folder.py, alternated with
 `mocov3 bench --preset vit-small --data /work/bench-data/photos --input-only --batch 128 --batches 16`:
-  this script (--batches 8):  41.6 / 28.4 / 39.6 img/s = 20.8 / 14.2 / 19.8 per core; RSS 0.27 GB + 1.9 GB workers
-  ours, loader alone (decode + two crops on the host): 162.6 / 148.7 / 133.6 img/s = 81.3 / 74.3 / 66.8 per core
-  ours, loader + colour augmentation on the CPU as the device: 23.4 / 22.6 / 30.1 img/s (the float colour ops dominate)
+  this script (--batches 8):  41.6 / 28.4 / 39.6 / 38.3 img/s = 20.8 / 14.2 / 19.8 / 19.1 per core; RSS 0.27 + 1.9 GB
+  ours, loader alone (decode + two crops on the host): 162.6 / 148.7 / 133.6 / 180.1 img/s = 81.3 / 74.3 / 66.8 / 90.1
+  per core (3.4-5.2x); loader + colour augmentation on the CPU as the device: 23.4 / 22.6 / 30.1 / 34.5 img/s
+  (0.56-0.90x: the float colour ops dominate on a CPU-only machine)
 See README, Benchmarks, "JPEG input pipeline".
 """
 import argparse
