@@ -1,6 +1,8 @@
 using System.CommandLine;
 using MoCoV3.Checkpoints;
+using MoCoV3.Data;
 using MoCoV3.Models;
+using MoCoV3.Runtime;
 
 namespace MoCoV3.Cli.Commands;
 
@@ -57,6 +59,16 @@ internal sealed class ClassifierRunArguments
         Option[] all = [Checkpoint, Arch, From, Data, Dataset, CropMin, Seed, Limit, TestLimit, Device, LibTorch, Threads];
         foreach (var option in all) command.Options.Add(option);
     }
+
+    /// <summary>The weights of <c>--checkpoint</c>, <c>--from</c> and <c>--arch</c>.</summary>
+    public WeightsOptions Weights(ParseResult r) => new() { Checkpoint = r.GetValue(Checkpoint)!, Format = Format(r), Arch = ArchPreset(r) };
+
+    /// <summary>The data of <c>--data</c>, <c>--dataset</c>, <c>--limit</c> and <c>--test-limit</c>.</summary>
+    public DataOptions DataOptions(ParseResult r) =>
+        new() { Path = r.GetValue(Data), Kind = r.GetValue(Dataset)!, Limit = r.GetValue(Limit), TestLimit = r.GetValue(TestLimit) };
+
+    /// <summary>Where to compute: <c>--device</c>, <c>--libtorch</c>, <c>--threads</c>.</summary>
+    public ComputeOptions Compute(ParseResult r) => new() { Device = r.GetValue(Device)!, LibTorch = r.GetValue(LibTorch), Threads = r.GetValue(Threads) };
 
     /// <summary>The preset named by <c>--arch</c>, or null to take it from the checkpoint.</summary>
     public ModelPreset? ArchPreset(ParseResult r) => r.GetValue(Arch) is { } name ? PresetCatalog.Get(name) : null;

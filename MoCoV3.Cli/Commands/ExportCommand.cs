@@ -48,63 +48,34 @@ public static class ExportCommand
     private static int Run(string checkpoint, string from, string? arch, string output, bool withHead, bool verify, bool fp16, int opset,
                            string? data, int verifyBatch, bool int8, string? embedding)
     {
-        if (verifyBatch <= 0) throw new ArgumentException($"--verify-batch must be positive, found {verifyBatch}");
-        if (int8 && fp16) throw new ArgumentException("--quantize int8 and --fp16 exclude each other (int8 quantises the float32 model)");
         TorchRuntime.Initialize("cpu");
-        CheckpointFormat? format = from == "auto" ? null : Enum.Parse<CheckpointFormat>(from, ignoreCase: true);
-        // Strict import: wrong architecture, missing or mis-shaped tensors are refused by name. For a MoCo v3
-        // checkpoint only the query encoder's backbone is kept (no projector, predictor or momentum encoder).
-        using var imported = CheckpointImporter.Load(checkpoint, format, arch is null ? null : PresetCatalog.Get(arch));
-        var preset = imported.Preset;
-        // --embedding only changes what the graph outputs: the same weights, in a backbone built for those features.
-        Backbone? rebuilt = null;
-        if (embedding is not null)
+        var weights = new WeightsOptions
         {
-            preset = preset with { Embedding = embedding };
-            preset.Validate("--embedding");
-            rebuilt = BackboneFactory.Create(preset);
-            rebuilt.load_state_dict(imported.Backbone.state_dict());
-            rebuilt.eval();
-        }
-        using var ownedBackbone = rebuilt;
-        var backbone = rebuilt ?? imported.Backbone;
-        if (withHead && imported.Head is null)
-            throw new ArgumentException($"--head: {checkpoint} holds no linear classifier to export ({imported.Format} layout)");
-        var head = withHead ? LinearHead.FromTensors(imported.Head!.Weight, imported.Head.Bias ?? zeros(imported.Head.Classes)) : null;
-
-        var options = new ExportOptions { Opset = opset, Fp16 = fp16, Head = head };
-        var onnx = OnnxExporter.Export(backbone, preset, options);
-        string precision = fp16 ? "fp16" : "fp32";
-        if (int8)
+            Checkpoint = checkpoint,
+            Format = from == "auto" ? null : Enum.Parse<CheckpointFormat>(from, ignoreCase: true),
+            Arch = arch is null ? null : PresetCatalog.Get(arch),
+        };
+        var result = CheckpointExport.Run(new CheckpointExportOptions
         {
-            var quantized = DynamicInt8Quantizer.Quantize(onnx);
-            Console.WriteLine($"quantised: {quantized}");
-            onnx = quantized.Model;
-            precision = DynamicInt8Quantizer.Precision;
-        }
-        OnnxExporter.Save(onnx, output, options.ExternalDataThresholdBytes);
-        long bytes = new FileInfo(output).Length;
-        string external = File.Exists(output + ".data") ? $" + external data {output}.data" : "";
-        Console.WriteLine($"wrote {output} ({bytes / 1e6:F1} MB{external}): {preset.Arch} '{preset.Name}', opset {opset}, " +
-                          $"{precision}, {onnx.Graph.Node.Count} nodes, input [N,{preset.Channels},{preset.ImageSize},{preset.ImageSize}] " +
-                          $"-> embedding [N,{backbone.EmbeddingDim}]");
-        if (!verify) return 0;
+            Weights = weights, Output = output, WithHead = withHead, Fp16 = fp16, Int8 = int8, Opset = opset, Embedding = embedding,
+            Verify = verify, VerifyData = data, VerifyBatch = verifyBatch,
+        }, Console.WriteLine);
+        var preset = result.Preset;
+        string external = result.ExternalData is null ? "" : $" + external data {result.ExternalData}";
+        Console.WriteLine($"wrote {output} ({result.Bytes / 1e6:F1} MB{external}): {preset.Arch} '{preset.Name}', opset {opset}, " +
+                          $"{result.Precision}, {result.Nodes} nodes, input [N,{preset.Channels},{preset.ImageSize},{preset.ImageSize}] " +
+                          $"-> embedding [N,{result.EmbeddingDim}]");
+        if (result.Embedding is not { } embedded) return 0;
 
-        using var pixels = data is null
-            ? TorchReference.RandomPixels(verifyBatch, preset.Channels, preset.ImageSize)
-            : TorchReference.FirstImages(DatasetFactory.Open(DatasetFactory.AutoKind, data, preset.ImageSize, preset.Channels, train: false), verifyBatch);
-        var result = OnnxVerifier.Verify(output, backbone, preset, pixels, verifyBatch);
-        Console.WriteLine(FormattableString.Invariant($"max_abs_diff={result.MaxAbsDiff:G3} cosine_min={result.CosineMin:F6} batch={result.Batch}"));
-        // With --head, the logits too: the head on the class token (the embedding may hold more than the class token).
-        var logits = head is null ? null : OnnxVerifier.VerifyLogits(output, backbone, head, preset, pixels);
-        if (logits is not null)
+        Console.WriteLine(FormattableString.Invariant($"max_abs_diff={embedded.MaxAbsDiff:G3} cosine_min={embedded.CosineMin:F6} batch={embedded.Batch}"));
+        if (result.Logits is { } logits)
             Console.WriteLine(FormattableString.Invariant($"logits: max_abs_diff={logits.MaxAbsDiff:G3} cosine_min={logits.CosineMin:F6} batch={logits.Batch}"));
-        if (result.Passed && logits?.Passed != false)
+        if (result.Passed)
         {
             Console.WriteLine("verify: passed");
             return 0;
         }
-        foreach (var (what, failed) in new[] { ("embedding", result), ("logits", logits) })
+        foreach (var (what, failed) in new[] { ("embedding", result.Embedding), ("logits", result.Logits) })
         {
             if (failed is null || failed.Passed) continue;
             Console.Error.WriteLine(failed.CosineBound is { } bound

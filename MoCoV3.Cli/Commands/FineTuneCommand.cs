@@ -37,13 +37,10 @@ internal static class FineTuneCommand
             string onnx = r.GetValue(output)!;
             var options = new FineTuneOptions
             {
-                Checkpoint = r.GetValue(shared.Checkpoint)!,
-                Arch = shared.ArchPreset(r),
-                Format = shared.Format(r),
+                Weights = shared.Weights(r),
                 OnnxPath = onnx,
-                RunDir = r.GetValue(runDir) ?? Path.ChangeExtension(onnx, null) + ".run",
-                Data = r.GetValue(shared.Data),
-                DatasetKind = r.GetValue(shared.Dataset)!,
+                OutputDir = r.GetValue(runDir) ?? Path.ChangeExtension(onnx, null) + ".run",
+                Data = shared.DataOptions(r),
                 Epochs = r.GetValue(epochs),
                 MaxSteps = r.GetValue(maxSteps),
                 Minutes = r.GetValue(minutes),
@@ -56,11 +53,7 @@ internal static class FineTuneCommand
                 CutmixAlpha = r.GetValue(cutmix),
                 CropMin = r.GetValue(shared.CropMin),
                 Seed = r.GetValue(shared.Seed),
-                Limit = r.GetValue(shared.Limit),
-                TestLimit = r.GetValue(shared.TestLimit),
-                Device = r.GetValue(shared.Device)!,
-                LibTorch = r.GetValue(shared.LibTorch),
-                Threads = r.GetValue(shared.Threads),
+                Compute = shared.Compute(r),
                 LogEvery = Math.Max(1, r.GetValue(logEvery)),
             };
             return Run(options);

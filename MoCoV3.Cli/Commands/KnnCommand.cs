@@ -31,8 +31,8 @@ internal static class KnnCommand
             TorchRuntime.Initialize("cpu");
             var options = new KnnOptions
             {
-                Encoder = r.GetValue(encoder)!, Data = r.GetValue(data), DatasetKind = r.GetValue(dataset)!, Test = r.GetValue(test),
-                K = r.GetValue(k), Temperature = r.GetValue(temperature), Limit = r.GetValue(limit), Batch = r.GetValue(batch),
+                Encoder = r.GetValue(encoder)!, Data = new() { Path = r.GetValue(data), Kind = r.GetValue(dataset)!, Limit = r.GetValue(limit) },
+                Test = r.GetValue(test), K = r.GetValue(k), Temperature = r.GetValue(temperature), Batch = r.GetValue(batch),
                 Device = r.GetValue(device)!,
             };
             var report = CliProgress.Run(progress => KnnEvaluator.Run(options, Console.WriteLine,

@@ -27,13 +27,10 @@ internal static class LinclsCommand
         {
             var options = new LinclsOptions
             {
-                Checkpoint = r.GetValue(shared.Checkpoint)!,
-                Arch = shared.ArchPreset(r),
-                Format = shared.Format(r),
-                RunDir = r.GetValue(output)!,
+                Weights = shared.Weights(r),
+                OutputDir = r.GetValue(output)!,
                 OnnxPath = r.GetValue(onnx),
-                Data = r.GetValue(shared.Data),
-                DatasetKind = r.GetValue(shared.Dataset)!,
+                Data = shared.DataOptions(r),
                 Epochs = r.GetValue(epochs),
                 Batch = r.GetValue(batch),
                 BaseLr = r.GetValue(lr),
@@ -42,11 +39,7 @@ internal static class LinclsCommand
                 EvalCropRatio = r.GetValue(evalCrop),
                 Standardize = r.GetValue(standardize),
                 Seed = r.GetValue(shared.Seed),
-                Limit = r.GetValue(shared.Limit),
-                TestLimit = r.GetValue(shared.TestLimit),
-                Device = r.GetValue(shared.Device)!,
-                LibTorch = r.GetValue(shared.LibTorch),
-                Threads = r.GetValue(shared.Threads),
+                Compute = shared.Compute(r),
             };
             var evaluator = new LinearEvaluator();
             evaluator.Info += Console.WriteLine;

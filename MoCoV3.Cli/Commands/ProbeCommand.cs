@@ -18,7 +18,7 @@ public static class ProbeCommand
         var limit = new Option<int?>("--limit") { Description = "Use only the first N images of each split" };
         var baselines = new Option<bool>("--baselines") { Description = "Also probe raw pixels and the same architecture at random init (into OUT/baselines/)" };
         var seed = new Option<int>("--seed") { Description = "Seed of the held-out split, ML.NET and the random-init weights", DefaultValueFactory = _ => 0 };
-        var defaults = new ProbeOptions { EncoderPath = "-", OutputFolder = "-" };
+        var defaults = new ProbeOptions { Encoder = "-", OutputDir = "-" };
         var l2 = new Option<float[]>("--l2")
         {
             Description = "L2 weights tried on the held-out split (ML.NET scale: ½·L2·‖w‖² added to the loss summed over rows)",
@@ -35,11 +35,9 @@ public static class ProbeCommand
         };
         command.SetAction(r => CliErrors.Run(() => Run(new ProbeOptions
         {
-            EncoderPath = r.GetValue(encoder)!,
-            DataPath = r.GetValue(data),
-            DatasetKind = r.GetValue(dataset)!,
-            OutputFolder = r.GetValue(output)!,
-            Limit = r.GetValue(limit),
+            Encoder = r.GetValue(encoder)!,
+            Data = new() { Path = r.GetValue(data), Kind = r.GetValue(dataset)!, Limit = r.GetValue(limit) },
+            OutputDir = r.GetValue(output)!,
             Seed = r.GetValue(seed),
             L2Candidates = r.GetValue(l2)!,
             MaxIterations = r.GetValue(maxIterations),

@@ -34,12 +34,10 @@ internal static class QuickstartCommand
         {
             Minutes = r.GetValue(minutes),
             Preset = r.GetValue(preset)!,
-            DataPath = r.GetValue(data),
-            DatasetKind = r.GetValue(dataset)!,
-            OutputFolder = r.GetValue(output)!,
+            Data = new() { Path = r.GetValue(data), Kind = r.GetValue(dataset)!, Limit = r.GetValue(limit) },
+            OutputDir = r.GetValue(output)!,
             Threads = r.GetValue(threads),
             Seed = r.GetValue(seed),
-            Limit = r.GetValue(limit),
             MaxSteps = r.GetValue(maxSteps),
             Batch = r.GetValue(batch),
         })));

@@ -1,4 +1,6 @@
 using MoCoV3.Checkpoints;
+using MoCoV3.Data;
+using MoCoV3.Runtime;
 using MoCoV3.Models;
 
 namespace MoCoV3.Eval.FineTune;
@@ -10,23 +12,15 @@ namespace MoCoV3.Eval.FineTune;
 /// </summary>
 public sealed record FineTuneOptions
 {
-    /// <summary>The pretrained weights: any checkpoint <c>CheckpointImporter</c> reads.</summary>
-    public required string Checkpoint { get; init; }
-    /// <summary>Layout of <see cref="Checkpoint"/>; null detects it.</summary>
-    public CheckpointFormat? Format { get; init; }
-    /// <summary>The architecture; null takes the checkpoint's own preset or detects it from the shapes.</summary>
-    public ModelPreset? Arch { get; init; }
+    /// <summary>The pretrained weights: any checkpoint <c>CheckpointImporter</c> reads (a null arch takes the checkpoint's own preset or detects it).</summary>
+    public required WeightsOptions Weights { get; init; }
     /// <summary>The ONNX classifier to write.</summary>
     public required string OnnxPath { get; init; }
     /// <summary>Run folder: metrics.csv, checkpoint.pth (timm/torchvision layout with the head), preset.json, results.json.</summary>
-    public required string RunDir { get; init; }
+    public required string OutputDir { get; init; }
 
-    public string? Data { get; init; }
-    public string DatasetKind { get; init; } = "auto";
-    /// <summary>Only the first N training images.</summary>
-    public int? Limit { get; init; }
-    /// <summary>Only the first N test images.</summary>
-    public int? TestLimit { get; init; }
+    /// <summary>Train and test images; the limits take the first N of each split.</summary>
+    public DataOptions Data { get; init; } = new();
 
     public double? Epochs { get; init; }
     public long? MaxSteps { get; init; }
@@ -54,9 +48,7 @@ public sealed record FineTuneOptions
     public double EvalCropRatio { get; init; } = 1.0;
 
     public long Seed { get; init; }
-    public string Device { get; init; } = "cpu";
-    public string? LibTorch { get; init; }
-    public int? Threads { get; init; }
+    public ComputeOptions Compute { get; init; } = new();
     public int LogEvery { get; init; } = 10;
     public int EvalBatch { get; init; } = 256;
     /// <summary>Test images run through ONNX Runtime and TorchSharp to check the export.</summary>

@@ -34,19 +34,12 @@ public sealed class FineTuner
     {
         ArgumentNullException.ThrowIfNull(o);
         Validate(o);
-        var device = TorchRuntime.Initialize(o.Device, o.LibTorch, o.Threads, training: true);
-        Directory.CreateDirectory(o.RunDir);
-        manual_seed(o.Seed);
-
-        using var imported = CheckpointImporter.Load(o.Checkpoint, o.Format, o.Arch);
-        foreach (var line in imported.Report.Lines()) Info?.Invoke(line);
-        var preset = imported.Preset;
-        var (train, test) = OpenData(o, preset);
-        int classes = train.ClassNames.Count;
+        using var run = ClassifierRun.Start(o.Weights, o.Data, o.Compute, o.OutputDir, o.Seed, Info);
+        var (device, preset, train, test, classes) = (run.Device, run.Preset, run.Train, run.Test, run.Classes);
         if (o.Batch > train.Count)
             throw new ArgumentException($"{train.Source}: {train.Count} training images, fewer than one batch of {o.Batch}; use a smaller --batch");
 
-        var backbone = imported.Backbone;
+        var backbone = run.Backbone;
         // Fine-tuning trains everything: the patch projection frozen in pretraining and the fixed sin-cos position
         // embedding (DeiT learns it, starting from the pretrained values) included.
         foreach (var p in backbone.parameters()) p.requires_grad = true;
@@ -80,7 +73,7 @@ public sealed class FineTuner
         var clock = Stopwatch.StartNew();
         var sinceLog = Stopwatch.StartNew();
         long imagesSinceLog = 0, step = 0;
-        using (var log = new CsvLog(Path.Combine(o.RunDir, "metrics.csv"), "step", "epoch", "loss", "lr", "img_per_s", "elapsed_s"))
+        using (var log = new CsvLog(Path.Combine(o.OutputDir, "metrics.csv"), "step", "epoch", "loss", "lr", "img_per_s", "elapsed_s"))
         using (var loader = new PrefetchLoader(train, o.Batch, o.Seed, shuffle: true, dropLast: true))
         {
             model.train();
@@ -134,7 +127,7 @@ public sealed class FineTuner
         var accuracy = ClassifierEvaluation.Run(test, o.EvalBatch, device, transforms.Eval, model.forward);
         Info?.Invoke(FormattableString.Invariant($"test: {accuracy.Count} images, top1 {accuracy.Top1:F2}%, top5 {accuracy.Top5:F2}%"));
 
-        string checkpoint = Path.Combine(o.RunDir, ClassifierCheckpoint.DefaultName);
+        string checkpoint = Path.Combine(o.OutputDir, ClassifierCheckpoint.DefaultName);
         ClassifierCheckpoint.Save(checkpoint, preset, model);
         ClassifierExport.Export(model, preset, o.OnnxPath, train.ClassNames, new Dictionary<string, string>
         {
@@ -149,13 +142,13 @@ public sealed class FineTuner
             Steps = step, Epochs = (double)step / stepsPerEpoch, ElapsedSeconds = trainSeconds, Test = accuracy,
             Checkpoint = checkpoint, OnnxPath = o.OnnxPath, Verify = verify, Losses = losses,
         };
-        DurableFile.WriteAllText(Path.Combine(o.RunDir, "results.json"), JsonSerializer.Serialize(new
+        run.WriteResults(new
         {
             steps = step, epochs = result.Epochs, train_seconds = trainSeconds, top1 = accuracy.Top1, top5 = accuracy.Top5,
             test_images = accuracy.Count, onnx = o.OnnxPath, logits_max_abs_diff = verify.Logits.MaxAbsDiff,
             embedding_max_abs_diff = verify.Embedding.MaxAbsDiff, verify_passed = verify.Passed, peak_lr = peakLr,
-            warmup_steps = schedule.WarmupSteps, batch = o.Batch, preset = preset.Name, checkpoint = o.Checkpoint,
-        }, new JsonSerializerOptions { WriteIndented = true }));
+            warmup_steps = schedule.WarmupSteps, batch = o.Batch, preset = preset.Name, checkpoint = o.Weights.Checkpoint,
+        });
         return result;
     }
 
@@ -173,17 +166,6 @@ public sealed class FineTuner
 
     private static FineTuneSchedule Plan(FineTuneOptions o, double peakLr, long total, int stepsPerEpoch) =>
         new(peakLr, Math.Min(total, o.WarmupSteps ?? FineTuneSchedule.DefaultWarmupSteps(total, stepsPerEpoch)), total);
-
-    private static (IImageDataset Train, IImageDataset Test) OpenData(FineTuneOptions o, ModelPreset preset)
-    {
-        IImageDataset train = DatasetFactory.Open(o.DatasetKind, o.Data, preset.ImageSize, preset.Channels, train: true);
-        IImageDataset test = DatasetFactory.Open(o.DatasetKind, o.Data, preset.ImageSize, preset.Channels, train: false);
-        if (o.Limit is int limit && limit < train.Count) train = new SubsetDataset(train, limit);
-        if (o.TestLimit is int testLimit && testLimit < test.Count) test = new SubsetDataset(test, testLimit);
-        if (!train.ClassNames.SequenceEqual(test.ClassNames))
-            throw new InvalidDataException($"{test.Source}: the test classes ({string.Join(", ", test.ClassNames.Take(5))}…) differ from the training classes of {train.Source}");
-        return (train, test);
-    }
 
     private static void Validate(FineTuneOptions o)
     {

@@ -16,11 +16,11 @@ public static class KnnEvaluator
     public static KnnReport Run(KnnOptions options, Action<string>? progress = null, Action<string, int, int>? embedded = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        if (options.Limit is < 1) throw new ArgumentException($"--limit must be at least 1, got {options.Limit}");
+        if (options.Data.Limit is < 1) throw new ArgumentException($"--limit must be at least 1, got {options.Data.Limit}");
         using var embedder = new OnnxEmbedder(options.Encoder, options.Device);
-        var train = DatasetFactory.Open(options.DatasetKind, options.Data, embedder.ImageSize, embedder.Channels, train: true);
-        var test = DatasetFactory.Open(options.DatasetKind, options.Test ?? options.Data, embedder.ImageSize, embedder.Channels, train: false);
-        int limit = options.Limit ?? int.MaxValue;
+        var train = options.Data.Open(embedder.ImageSize, embedder.Channels, train: true);
+        var test = (options.Test is null ? options.Data : options.Data with { Path = options.Test }).Open(embedder.ImageSize, embedder.Channels, train: false);
+        int limit = options.Data.Limit ?? int.MaxValue;
         var subsets = KnnSubsets.Choose(train, test, limit, limit);
 
         var clock = Stopwatch.StartNew();

@@ -1,4 +1,6 @@
 using MoCoV3.Checkpoints;
+using MoCoV3.Data;
+using MoCoV3.Runtime;
 using MoCoV3.Eval.Classification;
 using MoCoV3.Models;
 
@@ -11,21 +13,18 @@ namespace MoCoV3.Eval.LinearEval;
 /// </summary>
 public sealed record LinclsOptions
 {
-    public required string Checkpoint { get; init; }
-    public CheckpointFormat? Format { get; init; }
-    public ModelPreset? Arch { get; init; }
+    /// <summary>The pretrained encoder whose frozen features the head reads.</summary>
+    public required WeightsOptions Weights { get; init; }
     /// <summary>Run folder: metrics.csv (one row per epoch), checkpoint.pth (backbone + head), preset.json, results.json.</summary>
-    public required string RunDir { get; init; }
+    public required string OutputDir { get; init; }
     /// <summary>
     /// When set, the classifier (backbone + head) is also exported to this ONNX file (outputs <c>logits</c> and
     /// <c>embedding</c>, the training data's class names in the metadata) and checked against TorchSharp on test images.
     /// </summary>
     public string? OnnxPath { get; init; }
 
-    public string? Data { get; init; }
-    public string DatasetKind { get; init; } = "auto";
-    public int? Limit { get; init; }
-    public int? TestLimit { get; init; }
+    /// <summary>Train and test images; the limits take the first N of each split.</summary>
+    public DataOptions Data { get; init; } = new();
 
     public int Epochs { get; init; } = 90;
     /// <summary>Official default 1024 (4 GPUs x 256); 256 suits one device.</summary>
@@ -46,9 +45,7 @@ public sealed record LinclsOptions
     public double? EvalCropRatio { get; init; }
 
     public long Seed { get; init; }
-    public string Device { get; init; } = "cpu";
-    public string? LibTorch { get; init; }
-    public int? Threads { get; init; }
+    public ComputeOptions Compute { get; init; } = new();
     public int EvalBatch { get; init; } = 256;
     /// <summary>Test images run through ONNX Runtime and TorchSharp to check the export (with <see cref="OnnxPath"/>).</summary>
     public int VerifyBatch { get; init; } = 16;

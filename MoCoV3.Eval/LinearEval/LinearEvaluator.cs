@@ -38,22 +38,9 @@ public sealed class LinearEvaluator
         if (o.VerifyBatch < 1) throw new ArgumentException($"the verify batch must be positive, found {o.VerifyBatch}");
         if (o.OnnxPath is { } onnx && !Path.GetExtension(onnx).Equals(".onnx", StringComparison.OrdinalIgnoreCase))
             throw new ArgumentException($"{onnx}: --onnx is the ONNX classifier to write and should end in .onnx");
-        var device = TorchRuntime.Initialize(o.Device, o.LibTorch, o.Threads, training: true);
-        Directory.CreateDirectory(o.RunDir);
-        manual_seed(o.Seed);
-
-        using var imported = CheckpointImporter.Load(o.Checkpoint, o.Format, o.Arch);
-        foreach (var line in imported.Report.Lines()) Info?.Invoke(line);
-        var preset = imported.Preset;
-        IImageDataset train = DatasetFactory.Open(o.DatasetKind, o.Data, preset.ImageSize, preset.Channels, train: true);
-        IImageDataset test = DatasetFactory.Open(o.DatasetKind, o.Data, preset.ImageSize, preset.Channels, train: false);
-        if (o.Limit is int limit && limit < train.Count) train = new SubsetDataset(train, limit);
-        if (o.TestLimit is int testLimit && testLimit < test.Count) test = new SubsetDataset(test, testLimit);
-        if (!train.ClassNames.SequenceEqual(test.ClassNames))
-            throw new InvalidDataException($"{test.Source}: the test classes differ from the training classes of {train.Source}");
-        int classes = train.ClassNames.Count;
-
-        var backbone = imported.Backbone;
+        using var run = ClassifierRun.Start(o.Weights, o.Data, o.Compute, o.OutputDir, o.Seed, Info);
+        var (device, preset, train, test, classes) = (run.Device, run.Preset, run.Train, run.Test, run.Classes);
+        var backbone = run.Backbone;
         backbone.to(device);
         Freeze(backbone);
         var initial = Snapshot(backbone);
@@ -64,7 +51,7 @@ public sealed class LinearEvaluator
 
         var settings = LinclsSettings.Resolve(o, preset);
         if (settings.MissedShippedSettings.Count > 0)
-            Info?.Invoke($"note: {o.Checkpoint} records preset '{preset.Name}' without the linear-eval settings the shipped preset has " +
+            Info?.Invoke($"note: {o.Weights.Checkpoint} records preset '{preset.Name}' without the linear-eval settings the shipped preset has " +
                          $"({string.Join(", ", settings.MissedShippedSettings)}; saved before presets had them): pass --arch {preset.Name} to use them");
         double baseLr = settings.BaseLr, peakLr = settings.PeakLr;
         using var optimizer = optim.SGD(head.parameters(), peakLr, momentum: o.Momentum, weight_decay: o.WeightDecay);
@@ -81,7 +68,7 @@ public sealed class LinearEvaluator
 
         var history = new List<LinclsEpoch>();
         var clock = Stopwatch.StartNew();
-        using (var log = new CsvLog(Path.Combine(o.RunDir, "metrics.csv"), "epoch", "loss", "lr", "top1", "top5", "elapsed_s"))
+        using (var log = new CsvLog(Path.Combine(o.OutputDir, "metrics.csv"), "epoch", "loss", "lr", "top1", "top5", "elapsed_s"))
         using (var loader = new PrefetchLoader(train, Math.Min(o.Batch, train.Count), o.Seed, shuffle: true, dropLast: false))
         {
             for (int epoch = 0; epoch < o.Epochs; epoch++)
@@ -119,9 +106,9 @@ public sealed class LinearEvaluator
 
         stats?.FoldInto(head); // from here on the head reads the raw embedding, as every exported classifier does
 
-        SanityCheck(backbone, initial, o.Checkpoint);
+        SanityCheck(backbone, initial, o.Weights.Checkpoint);
         foreach (var t in initial.Values) t.Dispose();
-        string checkpoint = Path.Combine(o.RunDir, ClassifierCheckpoint.DefaultName);
+        string checkpoint = Path.Combine(o.OutputDir, ClassifierCheckpoint.DefaultName);
         var model = new BackboneClassifier(backbone, head);
         ClassifierCheckpoint.Save(checkpoint, preset, model);
         double seconds = clock.Elapsed.TotalSeconds;
@@ -142,13 +129,13 @@ public sealed class LinearEvaluator
         {
             History = history, TestCount = test.Count, Checkpoint = checkpoint, ElapsedSeconds = seconds, OnnxPath = o.OnnxPath, Verify = verify,
         };
-        DurableFile.WriteAllText(Path.Combine(o.RunDir, "results.json"), JsonSerializer.Serialize(new
+        run.WriteResults(new
         {
             top1 = result.Top1, top5 = result.Top5, best_top1 = result.BestTop1, epochs = o.Epochs, batch = o.Batch, base_lr = baseLr,
             base_lr_from = settings.BaseLrSource, lr = peakLr, crop_min = settings.CropMin, eval_crop = settings.EvalCrop, standardized = stats is not null, test_images = result.TestCount, train_images = train.Count, seconds = result.ElapsedSeconds,
-            preset = preset.Name, checkpoint = o.Checkpoint, onnx = o.OnnxPath, logits_max_abs_diff = verify?.Logits.MaxAbsDiff,
+            preset = preset.Name, checkpoint = o.Weights.Checkpoint, onnx = o.OnnxPath, logits_max_abs_diff = verify?.Logits.MaxAbsDiff,
             embedding_max_abs_diff = verify?.Embedding.MaxAbsDiff, verify_passed = verify?.Passed,
-        }, new JsonSerializerOptions { WriteIndented = true }));
+        });
         return result;
     }
 

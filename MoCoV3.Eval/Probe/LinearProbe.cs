@@ -25,7 +25,7 @@ public static class LinearProbe
     public const string ReportFileName = "report.csv";
     public const string ConfusionMatrixFileName = "confusion.png";
 
-    /// <summary>The sub-folder of <see cref="ProbeOptions.OutputFolder"/> where each baseline writes its files.</summary>
+    /// <summary>The sub-folder of <see cref="ProbeOptions.OutputDir"/> where each baseline writes its files.</summary>
     public const string BaselinesFolder = "baselines";
 
     /// <summary>Probes the encoder of <paramref name="options"/>; <paramref name="log"/> gets one line per stage.</summary>
@@ -42,8 +42,8 @@ public static class LinearProbe
 
     /// <summary>
     /// The probe inside an ML.NET application: <paramref name="train"/> and <paramref name="test"/> have an image column
-    /// (paths, or encoded images as a byte vector) and a text label column. The encoder is <see cref="ProbeOptions.EncoderPath"/>;
-    /// the files go to <see cref="ProbeOptions.OutputFolder"/>; the data options (path, kind, limit) are not used. The
+    /// (paths, or encoded images as a byte vector) and a text label column. The encoder is <see cref="ProbeOptions.Encoder"/>;
+    /// the files go to <see cref="ProbeOptions.OutputDir"/>; the data options (path, kind, limit) are not used. The
     /// saved <c>probe.zip</c> takes rows with <paramref name="train"/>'s schema.
     /// </summary>
     public static ProbeResult Run(MLContext ml, IDataView train, IDataView test, ProbeOptions options, string imageColumn = ProbeColumns.ImagePath,
@@ -62,13 +62,13 @@ public static class LinearProbe
         if (classNames.Count < 2) throw new ArgumentException($"expected at least 2 classes in column '{labelColumn}', found {classNames.Count}");
 
         var clock = Stopwatch.StartNew();
-        using var encoder = EncoderFeatures.Open(ml, options.EncoderPath, train.Schema, imageColumn, options.Threads);
+        using var encoder = EncoderFeatures.Open(ml, options.Encoder, train.Schema, imageColumn, options.Threads);
         var stages = new List<StageTime> { new(ProbeStages.Load, clock.Elapsed.TotalSeconds) };
         var trainFeatures = Timed(stages, ProbeStages.FeaturizeTrain, () => encoder.Featurize(train, labelColumn, classNames, "the training data"));
         var testFeatures = Timed(stages, ProbeStages.FeaturizeTest, () => encoder.Featurize(test, labelColumn, classNames, "the test data"));
         log(Invariant($"{EncoderName}: featurized {trainFeatures.Count + testFeatures.Count} images → {encoder.Dim} features ") +
             Invariant($"({stages[^1].Seconds + stages[^2].Seconds:F1} s)"));
-        return Probe(ml, EncoderName, trainFeatures, testFeatures, encoder.Transformer, train.Schema, options, options.OutputFolder, stages, log, null);
+        return Probe(ml, EncoderName, trainFeatures, testFeatures, encoder.Transformer, train.Schema, options, options.OutputDir, stages, log, null);
     }
 
     private static List<ProbeResult> Run(ProbeOptions options, bool baselines, Action<string>? log, IProgress<ProbeProgress>? progress)
@@ -76,20 +76,20 @@ public static class LinearProbe
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         log ??= _ => { };
-        var ml = new MLContext(options.Seed);
+        var ml = new MLContext((int)options.Seed);
 
         var clock = Stopwatch.StartNew();
         var pathSchema = EncoderFeatures.PathSchema();
-        using var encoder = EncoderFeatures.Open(ml, options.EncoderPath, pathSchema, ProbeColumns.ImagePath, options.Threads);
+        using var encoder = EncoderFeatures.Open(ml, options.Encoder, pathSchema, ProbeColumns.ImagePath, options.Threads);
         var (train, test) = LoadSplits(options, encoder.Encoder.Channels, encoder.Encoder.InputSize);
         double load = clock.Elapsed.TotalSeconds;
         log(Invariant($"load: {train.Count} train and {test.Count} test images of {train.Channels}x{train.Height}x{train.Width}, ") +
-            Invariant($"{train.ClassNames.Count} classes; encoder {Path.GetFileName(options.EncoderPath)} → {encoder.Dim} features ({load:F1} s)"));
+            Invariant($"{train.ClassNames.Count} classes; encoder {Path.GetFileName(options.Encoder)} → {encoder.Dim} features ({load:F1} s)"));
 
-        var results = new List<ProbeResult> { ProbeEncoder(ml, EncoderName, encoder, train, test, options, options.OutputFolder, load, log, progress) };
+        var results = new List<ProbeResult> { ProbeEncoder(ml, EncoderName, encoder, train, test, options, options.OutputDir, load, log, progress) };
         if (!baselines) return results;
 
-        string baselineRoot = Path.Combine(options.OutputFolder, BaselinesFolder);
+        string baselineRoot = Path.Combine(options.OutputDir, BaselinesFolder);
         var pixelStages = new List<StageTime> { new(ProbeStages.Load, 0) };
         var trainPixels = Timed(pixelStages, ProbeStages.FeaturizeTrain, () => FeatureSet.FromPixels(train));
         var testPixels = Timed(pixelStages, ProbeStages.FeaturizeTest, () => FeatureSet.FromPixels(test));
@@ -101,7 +101,7 @@ public static class LinearProbe
         try
         {
             clock.Restart();
-            var preset = RandomInitEncoder.Export(encoder.Encoder.Metadata.All, options.EncoderPath, options.Seed, randomPath);
+            var preset = RandomInitEncoder.Export(encoder.Encoder.Metadata.All, options.Encoder, (int)options.Seed, randomPath);
             using var random = EncoderFeatures.Open(ml, randomPath, pathSchema, ProbeColumns.ImagePath, options.Threads);
             double build = clock.Elapsed.TotalSeconds;
             log(Invariant($"{RandomInitName}: built '{preset.Name}' with seed {options.Seed} and exported it ({build:F1} s)"));
@@ -134,7 +134,7 @@ public static class LinearProbe
                                      IProgress<ProbeProgress>? progress)
     {
         int threads = options.ThreadCount;
-        var (fitRows, holdoutRows) = HoldoutSplit(trainFeatures.Count, options.HoldoutFraction, options.Seed);
+        var (fitRows, holdoutRows) = HoldoutSplit(trainFeatures.Count, options.HoldoutFraction, (int)options.Seed);
         // The sweep fits on a subsample (the shuffled fit rows' first SweepRows) with each candidate scaled to it.
         int[] sweepRows = options.SweepRows is int n && n < fitRows.Length ? fitRows[..n] : fitRows;
         double scale = sweepRows.Length / (double)trainFeatures.Count;
@@ -218,22 +218,22 @@ public static class LinearProbe
     }
 
     /// <summary>
-    /// The training and test images. A dataset with two splits gives the first <see cref="ProbeOptions.Limit"/> of each; one
+    /// The training and test images. A dataset with two splits gives the first <see cref="DataOptions.Limit"/> of each; one
     /// with a single split (a CSV manifest, a folder without train/test) is shuffled with the seed and
     /// <see cref="ProbeOptions.TestFraction"/> of it becomes the test split.
     /// </summary>
     private static (PixelSplit Train, PixelSplit Test) LoadSplits(ProbeOptions options, int channels, int size)
     {
-        var trainSet = DatasetFactory.Open(options.DatasetKind, options.DataPath, size, channels, train: true);
-        var testSet = DatasetFactory.Open(options.DatasetKind, options.DataPath, size, channels, train: false);
-        int limit = options.Limit ?? int.MaxValue;
+        var trainSet = options.Data.Open(size, channels, train: true);
+        var testSet = options.Data.Open(size, channels, train: false);
+        int limit = options.Data.Limit ?? int.MaxValue;
         PixelSplit train, test;
         if (trainSet.Source == testSet.Source)
         {
             if (trainSet.Count < 2)
                 throw new DataFormatException(trainSet.Source, null, $"expected at least 2 images to split into train and test, found {trainSet.Count}");
             int[] order = Enumerable.Range(0, trainSet.Count).ToArray();
-            new Random(options.Seed).Shuffle(order);
+            new Random((int)options.Seed).Shuffle(order);
             int testCount = Math.Clamp((int)Math.Round(order.Length * options.TestFraction), 1, order.Length - 1);
             test = PixelSplit.Read(trainSet, order.Take(testCount).Take(limit).ToArray(), $"{trainSet.Source} (test part)");
             train = PixelSplit.Read(trainSet, order.Skip(testCount).Take(limit).ToArray(), $"{trainSet.Source} (train part)");

@@ -10,22 +10,16 @@ namespace MoCoV3.Eval.Probe;
 public sealed record ProbeOptions
 {
     /// <summary>The exported encoder (<c>mocov3 export</c>): input <c>input</c> float32 [N,C,H,W], output <c>embedding</c> [N,D].</summary>
-    public required string EncoderPath { get; init; }
+    public required string Encoder { get; init; }
 
-    /// <summary>The dataset: a Fashion-MNIST folder, an image folder or a CSV manifest; <c>null</c> for Fashion-MNIST in its default folder.</summary>
-    public string? DataPath { get; init; }
-
-    /// <summary><c>auto</c>, <c>fashion-mnist</c>, <c>imagefolder</c> or <c>csv</c> (see <see cref="DatasetFactory.Open"/>).</summary>
-    public string DatasetKind { get; init; } = DatasetFactory.AutoKind;
+    /// <summary>The dataset; <see cref="DataOptions.Limit"/> uses only the first N images of each split (quick runs).</summary>
+    public DataOptions Data { get; init; } = new();
 
     /// <summary>Where <c>report.csv</c>, <c>confusion.png</c> and <c>probe.zip</c> go.</summary>
-    public string OutputFolder { get; init; } = "probe";
-
-    /// <summary>Use only the first N images of each split (quick runs); <c>null</c> for all.</summary>
-    public int? Limit { get; init; }
+    public string OutputDir { get; init; } = "probe";
 
     /// <summary>Seeds the held-out split, ML.NET and the random-init baseline's weights.</summary>
-    public int Seed { get; init; }
+    public long Seed { get; init; }
 
     /// <summary>
     /// The L2 weights tried on the held-out split; the best is refitted on the whole training split. ML.NET's L-BFGS adds
@@ -68,9 +62,10 @@ public sealed record ProbeOptions
     /// <summary>Throws <see cref="ArgumentException"/> naming the first setting that cannot work.</summary>
     public void Validate()
     {
-        if (string.IsNullOrWhiteSpace(EncoderPath)) throw new ArgumentException("the encoder path (--encoder) is empty");
-        if (string.IsNullOrWhiteSpace(OutputFolder)) throw new ArgumentException("the output folder (--out) is empty");
-        if (Limit is < 2) throw new ArgumentException($"--limit must be at least 2 images, found {Limit}");
+        if (string.IsNullOrWhiteSpace(Encoder)) throw new ArgumentException("the encoder path (--encoder) is empty");
+        if (string.IsNullOrWhiteSpace(OutputDir)) throw new ArgumentException("the output folder (--out) is empty");
+        if (Data.Limit is < 2) throw new ArgumentException($"--limit must be at least 2 images, found {Data.Limit}");
+        if (Seed is < int.MinValue or > int.MaxValue) throw new ArgumentException($"--seed must fit in 32 bits (ML.NET's seeds are int), found {Seed}");
         if (L2Candidates.Count == 0) throw new ArgumentException("at least one L2 weight is needed");
         if (L2Candidates.Any(v => !(v >= 0) || float.IsInfinity(v)))
             throw new ArgumentException($"L2 weights must be finite and >= 0, found {string.Join(", ", L2Candidates)}");

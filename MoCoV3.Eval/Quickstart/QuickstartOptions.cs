@@ -14,22 +14,17 @@ public sealed record QuickstartOptions
     /// <summary>Preset name or JSON file.</summary>
     public string Preset { get; init; } = DefaultPreset;
 
-    /// <summary>The dataset; <c>null</c> for Fashion-MNIST in its default folder.</summary>
-    public string? DataPath { get; init; }
-
-    /// <summary><c>auto</c>, <c>fashion-mnist</c>, <c>imagefolder</c> or <c>csv</c>.</summary>
-    public string DatasetKind { get; init; } = DatasetFactory.AutoKind;
+    /// <summary>The dataset (a null path for Fashion-MNIST in its default folder); <see cref="DataOptions.Limit"/> uses only
+    /// the first N images of each split (quick checks and tests).</summary>
+    public DataOptions Data { get; init; } = new();
 
     /// <summary>The run folder: <c>pretrain/</c>, <c>encoder.onnx</c>, <c>probe/</c> and <c>quickstart.csv</c> go there.</summary>
-    public string OutputFolder { get; init; } = "runs/quickstart";
+    public string OutputDir { get; init; } = "runs/quickstart";
 
     /// <summary>CPU threads; <c>null</c> for all cores.</summary>
     public int? Threads { get; init; }
 
-    public int Seed { get; init; }
-
-    /// <summary>Use only the first N images of each split (quick checks and tests); <c>null</c> for all.</summary>
-    public int? Limit { get; init; }
+    public long Seed { get; init; }
 
     /// <summary>Optimiser steps instead of a time budget (tests); <c>null</c> to use <see cref="Minutes"/>.</summary>
     public long? MaxSteps { get; init; }
@@ -41,8 +36,8 @@ public sealed record QuickstartOptions
     public void Validate()
     {
         if (!(Minutes > 0) || double.IsInfinity(Minutes)) throw new ArgumentException($"--minutes must be a positive number, found {Minutes}");
-        if (string.IsNullOrWhiteSpace(OutputFolder)) throw new ArgumentException("the output folder (--out) is empty");
-        if (Limit is < 2) throw new ArgumentException($"--limit must be at least 2 images, found {Limit}");
+        if (string.IsNullOrWhiteSpace(OutputDir)) throw new ArgumentException("the output folder (--out) is empty");
+        if (Data.Limit is < 2) throw new ArgumentException($"--limit must be at least 2 images, found {Data.Limit}");
         if (MaxSteps is < 1) throw new ArgumentException($"--max-steps must be positive, found {MaxSteps}");
         if (Batch is < 2) throw new ArgumentException($"--batch must be at least 2, found {Batch}");
     }

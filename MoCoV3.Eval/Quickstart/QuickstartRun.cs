@@ -47,18 +47,16 @@ public static class QuickstartRun
         ArgumentNullException.ThrowIfNull(trainer);
         options.Validate();
         var preset = PresetCatalog.Get(options.Preset);
-        Directory.CreateDirectory(options.OutputFolder);
+        Directory.CreateDirectory(options.OutputDir);
         var pretrain = trainer.Run(preset, new PretrainOptions
         {
-            OutputDir = Path.Combine(options.OutputFolder, PretrainFolder),
-            Data = options.DataPath,
-            DatasetKind = options.DatasetKind,
+            OutputDir = Path.Combine(options.OutputDir, PretrainFolder),
+            Data = options.Data,
             Minutes = options.MaxSteps is null ? options.Minutes : null,
             MaxSteps = options.MaxSteps,
             Batch = options.Batch,
-            Threads = options.Threads,
+            Compute = new() { Threads = options.Threads },
             Seed = options.Seed,
-            Limit = options.Limit,
         }, cancel);
         if (pretrain.Interrupted)
             throw new OperationCanceledException($"pretraining stopped at step {pretrain.Steps}; its checkpoint is {pretrain.Checkpoint}");
@@ -81,13 +79,13 @@ public static class QuickstartRun
         var clock = Stopwatch.StartNew();
         log(Invariant($"pretrain: {pretrain.Steps} steps ({pretrain.Plan.Epochs:F2} epochs) in {pretrain.ElapsedSeconds:F0} s"));
 
-        string encoderPath = Path.Combine(options.OutputFolder, EncoderFileName);
+        string encoderPath = Path.Combine(options.OutputDir, EncoderFileName);
         VerifyResult verify;
         using (var imported = CheckpointImporter.Load(pretrain.Checkpoint, CheckpointFormat.Toolkit, preset))
         {
             OnnxExporter.ExportToFile(imported.Backbone, imported.Preset, new ExportOptions(), encoderPath);
             using var pixels = TorchReference.FirstImages(
-                DatasetFactory.Open(options.DatasetKind, options.DataPath, preset.ImageSize, preset.Channels, train: false), VerifyImages);
+                options.Data.Open(preset.ImageSize, preset.Channels, train: false), VerifyImages);
             verify = OnnxVerifier.Verify(encoderPath, imported.Backbone, imported.Preset, pixels);
         }
         stages.Add(new(QuickstartStages.Export, clock.Elapsed.TotalSeconds));
@@ -98,17 +96,15 @@ public static class QuickstartRun
         clock.Restart();
         var probes = LinearProbe.RunWithBaselines(new ProbeOptions
         {
-            EncoderPath = encoderPath,
-            DataPath = options.DataPath,
-            DatasetKind = options.DatasetKind,
-            OutputFolder = Path.Combine(options.OutputFolder, ProbeFolder),
-            Limit = options.Limit,
+            Encoder = encoderPath,
+            Data = options.Data,
+            OutputDir = Path.Combine(options.OutputDir, ProbeFolder),
             Seed = options.Seed,
             Threads = options.Threads,
         }, log, progress);
         stages.Add(new(QuickstartStages.Probe, clock.Elapsed.TotalSeconds));
 
-        string report = Path.Combine(options.OutputFolder, ReportFileName);
+        string report = Path.Combine(options.OutputDir, ReportFileName);
         WriteReport(report, preset, pretrain, probes);
         return new QuickstartResult
         {

@@ -3,7 +3,7 @@ namespace MoCoV3.Checkpoints;
 /// <summary>The checkpoint layouts the toolkit reads (and, for some, writes). Names parse case-insensitively from the CLI.</summary>
 public enum CheckpointFormat
 {
-    /// <summary>This toolkit's own checkpoint (<c>MOCOV3CK</c> magic, see <c>Training/CheckpointFile.cs</c>).</summary>
+    /// <summary>This toolkit's own checkpoint (<c>MOCOV3CK</c> magic, see <c>Checkpoints/CheckpointFile.cs</c>).</summary>
     Toolkit,
 
     /// <summary>facebookresearch/moco-v3 <c>.pth.tar</c>: <c>{'state_dict': {'module.base_encoder.…', 'module.momentum_encoder.…', 'module.predictor.…'}}</c>.</summary>

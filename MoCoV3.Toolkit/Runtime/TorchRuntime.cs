@@ -19,6 +19,10 @@ public static class TorchRuntime
     private static readonly string[] CudaLibraries =
         ["libc10.so", "libc10_cuda.so", "libtorch_cpu.so", "libtorch_cuda.so", "libtorch.so"];
 
+    /// <summary>Initialises libtorch as <paramref name="compute"/> says (see <see cref="Initialize(string, string?, int?, bool)"/>).</summary>
+    public static Device Initialize(ComputeOptions compute, bool training = false) =>
+        Initialize(compute.Device, compute.LibTorch, compute.Threads, training);
+
     /// <summary>
     /// Initialises libtorch for <paramref name="device"/> (<c>cpu</c>, <c>cuda</c> or <c>cuda:N</c>) and returns it.
     /// Before libtorch's first matrix product it lets MKL use its fast kernels on AMD CPUs

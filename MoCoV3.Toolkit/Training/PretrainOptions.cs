@@ -1,11 +1,14 @@
+using MoCoV3.Data;
+using MoCoV3.Runtime;
+
 namespace MoCoV3.Training;
 
 /// <summary>What a <c>pretrain</c> run was asked to do, beyond the preset. Null means "the preset's value".</summary>
 public sealed record PretrainOptions
 {
     public required string OutputDir { get; init; }
-    public string? Data { get; init; }
-    public string DatasetKind { get; init; } = "auto";
+    /// <summary>The training images; <see cref="DataOptions.Limit"/> trains on the first N only (quick runs and tests).</summary>
+    public DataOptions Data { get; init; } = new();
     public double? Epochs { get; init; }
     public long? MaxSteps { get; init; }
     public double? Minutes { get; init; }
@@ -13,11 +16,9 @@ public sealed record PretrainOptions
     /// <summary>Peak learning rate (after batch scaling); null means base_lr × batch / 256.</summary>
     public double? Lr { get; init; }
     public double? WarmupEpochs { get; init; }
-    public string Device { get; init; } = "cpu";
-    public string? LibTorch { get; init; }
+    public ComputeOptions Compute { get; init; } = new();
     /// <summary>bf16 mixed precision of the forward pass (see <see cref="Models.Autocast"/>); false = fp32.</summary>
     public bool Amp { get; init; }
-    public int? Threads { get; init; }
     /// <summary>A run folder or checkpoint file to continue, or "auto" (the output folder's checkpoint if any).</summary>
     public string? Resume { get; init; }
     /// <summary>Initial weights: a checkpoint of this toolkit or an official moco-v3 .pth.tar.</summary>
@@ -28,8 +29,6 @@ public sealed record PretrainOptions
     public int LogEvery { get; init; } = 10;
     /// <summary>Steps between checkpoints; null = once per epoch (and at the end).</summary>
     public long? SaveEvery { get; init; }
-    /// <summary>Use only the first N training images (quick runs and tests).</summary>
-    public int? Limit { get; init; }
     public bool TensorBoard { get; init; } = true;
     /// <summary>Steps between kNN evaluations of the query backbone (and one at the end); null = none.</summary>
     public long? KnnEvery { get; init; }

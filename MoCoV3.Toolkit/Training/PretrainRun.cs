@@ -47,11 +47,11 @@ public sealed record PretrainRun
         if (resumed is not null) CheckResumedPreset(requested, resumed.Preset, resumeFrom!);
         var preset = resumed?.Preset ?? requested;
 
-        IImageDataset dataset = DatasetFactory.Open(options.DatasetKind, options.Data, preset.ImageSize, preset.Channels, train: true, resampleOnDevice: true);
+        IImageDataset dataset = options.Data.Open(preset.ImageSize, preset.Channels, train: true, resampleOnDevice: true);
         int batch = resumed?.Plan.Batch ?? options.Batch ?? preset.Batch;
         // The kNN bank comes from the whole train split, not only the --limit images trained on.
         var knn = options.KnnEvery is null ? null : CreateKnnMonitor(options, preset, dataset, batch);
-        if (options.Limit is int limit && limit < dataset.Count) dataset = new SubsetDataset(dataset, limit);
+        if (options.Data.Limit is int limit && limit < dataset.Count) dataset = new SubsetDataset(dataset, limit);
 
         if (batch < 2) throw new ArgumentException($"batch must be at least 2 (the other images are the negatives), got {batch}");
         if (batch > dataset.Count)
@@ -107,7 +107,7 @@ public sealed record PretrainRun
     /// </summary>
     private static KnnMonitor CreateKnnMonitor(PretrainOptions options, ModelPreset preset, IImageDataset train, int batch)
     {
-        var test = DatasetFactory.Open(options.DatasetKind, options.Data, preset.ImageSize, preset.Channels, train: false, resampleOnDevice: true);
+        var test = options.Data.Open(preset.ImageSize, preset.Channels, train: false, resampleOnDevice: true);
         return new KnnMonitor(train, test, options.KnnTrain, options.KnnTest, Math.Max(batch, KnnMonitor.MinBatch), options.KnnK);
     }
 

@@ -29,7 +29,7 @@ public sealed class Pretrainer
 
     public PretrainResult Run(ModelPreset requestedPreset, PretrainOptions options, CancellationToken cancel = default)
     {
-        var device = TorchRuntime.Initialize(options.Device, options.LibTorch, options.Threads, training: true);
+        var device = TorchRuntime.Initialize(options.Compute, training: true);
         var (run, dataset, knn) = PretrainRun.Resolve(requestedPreset, options, Info);
         using var session = new PretrainSession(run, dataset, knn, device, this);
         return session.Train(cancel);

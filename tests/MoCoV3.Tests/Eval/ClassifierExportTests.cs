@@ -37,10 +37,20 @@ public sealed class ClassifierExportTests
         var preset = EvalTestModels.MicroVit28 with { Embedding = embedding };
         var result = new FineTuner().Run(new FineTuneOptions
         {
-            Checkpoint = EvalTestModels.ToolkitCheckpoint(preset, dir), OnnxPath = Path.Combine(dir, "classifier.onnx"),
-            RunDir = Path.Combine(dir, "run"), Limit = 64, TestLimit = 32, MaxSteps = 2, Batch = 32, Seed = 1, Threads = 1,
+            Weights = new() { Checkpoint = EvalTestModels.ToolkitCheckpoint(preset, dir) },
+            OnnxPath = Path.Combine(dir, "classifier.onnx"),
+            OutputDir = Path.Combine(dir, "run"),
+            MaxSteps = 2,
+            Batch = 32,
+            Seed = 1,
             // A head that moves in 2 steps (logits of a few units, so that 1e-4 on probabilities means something): a high lr, plain labels.
-            Lr = 0.03, WarmupSteps = 0, MixupAlpha = 0, CutmixAlpha = 0, LabelSmoothing = 0,
+            Lr = 0.03,
+            WarmupSteps = 0,
+            MixupAlpha = 0,
+            CutmixAlpha = 0,
+            LabelSmoothing = 0,
+            Data = new() { Limit = 64, TestLimit = 32 },
+            Compute = new() { Threads = 1 },
         });
         TestContext.WriteLine($"{embedding}: logits {result.Verify.Logits}; embedding {result.Verify.Embedding}");
         Assert.IsTrue(result.Verify.Passed, $"{result.Verify.Logits} / {result.Verify.Embedding}");
@@ -63,9 +73,19 @@ public sealed class ClassifierExportTests
         var preset = EvalTestModels.MicroResNet28;
         var result = new FineTuner().Run(new FineTuneOptions
         {
-            Checkpoint = EvalTestModels.ToolkitCheckpoint(preset, dir), OnnxPath = Path.Combine(dir, "resnet.onnx"), Data = csv,
-            RunDir = Path.Combine(dir, "run"), MaxSteps = 8, Batch = 16, Seed = 1, Threads = 1, Lr = 0.03, WarmupSteps = 0,
-            MixupAlpha = 0, CutmixAlpha = 0, LabelSmoothing = 0,
+            Weights = new() { Checkpoint = EvalTestModels.ToolkitCheckpoint(preset, dir) },
+            OnnxPath = Path.Combine(dir, "resnet.onnx"),
+            OutputDir = Path.Combine(dir, "run"),
+            MaxSteps = 8,
+            Batch = 16,
+            Seed = 1,
+            Lr = 0.03,
+            WarmupSteps = 0,
+            MixupAlpha = 0,
+            CutmixAlpha = 0,
+            LabelSmoothing = 0,
+            Data = new() { Path = csv },
+            Compute = new() { Threads = 1 },
         });
         TestContext.WriteLine($"logits {result.Verify.Logits}; embedding {result.Verify.Embedding}");
         Assert.IsTrue(result.Verify.Passed, $"{result.Verify.Logits} / {result.Verify.Embedding}");
@@ -110,8 +130,14 @@ public sealed class ClassifierExportTests
             : EvalTestModels.MicroResNet28 with { LinclsBaseLr = 30 };
         var result = new LinearEvaluator().Run(new LinclsOptions
         {
-            Checkpoint = EvalTestModels.ToolkitCheckpoint(preset, dir, seed: 2), RunDir = Path.Combine(dir, "run"),
-            OnnxPath = Path.Combine(dir, "lincls.onnx"), Limit = 128, TestLimit = 32, Epochs = 1, Batch = 64, Seed = 1, Threads = 1,
+            Weights = new() { Checkpoint = EvalTestModels.ToolkitCheckpoint(preset, dir, seed: 2) },
+            OutputDir = Path.Combine(dir, "run"),
+            OnnxPath = Path.Combine(dir, "lincls.onnx"),
+            Epochs = 1,
+            Batch = 64,
+            Seed = 1,
+            Data = new() { Limit = 128, TestLimit = 32 },
+            Compute = new() { Threads = 1 },
         });
         Assert.AreEqual(preset.LinclsBaseLr!.Value * 64 / 256, result.History[0].Lr, 1e-12);
         Assert.IsNotNull(result.Verify);

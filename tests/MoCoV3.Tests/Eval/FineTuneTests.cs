@@ -173,10 +173,20 @@ public sealed class FineTuneTests
         var preset = EvalTestModels.MicroVit28;
         var options = new FineTuneOptions
         {
-            Checkpoint = EvalTestModels.ToolkitCheckpoint(preset, dir), OnnxPath = Path.Combine(dir, "classifier.onnx"),
-            RunDir = Path.Combine(dir, "run"), Limit = 4096, TestLimit = 500, MaxSteps = 60, Batch = 64, Lr = 2e-3, LogEvery = 5, Seed = 1,
+            Weights = new() { Checkpoint = EvalTestModels.ToolkitCheckpoint(preset, dir) },
+            OnnxPath = Path.Combine(dir, "classifier.onnx"),
+            OutputDir = Path.Combine(dir, "run"),
+            MaxSteps = 60,
+            Batch = 64,
+            Lr = 2e-3,
+            LogEvery = 5,
+            Seed = 1,
             // Mixing makes the per-step loss too noisy to compare a few dozen steps; it has its own tests and the CLI test uses it.
-            MixupAlpha = 0, CutmixAlpha = 0, CropMin = 0.25, Threads = 1,
+            MixupAlpha = 0,
+            CutmixAlpha = 0,
+            CropMin = 0.25,
+            Data = new() { Limit = 4096, TestLimit = 500 },
+            Compute = new() { Threads = 1 },
         };
         var result = new FineTuner().Run(options);
         double first = result.Losses.Take(3).Average(), last = result.Losses.TakeLast(3).Average();
@@ -192,10 +202,10 @@ public sealed class FineTuneTests
         Assert.IsTrue(result.Verify.Logits.MaxAbsDiff <= 1e-4, result.Verify.Logits.ToString());
         Assert.IsTrue(result.Verify.Embedding.MaxAbsDiff <= 1e-4, result.Verify.Embedding.ToString());
         Assert.AreEqual(16, result.Verify.Logits.Batch);
-        Assert.AreEqual(13, CsvLog.ReadColumn(Path.Combine(options.RunDir, "metrics.csv"), "loss").Count);
+        Assert.AreEqual(13, CsvLog.ReadColumn(Path.Combine(options.OutputDir, "metrics.csv"), "loss").Count);
 
         // The run's checkpoint is a timm state dict with the head: it imports back with the same logits.
-        using var imported = CheckpointImporter.Load(result.Checkpoint, null, PresetCatalog.Load(Path.Combine(options.RunDir, ClassifierCheckpoint.PresetName)));
+        using var imported = CheckpointImporter.Load(result.Checkpoint, null, PresetCatalog.Load(Path.Combine(options.OutputDir, ClassifierCheckpoint.PresetName)));
         Assert.IsNotNull(imported.Head);
         Assert.AreEqual(10, imported.Head.Classes);
         using var runner = new OnnxModelRunner(options.OnnxPath);
@@ -221,8 +231,14 @@ public sealed class FineTuneTests
         var preset = EvalTestModels.MicroResNet28;
         var result = new FineTuner().Run(new FineTuneOptions
         {
-            Checkpoint = EvalTestModels.ToolkitCheckpoint(preset, dir), OnnxPath = Path.Combine(dir, "resnet.onnx"),
-            RunDir = Path.Combine(dir, "run"), Limit = 256, TestLimit = 64, MaxSteps = 4, Batch = 32, Seed = 1, Threads = 1,
+            Weights = new() { Checkpoint = EvalTestModels.ToolkitCheckpoint(preset, dir) },
+            OnnxPath = Path.Combine(dir, "resnet.onnx"),
+            OutputDir = Path.Combine(dir, "run"),
+            MaxSteps = 4,
+            Batch = 32,
+            Seed = 1,
+            Data = new() { Limit = 256, TestLimit = 64 },
+            Compute = new() { Threads = 1 },
         });
         TestContext.WriteLine($"{result.Verify.Logits}");
         Assert.AreEqual(4, result.Steps);
@@ -236,7 +252,7 @@ public sealed class FineTuneTests
         string dir = TestData.NewFolder("finetune-bad");
         string bad = Path.Combine(dir, "broken.pth");
         File.WriteAllText(bad, "this is not a checkpoint");
-        var options = new FineTuneOptions { Checkpoint = bad, OnnxPath = Path.Combine(dir, "c.onnx"), RunDir = Path.Combine(dir, "run"), MaxSteps = 1 };
+        var options = new FineTuneOptions { Weights = new() { Checkpoint = bad }, OnnxPath = Path.Combine(dir, "c.onnx"), OutputDir = Path.Combine(dir, "run"), MaxSteps = 1 };
         var e = Assert.ThrowsExactly<InvalidDataException>(() => new FineTuner().Run(options));
         StringAssert.Contains(e.Message, bad);
         StringAssert.Contains(e.Message, "not a PyTorch checkpoint");

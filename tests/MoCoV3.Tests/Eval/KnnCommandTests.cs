@@ -44,7 +44,7 @@ public sealed class KnnCommandTests
         Assert.IsTrue(fields.ContainsKey("embed_s") && fields.ContainsKey("knn_s"), line);
 
         // The library gives the same numbers.
-        var report = KnnEvaluator.Run(new KnnOptions { Encoder = model, Limit = 1000, K = 10, Batch = 128 });
+        var report = KnnEvaluator.Run(new KnnOptions { Encoder = model, K = 10, Batch = 128, Data = new() { Limit = 1000 } });
         Assert.AreEqual(top1, report.Result.Top1, 1e-4);
         Assert.IsFalse(report.HeldOut);
     }
@@ -63,7 +63,7 @@ public sealed class KnnCommandTests
             TestFiles.WriteStripes(Path.Combine(images, "bright", $"{i}.png"), 7, 28,
                 [new SKColor(bright, bright, bright), SKColors.White, new SKColor(bright, bright, bright), SKColors.White], SKEncodedImageFormat.Png);
         }
-        var report = KnnEvaluator.Run(new KnnOptions { Encoder = model, Data = images, K = 3 });
+        var report = KnnEvaluator.Run(new KnnOptions { Encoder = model, K = 3, Data = new() { Path = images } });
         Assert.IsTrue(report.HeldOut);
         Assert.AreEqual((16, 4), (report.Result.Train, report.Result.Test));
         Assert.AreEqual(1.0, report.Result.Top1, "the classes are separable");

@@ -30,7 +30,13 @@ public sealed class LinclsTests
         string pretrained = EvalTestModels.ToolkitCheckpoint(preset, dir, seed: 3);
         var options = new LinclsOptions
         {
-            Checkpoint = pretrained, RunDir = Path.Combine(dir, "run"), Limit = 2048, TestLimit = 500, Epochs = 3, Batch = 64, Seed = 1, Threads = 1,
+            Weights = new() { Checkpoint = pretrained },
+            OutputDir = Path.Combine(dir, "run"),
+            Epochs = 3,
+            Batch = 64,
+            Seed = 1,
+            Data = new() { Limit = 2048, TestLimit = 500 },
+            Compute = new() { Threads = 1 },
         };
         var epochs = new List<LinclsEpoch>();
         var evaluator = new LinearEvaluator();
@@ -46,10 +52,10 @@ public sealed class LinclsTests
         Assert.AreEqual(500, result.TestCount);
         Assert.IsTrue(result.Top1 > 30, $"top1 {result.Top1} is near chance (10)");
         Assert.IsTrue(epochs[^1].Loss < epochs[0].Loss, "the head did not learn");
-        Assert.AreEqual(3, CsvLog.ReadColumn(Path.Combine(options.RunDir, "metrics.csv"), "top1").Count);
+        Assert.AreEqual(3, CsvLog.ReadColumn(Path.Combine(options.OutputDir, "metrics.csv"), "top1").Count);
 
         // The saved backbone is bit-for-bit the pretrained one; the head is new, with 10 classes.
-        var arch = PresetCatalog.Load(Path.Combine(options.RunDir, ClassifierCheckpoint.PresetName));
+        var arch = PresetCatalog.Load(Path.Combine(options.OutputDir, ClassifierCheckpoint.PresetName));
         using var before = CheckpointImporter.Load(pretrained, null, null);
         using var after = CheckpointImporter.Load(result.Checkpoint, null, arch);
         Assert.AreEqual(0, Differences(before, after).Count, string.Join(", ", Differences(before, after)));
@@ -75,7 +81,12 @@ public sealed class LinclsTests
             evaluator.Info += info.Add;
             var result = evaluator.Run(new LinclsOptions
             {
-                Checkpoint = checkpoint, Arch = arch, RunDir = Path.Combine(dir, "run"), Limit = 64, TestLimit = 16, Epochs = 1, Batch = 64, Threads = 1,
+                Weights = new() { Checkpoint = checkpoint, Arch = arch },
+                OutputDir = Path.Combine(dir, "run"),
+                Epochs = 1,
+                Batch = 64,
+                Data = new() { Limit = 64, TestLimit = 16 },
+                Compute = new() { Threads = 1 },
             });
             return (result.History[0].Lr, info);
         }
@@ -111,7 +122,12 @@ public sealed class LinclsTests
         string pretrained = EvalTestModels.ToolkitCheckpoint(preset, dir, seed: 4);
         var result = new LinearEvaluator().Run(new LinclsOptions
         {
-            Checkpoint = pretrained, RunDir = Path.Combine(dir, "run"), Limit = 256, TestLimit = 128, Epochs = 1, Batch = 64, Threads = 1,
+            Weights = new() { Checkpoint = pretrained },
+            OutputDir = Path.Combine(dir, "run"),
+            Epochs = 1,
+            Batch = 64,
+            Data = new() { Limit = 256, TestLimit = 128 },
+            Compute = new() { Threads = 1 },
         });
         TestContext.WriteLine($"top1 {result.Top1:F2}");
         using var before = CheckpointImporter.Load(pretrained, null, null);
@@ -207,7 +223,13 @@ public sealed class LinclsTests
         evaluator.Info += info.Add;
         var result = evaluator.Run(new LinclsOptions
         {
-            Checkpoint = pretrained, RunDir = Path.Combine(dir, "run"), Limit = 1024, TestLimit = 300, Epochs = 2, Batch = 64, Seed = 1, Threads = 1,
+            Weights = new() { Checkpoint = pretrained },
+            OutputDir = Path.Combine(dir, "run"),
+            Epochs = 2,
+            Batch = 64,
+            Seed = 1,
+            Data = new() { Limit = 1024, TestLimit = 300 },
+            Compute = new() { Threads = 1 },
         });
         Assert.IsTrue(info.Any(l => l.StartsWith("features standardised by their mean and std over 1024 training images")), string.Join("\n", info));
         Assert.IsTrue(info.Any(l => l.Contains("crops: random-resized from 1 of the area, test centre 1")), string.Join("\n", info));

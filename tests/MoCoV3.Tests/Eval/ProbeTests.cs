@@ -40,10 +40,10 @@ public sealed class ProbeTests
         string folder = TestData.NewFolder("probe-");
         var options = new ProbeOptions
         {
-            EncoderPath = ExportEncoder(folder),
-            OutputFolder = Path.Combine(folder, "out"),
-            Limit = Subset,
+            Encoder = ExportEncoder(folder),
+            OutputDir = Path.Combine(folder, "out"),
             Seed = 1,
+            Data = new() { Limit = Subset },
         };
         return (folder, LinearProbe.RunWithBaselines(options, line => Console.WriteLine($"[probe test] {line}")));
     }
@@ -61,7 +61,7 @@ public sealed class ProbeTests
         Assert.IsGreaterThan(0.5, probe.Top1, $"top1 {probe.Top1}");
         Assert.IsGreaterThan(0.9, probe.Top5, $"top5 {probe.Top5}");
         Assert.IsGreaterThanOrEqualTo(probe.Top1, probe.Top5);
-        CollectionAssert.Contains(new ProbeOptions { EncoderPath = "x" }.L2Candidates.ToList(), probe.BestL2);
+        CollectionAssert.Contains(new ProbeOptions { Encoder = "x" }.L2Candidates.ToList(), probe.BestL2);
         Assert.AreEqual(4, probe.Sweep.Count);
         Assert.AreEqual(probe.Sweep.Max(s => s.Accuracy), probe.Sweep.First(s => s.L2 == probe.BestL2).Accuracy);
 
@@ -194,7 +194,7 @@ public sealed class ProbeTests
         var ml = new MLContext(3);
         var train = ml.Data.LoadFromEnumerable(rows[..300]);
         var test = ml.Data.LoadFromEnumerable(rows[300..]);
-        var options = new ProbeOptions { EncoderPath = ExportEncoder(folder), OutputFolder = Path.Combine(folder, "out"), Seed = 3 };
+        var options = new ProbeOptions { Encoder = ExportEncoder(folder), OutputDir = Path.Combine(folder, "out"), Seed = 3 };
         var result = LinearProbe.Run(ml, train, test, options);
         Assert.AreEqual((300, 100, 32), (result.TrainCount, result.TestCount, result.FeatureDim));
         CollectionAssert.AreEqual(FashionMnist.ClassNames.OrderBy(n => n, StringComparer.Ordinal).ToList(), result.ClassNames.ToList());
@@ -213,16 +213,16 @@ public sealed class ProbeTests
         string folder = TestData.NewFolder("probe-bad-");
         string garbage = Path.Combine(folder, "garbage.onnx");
         File.WriteAllText(garbage, "this is not a protobuf");
-        var bad = Assert.ThrowsExactly<InvalidDataException>(() => LinearProbe.Run(new ProbeOptions { EncoderPath = garbage }));
+        var bad = Assert.ThrowsExactly<InvalidDataException>(() => LinearProbe.Run(new ProbeOptions { Encoder = garbage }));
         StringAssert.StartsWith(bad.Message, garbage + ": not an ONNX model");
 
         string missing = Path.Combine(folder, "missing.onnx");
-        var notFound = Assert.ThrowsExactly<FileNotFoundException>(() => LinearProbe.Run(new ProbeOptions { EncoderPath = missing }));
+        var notFound = Assert.ThrowsExactly<FileNotFoundException>(() => LinearProbe.Run(new ProbeOptions { Encoder = missing }));
         StringAssert.Contains(notFound.Message, missing);
 
         string encoder = ExportEncoder(folder);
         string noData = Path.Combine(folder, "no-such-data");
-        var noDataError = Assert.Throws<Exception>(() => LinearProbe.Run(new ProbeOptions { EncoderPath = encoder, DataPath = noData }));
+        var noDataError = Assert.Throws<Exception>(() => LinearProbe.Run(new ProbeOptions { Encoder = encoder, Data = new() { Path = noData } }));
         Assert.IsTrue(noDataError is FileNotFoundException or DirectoryNotFoundException, noDataError.GetType().Name);
         StringAssert.Contains(noDataError.Message, noData);
 

@@ -30,10 +30,10 @@ public sealed class QuickstartTests
         var options = new QuickstartOptions
         {
             Preset = MicroPreset(folder),
-            OutputFolder = folder,
-            Limit = 1000,
+            OutputDir = folder,
             MaxSteps = 6,
             Seed = 3,
+            Data = new() { Limit = 1000 },
         };
         var lines = new List<string>();
         var result = QuickstartRun.Run(options, new Pretrainer(), lines.Add);

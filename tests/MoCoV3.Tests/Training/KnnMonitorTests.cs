@@ -26,7 +26,7 @@ public sealed class KnnMonitorTests
         TestData.RequireFashionMnist();
         PretrainOptions Options(string dir) => new()
         {
-            OutputDir = dir, Limit = 256, Batch = 32, MaxSteps = 7, Lr = 1e-3, LogEvery = 1, Seed = 3, TensorBoard = false,
+            OutputDir = dir, Data = new() { Limit = 256 }, Batch = 32, MaxSteps = 7, Lr = 1e-3, LogEvery = 1, Seed = 3, TensorBoard = false,
         };
         string plain = TestData.NewFolder();
         new Pretrainer().Run(TinyFmnistVit, Options(plain));

@@ -29,8 +29,15 @@ public sealed class PretrainerTests
         string dir = TestData.NewFolder();
         var options = new PretrainOptions
         {
-            OutputDir = dir, Limit = 4096, Batch = 128, Epochs = 4, Lr = 2e-3, WarmupEpochs = 0.5, LogEvery = 8,
-            Seed = 1, TensorBoard = false,
+            OutputDir = dir,
+            Batch = 128,
+            Epochs = 4,
+            Lr = 2e-3,
+            WarmupEpochs = 0.5,
+            LogEvery = 8,
+            Seed = 1,
+            TensorBoard = false,
+            Data = new() { Limit = 4096 },
         };
         var result = new Pretrainer().Run(SmallFmnistVit, options);
 
@@ -60,7 +67,7 @@ public sealed class PretrainerTests
         var preset = SmallFmnistVit with { Depth = 1, HiddenDim = 128 };
         PretrainOptions Options(string dir) => new()
         {
-            OutputDir = dir, Limit = 512, Batch = 64, MaxSteps = 12, Lr = 1e-3, LogEvery = 1, SaveEvery = 100, Seed = 5,
+            OutputDir = dir, Data = new() { Limit = 512 }, Batch = 64, MaxSteps = 12, Lr = 1e-3, LogEvery = 1, SaveEvery = 100, Seed = 5,
             TensorBoard = false,
         };
 
@@ -98,9 +105,9 @@ public sealed class PretrainerTests
         TestData.RequireFashionMnist();
         var preset = SmallFmnistVit with { Depth = 1, HiddenDim = 128 };
         string dir = TestData.NewFolder();
-        var options = new PretrainOptions { OutputDir = dir, Limit = 256, Batch = 64, MaxSteps = 2, LogEvery = 1, TensorBoard = false };
+        var options = new PretrainOptions { OutputDir = dir, Batch = 64, MaxSteps = 2, LogEvery = 1, TensorBoard = false, Data = new() { Limit = 256 } };
         new Pretrainer().Run(preset, options);
-        var e = Assert.ThrowsExactly<ArgumentException>(() => new Pretrainer().Run(preset, options with { Limit = 512, MaxSteps = 4, Resume = "auto" }));
+        var e = Assert.ThrowsExactly<ArgumentException>(() => new Pretrainer().Run(preset, options with { MaxSteps = 4, Resume = "auto", Data = options.Data with { Limit = 512 } }));
         StringAssert.Contains(e.Message, "4 steps per epoch");
         StringAssert.Contains(e.Message, "gives 8");
     }
@@ -111,7 +118,7 @@ public sealed class PretrainerTests
         TestData.RequireFashionMnist();
         var preset = SmallFmnistVit with { Depth = 1, HiddenDim = 128 };
         string dir = TestData.NewFolder();
-        var options = new PretrainOptions { OutputDir = dir, Limit = 256, Batch = 64, MaxSteps = 2, LogEvery = 1, TensorBoard = false };
+        var options = new PretrainOptions { OutputDir = dir, Batch = 64, MaxSteps = 2, LogEvery = 1, TensorBoard = false, Data = new() { Limit = 256 } };
         new Pretrainer().Run(preset, options);
         string checkpoint = Path.Combine(dir, "checkpoint.ckpt");
         byte[] saved = File.ReadAllBytes(checkpoint);
@@ -137,7 +144,7 @@ public sealed class PretrainerTests
     [TestMethod]
     public void MissingDataFolderIsNamed()
     {
-        var options = new PretrainOptions { OutputDir = TestData.NewFolder(), Data = "/nonexistent/fmnist", DatasetKind = "fashion-mnist", TensorBoard = false };
+        var options = new PretrainOptions { OutputDir = TestData.NewFolder(), TensorBoard = false, Data = new() { Path = "/nonexistent/fmnist", Kind = "fashion-mnist" } };
         var e = Assert.Throws<Exception>(() => new Pretrainer().Run(SmallFmnistVit, options));
         StringAssert.Contains(e.Message, "/nonexistent/fmnist");
     }
@@ -149,7 +156,7 @@ public sealed class PretrainerTests
         File.WriteAllBytes(Path.Combine(data, "train-images-idx3-ubyte"), [0, 0, 8, 3, 0, 0, 0, 9, 0, 0]);
         File.WriteAllBytes(Path.Combine(data, "train-labels-idx1-ubyte"), [0, 0, 8, 1, 0, 0, 0, 1, 3]);
         string output = TestData.NewFolder();
-        var options = new PretrainOptions { OutputDir = output, Data = data, DatasetKind = "fashion-mnist", TensorBoard = false };
+        var options = new PretrainOptions { OutputDir = output, TensorBoard = false, Data = new() { Path = data, Kind = "fashion-mnist" } };
         var e = Assert.ThrowsExactly<DataFormatException>(() => new Pretrainer().Run(SmallFmnistVit, options));
         StringAssert.Contains(e.Message, "train-images-idx3-ubyte");
         Assert.IsFalse(File.Exists(Path.Combine(output, CheckpointFile.DefaultName)));
@@ -174,7 +181,14 @@ public sealed class PretrainerTests
         TestData.RequireFashionMnist();
         var options = new PretrainOptions
         {
-            OutputDir = TestData.NewFolder(), Limit = 256, Batch = 64, MaxSteps = 40, Lr = 1e12, WarmupEpochs = 0, LogEvery = 1, TensorBoard = false,
+            OutputDir = TestData.NewFolder(),
+            Batch = 64,
+            MaxSteps = 40,
+            Lr = 1e12,
+            WarmupEpochs = 0,
+            LogEvery = 1,
+            TensorBoard = false,
+            Data = new() { Limit = 256 },
         };
         var e = Assert.ThrowsExactly<NonFiniteLossException>(() => new Pretrainer().Run(SmallFmnistVit, options));
         StringAssert.Contains(e.Message, "loss is");
@@ -191,7 +205,7 @@ public sealed class TimeBudgetTests
         string dir = TestData.NewFolder();
         var preset = PresetCatalog.Get("vit-tiny-fmnist") with { EmbedDim = 32, Depth = 1, Heads = 2, HiddenDim = 64, OutDim = 32 };
         const double minutes = 0.1;
-        var options = new PretrainOptions { OutputDir = dir, Limit = 1024, Batch = 32, Minutes = minutes, LogEvery = 5, TensorBoard = false };
+        var options = new PretrainOptions { OutputDir = dir, Batch = 32, Minutes = minutes, LogEvery = 5, TensorBoard = false, Data = new() { Limit = 1024 } };
         var result = new Pretrainer().Run(preset, options);
 
         // At least 7 steps (2 warm-up, 5 or more timed) always run; how many more fit depends on the machine's load, so only the

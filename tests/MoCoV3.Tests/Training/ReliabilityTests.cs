@@ -19,7 +19,7 @@ public sealed class ReliabilityTests
 
     private static PretrainOptions Options(string dir, long steps, double lr) => new()
     {
-        OutputDir = dir, Limit = 512, Batch = 32, MaxSteps = steps, Lr = lr, WarmupEpochs = 0, LogEvery = 1, Seed = 3, Threads = 1,
+        OutputDir = dir, Data = new() { Limit = 512 }, Batch = 32, MaxSteps = steps, Lr = lr, WarmupEpochs = 0, LogEvery = 1, Seed = 3, Compute = new() { Threads = 1 },
         TensorBoard = false,
     };
 

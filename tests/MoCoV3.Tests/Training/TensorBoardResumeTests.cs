@@ -31,7 +31,14 @@ public sealed class TensorBoardResumeTests
         var preset = TestPresets.Get("vit-tiny-fmnist") with { PatchSize = 7, EmbedDim = 32, Depth = 1, Heads = 2, HiddenDim = 64, OutDim = 32 };
         var options = new PretrainOptions
         {
-            OutputDir = dir, Limit = 256, Batch = 32, MaxSteps = 6, LogEvery = 1, SaveEvery = 2, Threads = 1, TensorBoard = true,
+            OutputDir = dir,
+            Batch = 32,
+            MaxSteps = 6,
+            LogEvery = 1,
+            SaveEvery = 2,
+            TensorBoard = true,
+            Data = new() { Limit = 256 },
+            Compute = new() { Threads = 1 },
         };
         var crashing = new Pretrainer();
         // A crash after step 5 was logged: the checkpoint is the one of step 4.

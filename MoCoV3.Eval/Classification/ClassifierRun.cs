@@ -1,0 +1,65 @@
+using System.Text.Json;
+using MoCoV3.Checkpoints;
+using MoCoV3.Data;
+using MoCoV3.IO;
+using MoCoV3.Models;
+using MoCoV3.Runtime;
+using static TorchSharp.torch;
+
+namespace MoCoV3.Eval.Classification;
+
+/// <summary>
+/// What <c>lincls</c> and <c>finetune</c> share around their training loops: libtorch initialised on the device, the output
+/// folder made, the seed set, the pretrained backbone imported (its report sent as notes), the train and test splits opened
+/// at the backbone's input size with their limits (the first N images) and checked to have the same classes; and at the
+/// end, <c>results.json</c> written durably.
+/// </summary>
+internal sealed class ClassifierRun : IDisposable
+{
+    private readonly ImportedBackbone imported;
+
+    private ClassifierRun(Device device, string outputDir, ImportedBackbone imported, IImageDataset train, IImageDataset test)
+    {
+        (Device, OutputDir, this.imported, Train, Test) = (device, outputDir, imported, train, test);
+    }
+
+    public Device Device { get; }
+    public string OutputDir { get; }
+    public ModelPreset Preset => imported.Preset;
+    /// <summary>The imported backbone, on the CPU (the caller moves it once it has set what trains).</summary>
+    public Backbone Backbone => imported.Backbone;
+    public IImageDataset Train { get; }
+    public IImageDataset Test { get; }
+    public int Classes => Train.ClassNames.Count;
+
+    public static ClassifierRun Start(WeightsOptions weights, DataOptions data, ComputeOptions compute, string outputDir, long seed, Action<string>? info)
+    {
+        var device = TorchRuntime.Initialize(compute, training: true);
+        Directory.CreateDirectory(outputDir);
+        manual_seed(seed);
+        var imported = CheckpointImporter.Load(weights.Checkpoint, weights.Format, weights.Arch);
+        try
+        {
+            foreach (var line in imported.Report.Lines()) info?.Invoke(line);
+            var preset = imported.Preset;
+            IImageDataset train = data.Open(preset.ImageSize, preset.Channels, train: true);
+            IImageDataset test = data.Open(preset.ImageSize, preset.Channels, train: false);
+            if (data.Limit is int limit && limit < train.Count) train = new SubsetDataset(train, limit);
+            if (data.TestLimit is int testLimit && testLimit < test.Count) test = new SubsetDataset(test, testLimit);
+            if (!train.ClassNames.SequenceEqual(test.ClassNames))
+                throw new InvalidDataException($"{test.Source}: the test classes ({string.Join(", ", test.ClassNames.Take(5))}…) differ from the training classes of {train.Source}");
+            return new ClassifierRun(device, outputDir, imported, train, test);
+        }
+        catch
+        {
+            imported.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Writes <paramref name="results"/> as indented JSON to <c>results.json</c> in the output folder.</summary>
+    public void WriteResults(object results) =>
+        DurableFile.WriteAllText(Path.Combine(OutputDir, "results.json"), JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true }));
+
+    public void Dispose() => imported.Dispose();
+}
