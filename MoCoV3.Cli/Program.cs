@@ -14,5 +14,6 @@ var root = new RootCommand("MoCoV3.NET: MoCo v3 self-supervised pretraining, exp
     KnnCommand.Create(),
     EmbedCommand.Create(),
     QuickstartCommand.Create(),
+    MpiCommand.Create(),
 };
 return root.Parse(args).Invoke();

@@ -53,7 +53,7 @@ public static class OnnxExporter
             {
                 VisionTransformer when preset.IsVit => VitGraph.Emit(g, weights, preset, x),
                 ResNet when !preset.IsVit => Same(ResNetGraph.Emit(g, weights, preset, x)),
-                _ => throw new ArgumentException($"cannot export a {backbone.GetType().Name} as preset '{preset.Name}' (arch {preset.Arch})"),
+                _ => throw new ArgumentException($"cannot export a {backbone.GetType().Name} as preset '{preset.Name}' (arch {preset.Arch.Name()})"),
             };
         }
         static (string, string) Same(string output) => (output, output);
@@ -79,7 +79,7 @@ public static class OnnxExporter
             IrVersion = IrVersion,
             ProducerName = OnnxMetadata.Producer,
             ProducerVersion = typeof(OnnxExporter).Assembly.GetName().Version?.ToString() ?? "",
-            DocString = $"MoCo v3 backbone '{preset.Name}' ({preset.Arch}): input [N,{c},{size},{size}] pixels in [0,1], output embedding [N,{d}]",
+            DocString = $"MoCo v3 backbone '{preset.Name}' ({preset.Arch.Name()}): input [N,{c},{size},{size}] pixels in [0,1], output embedding [N,{d}]",
             Graph = graph,
         };
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = options.Opset });
@@ -150,7 +150,7 @@ public static class OnnxExporter
         static string Numbers(IEnumerable<double> values) => string.Join(",", values.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
         var entries = new List<(string, string)>
         {
-            (OnnxMetadata.Arch, preset.Arch),
+            (OnnxMetadata.Arch, preset.Arch.Name()),
             (OnnxMetadata.Preset, JsonSerializer.Serialize(preset, ModelPreset.Json)),
             (OnnxMetadata.InputSize, preset.ImageSize.ToString(CultureInfo.InvariantCulture)),
             (OnnxMetadata.Channels, preset.Channels.ToString(CultureInfo.InvariantCulture)),
@@ -175,7 +175,7 @@ public static class OnnxExporter
 
     /// <summary>One line describing the pretraining recipe of the preset.</summary>
     public static string DefaultRecipe(ModelPreset preset) => string.Create(CultureInfo.InvariantCulture,
-        $"MoCo v3, τ={preset.Temperature}, optimizer {preset.Optimizer}, base_lr {preset.BaseLr} (x batch/256), " +
+        $"MoCo v3, τ={preset.Temperature}, optimizer {preset.Optimizer.Name()}, base_lr {preset.BaseLr} (x batch/256), " +
         $"weight_decay {preset.WeightDecay}, batch {preset.Batch}, epochs {preset.Epochs} (warmup {preset.WarmupEpochs}), " +
         $"momentum {preset.Momentum0}→1 (cosine), crop_min {preset.CropMin}, projector {preset.ProjectorLayers}x{preset.HiddenDim}→{preset.OutDim}, " +
         $"predictor {preset.PredictorLayers} layers");

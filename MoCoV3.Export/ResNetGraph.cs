@@ -13,7 +13,7 @@ internal static class ResNetGraph
 {
     public static string Emit(OnnxGraphBuilder g, BackboneWeights w, ModelPreset preset, string x)
     {
-        bool bottleneck = preset.Block == "bottleneck";
+        bool bottleneck = preset.Block == ResNetBlock.Bottleneck;
         string y = g.Node("Relu", "relu", [ConvBn(g, w, "conv1", "bn1", x)]);
         if (!preset.SmallStem)
             y = g.Node("MaxPool", "maxpool", [y], Attr("kernel_shape", 3L, 3L), Attr("strides", 2L, 2L), Attr("pads", 1L, 1L, 1L, 1L));

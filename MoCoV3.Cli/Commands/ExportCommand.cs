@@ -62,7 +62,7 @@ public static class ExportCommand
         }, Console.WriteLine);
         var preset = result.Preset;
         string external = result.ExternalData is null ? "" : $" + external data {result.ExternalData}";
-        Console.WriteLine($"wrote {output} ({result.Bytes / 1e6:F1} MB{external}): {preset.Arch} '{preset.Name}', opset {opset}, " +
+        Console.WriteLine($"wrote {output} ({result.Bytes / 1e6:F1} MB{external}): {preset.Arch.Name()} '{preset.Name}', opset {opset}, " +
                           $"{result.Precision}, {result.Nodes} nodes, input [N,{preset.Channels},{preset.ImageSize},{preset.ImageSize}] " +
                           $"-> embedding [N,{result.EmbeddingDim}]");
         if (result.Embedding is not { } embedded) return 0;

@@ -14,9 +14,9 @@ internal static class PresetsCommand
             string[] header = ["name", "arch", "input", "width/depth/heads", "recipe", "description"];
             var rows = PresetCatalog.All().Select(p => new[]
             {
-                p.Name, p.Arch, $"{p.Channels}x{p.ImageSize}x{p.ImageSize}",
-                p.IsVit ? $"{p.EmbedDim}/{p.Depth}/{p.Heads} (patch {p.PatchSize})" : $"{p.Block} {string.Join("-", p.Layers)}",
-                $"{p.Optimizer} base lr {p.BaseLr:G3}, τ {p.Temperature}, batch {p.Batch}, {p.Epochs} ep",
+                p.Name, p.Arch.Name(), $"{p.Channels}x{p.ImageSize}x{p.ImageSize}",
+                p.IsVit ? $"{p.EmbedDim}/{p.Depth}/{p.Heads} (patch {p.PatchSize})" : $"{p.Block.Name()} {string.Join("-", p.Layers)}",
+                $"{p.Optimizer.Name()} base lr {p.BaseLr:G3}, τ {p.Temperature}, batch {p.Batch}, {p.Epochs} ep",
                 p.Description,
             }).ToList();
             if (Console.IsOutputRedirected)

@@ -25,8 +25,8 @@ internal static class PretrainCommand
         var output = new Option<string>("--out") { Description = "Run folder", DefaultValueFactory = _ => "runs/pretrain" };
         var resume = new Option<string?>("--resume") { Description = "Run folder or checkpoint to continue, or 'auto'" };
         var init = new Option<string?>("--init") { Description = "Initial weights: a toolkit checkpoint, an official moco-v3 .pth.tar, or a torch.save/.safetensors file in the official, timm, torchvision or MMSelfSup layout (those three: backbone only)" };
-        var augment = new Option<string>("--augment") { Description = "mocov3 | none", DefaultValueFactory = _ => "mocov3" };
-        augment.AcceptOnlyFromAmong("mocov3", "none");
+        var augment = new Option<string>("--augment") { Description = string.Join(" | ", JsonEnum.Names<AugmentationRecipe>()), DefaultValueFactory = _ => AugmentationRecipe.MoCoV3.Name() };
+        augment.AcceptOnlyFromAmong([.. JsonEnum.Names<AugmentationRecipe>()]);
         var seed = new Option<long>("--seed") { Description = "Random seed", DefaultValueFactory = _ => 0 };
         var logEvery = new Option<int>("--log-every") { Description = "Steps between metrics rows", DefaultValueFactory = _ => 10 };
         var saveEvery = new Option<long?>("--save-every") { Description = "Steps between checkpoints (default: every epoch)" };
@@ -36,8 +36,8 @@ internal static class PretrainCommand
         var knnTest = new Option<int>("--knn-test") { Description = "Test images classified by kNN", DefaultValueFactory = _ => 2000 };
         var knnK = new Option<int>("--knn-k") { Description = "Neighbours that vote", DefaultValueFactory = _ => KnnClassifier.DefaultK };
         var clipGrad = new Option<double?>("--clip-grad") { Description = "Clip the joint gradient norm to this before each step (default: no clipping)" };
-        var onNan = new Option<string>("--on-nan") { Description = "stop | rollback: on a NaN/inf loss, stop, or reload the last checkpoint and halve the lr", DefaultValueFactory = _ => "stop" };
-        onNan.AcceptOnlyFromAmong("stop", "rollback");
+        var onNan = new Option<string>("--on-nan") { Description = "stop | rollback: on a NaN/inf loss, stop, or reload the last checkpoint and halve the lr", DefaultValueFactory = _ => OnNanPolicy.Stop.Name() };
+        onNan.AcceptOnlyFromAmong([.. JsonEnum.Names<OnNanPolicy>()]);
         var spikeFactor = new Option<double>("--spike-factor") { Description = "Warn when the loss or a gradient norm exceeds this many times its running median", DefaultValueFactory = _ => InstabilityMonitor.DefaultSpikeFactor };
 
         var command = new Command("pretrain", "Pretrain a MoCo v3 encoder")
@@ -61,7 +61,7 @@ internal static class PretrainCommand
                 Amp = r.GetValue(amp),
                 Resume = r.GetValue(resume),
                 Init = r.GetValue(init),
-                Augment = r.GetValue(augment)!,
+                Augment = JsonEnum.Parse<AugmentationRecipe>(r.GetValue(augment), "--augment"),
                 Seed = r.GetValue(seed),
                 LogEvery = Math.Max(1, r.GetValue(logEvery)),
                 SaveEvery = r.GetValue(saveEvery),
@@ -70,7 +70,7 @@ internal static class PretrainCommand
                 KnnTest = r.GetValue(knnTest),
                 KnnK = r.GetValue(knnK),
                 ClipGrad = r.GetValue(clipGrad),
-                OnNan = r.GetValue(onNan)!,
+                OnNan = JsonEnum.Parse<OnNanPolicy>(r.GetValue(onNan), "--on-nan"),
                 SpikeFactor = r.GetValue(spikeFactor),
             };
             return Run(PresetCatalog.Get(r.GetValue(preset)!), options);

@@ -44,7 +44,7 @@ public sealed class FineTuner
         // embedding (DeiT learns it, starting from the pretrained values) included.
         foreach (var p in backbone.parameters()) p.requires_grad = true;
         if (backbone is VisionTransformer vit) vit.SetDropPath(o.DropPath);
-        else if (o.DropPath > 0) Info?.Invoke($"drop path {o.DropPath} applies to ViTs only; '{preset.Name}' is a {preset.Arch}: not used");
+        else if (o.DropPath > 0) Info?.Invoke($"drop path {o.DropPath} applies to ViTs only; '{preset.Name}' is a {preset.Arch.Name()}: not used");
         using var head = NewHead(backbone.FeatureDim, classes);
         var model = new BackboneClassifier(backbone, head);
         model.to(device);

@@ -36,7 +36,7 @@ public static partial class ArchitectureDetector
             int[] layers = Enumerable.Range(1, 4).Select(l => CountIndices(shapes.Keys, new Regex($@"^layer{l}\.(\d+)\."))).ToArray();
             bool small = stem[2] == 3;
             found = $"ResNet: {(bottleneck ? "bottleneck" : "basic")} blocks [{string.Join(",", layers)}], {stem[2]}x{stem[3]} stem, {stem[1]} channel(s)";
-            matches = candidates.Where(p => !p.IsVit && (p.Block == "bottleneck") == bottleneck && p.Layers.SequenceEqual(layers)
+            matches = candidates.Where(p => !p.IsVit && (p.Block == ResNetBlock.Bottleneck) == bottleneck && p.Layers.SequenceEqual(layers)
                                             && p.SmallStem == small && p.Channels == stem[1]).ToList();
         }
         else
@@ -57,7 +57,7 @@ public static partial class ArchitectureDetector
     /// <summary>The numbers of a preset that the detector compares.</summary>
     public static string Describe(ModelPreset p) => p.IsVit
         ? $"{p.Name} (ViT {p.EmbedDim}d x{p.Depth}, patch {p.PatchSize}, {p.ImageSize} px, {p.Channels} ch)"
-        : $"{p.Name} (ResNet {p.Block} [{string.Join(",", p.Layers)}], {(p.SmallStem ? "3x3" : "7x7")} stem, {p.Channels} ch)";
+        : $"{p.Name} (ResNet {p.Block.Name()} [{string.Join(",", p.Layers)}], {(p.SmallStem ? "3x3" : "7x7")} stem, {p.Channels} ch)";
 
     private static int CountIndices(IEnumerable<string> keys, Regex pattern) =>
         keys.Select(k => pattern.Match(k)).Where(m => m.Success).Select(m => int.Parse(m.Groups[1].Value)).Distinct().Count();

@@ -123,7 +123,7 @@ public static class TimmConfig
 
     private static string ResNetName(ModelPreset preset, List<string> notes)
     {
-        bool bottleneck = preset.Block == "bottleneck";
+        bool bottleneck = preset.Block == ResNetBlock.Bottleneck;
         string? exact = (bottleneck, string.Join(",", preset.Layers)) switch
         {
             (false, "2,2,2,2") => "resnet18",
@@ -135,7 +135,7 @@ public static class TimmConfig
         };
         string name = exact ?? (bottleneck ? "resnet50" : "resnet18");
         if (exact is null)
-            notes.Add($"config.json: timm has no ResNet with {preset.Block} blocks [{string.Join(",", preset.Layers)}]; it names {name}, whose weights differ");
+            notes.Add($"config.json: timm has no ResNet with {preset.Block.Name()} blocks [{string.Join(",", preset.Layers)}]; it names {name}, whose weights differ");
         if (preset.SmallStem)
             notes.Add($"config.json: timm's {name} has a 7x7 stride-2 stem with max-pool, this preset a 3x3 stride-1 stem: timm.create_model cannot load these weights (torchvision-style code with the small stem can)");
         return name;

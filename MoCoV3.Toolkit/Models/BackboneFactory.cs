@@ -5,8 +5,8 @@ public static class BackboneFactory
 {
     public static Backbone Create(ModelPreset preset) => preset.Arch switch
     {
-        "vit" => new VisionTransformer(preset),
-        "resnet" => new ResNet(preset),
-        _ => throw new ArgumentException($"preset '{preset.Name}': unknown arch '{preset.Arch}'"),
+        Architecture.Vit => new VisionTransformer(preset),
+        Architecture.ResNet => new ResNet(preset),
+        _ => throw new ArgumentException($"preset '{preset.Name}': unknown arch {(int)preset.Arch}"),
     };
 }

@@ -7,15 +7,15 @@ namespace MoCoV3.Models;
 /// <summary>
 /// A named architecture plus its MoCo v3 pretraining recipe, stored as JSON in <c>models/NAME.json</c>.
 /// Presets are data: every number a run depends on is here, and the run's <c>config.json</c> records the
-/// preset it actually used after command-line overrides.
+/// preset it actually used after command-line overrides. The JSON groups the fields (<see cref="ModelPresetJson"/>:
+/// backbone, heads, recipe, input, lincls); <see cref="Parse(ReadOnlySpan{byte}, string)"/> reads either form and validates.
 /// </summary>
 public sealed record ModelPreset
 {
     public required string Name { get; init; }
     public string Description { get; init; } = "";
 
-    /// <summary><c>vit</c> or <c>resnet</c>.</summary>
-    public required string Arch { get; init; }
+    public required Architecture Arch { get; init; }
     public required int ImageSize { get; init; }
     public int Channels { get; init; } = 3;
 
@@ -35,8 +35,7 @@ public sealed record ModelPreset
     public string Embedding { get; init; } = EmbeddingKinds.ClassToken;
 
     // ResNet
-    /// <summary><c>basic</c> (ResNet-18/34) or <c>bottleneck</c> (ResNet-50 and deeper).</summary>
-    public string Block { get; init; } = "bottleneck";
+    public ResNetBlock Block { get; init; } = ResNetBlock.Bottleneck;
     public int[] Layers { get; init; } = [3, 4, 6, 3];
     /// <summary>3x3 stride-1 stem without max-pool, for 28-32 px images.</summary>
     public bool SmallStem { get; init; }
@@ -52,8 +51,7 @@ public sealed record ModelPreset
 
     // Recipe
     public double Temperature { get; init; } = 0.2;
-    /// <summary><c>adamw</c> or <c>lars</c>.</summary>
-    public string Optimizer { get; init; } = "adamw";
+    public OptimizerKind Optimizer { get; init; } = OptimizerKind.AdamW;
     /// <summary>lr = BaseLr x batch / 256.</summary>
     public double BaseLr { get; init; } = 1.5e-4;
     public double WeightDecay { get; init; } = 0.1;
@@ -107,8 +105,8 @@ public sealed record ModelPreset
     public IReadOnlyList<string> TrainingDifferences(ModelPreset other)
     {
         ArgumentNullException.ThrowIfNull(other);
-        var mine = JsonSerializer.SerializeToNode(this, Json)!.AsObject();
-        var theirs = JsonSerializer.SerializeToNode(other, Json)!.AsObject();
+        var mine = JsonSerializer.SerializeToNode(this, FlatJson)!.AsObject();
+        var theirs = JsonSerializer.SerializeToNode(other, FlatJson)!.AsObject();
         return mine.Select(kv => kv.Key).Union(theirs.Select(kv => kv.Key))
             .Where(key => !NonTrainingFields.Contains(key) && !JsonNode.DeepEquals(mine[key], theirs[key]))
             .ToList();
@@ -117,17 +115,51 @@ public sealed record ModelPreset
     /// <summary>The largest <see cref="LinclsBaseLr"/> accepted.</summary>
     public const double MaxLinclsBaseLr = 1000;
 
-    public bool IsVit => Arch == "vit";
+    public bool IsVit => Arch == Architecture.Vit;
 
-    public static readonly JsonSerializerOptions Json = new()
+    /// <summary>The toolkit's JSON settings (snake_case, comments allowed, unknown fields refused); presets in the grouped form.</summary>
+    public static readonly JsonSerializerOptions Json = Options(grouped: true);
+
+    /// <summary>The flat form of earlier versions (every field at the top): what <see cref="ModelPresetJson"/> reads through.</summary>
+    internal static readonly JsonSerializerOptions FlatJson = Options(grouped: false);
+
+    private static JsonSerializerOptions Options(bool grouped)
     {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        WriteIndented = true,
-        ReadCommentHandling = JsonCommentHandling.Skip,
-        AllowTrailingCommas = true,
-        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
-        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
-    };
+        var options = new JsonSerializerOptions
+        {
+            PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+            WriteIndented = true,
+            ReadCommentHandling = JsonCommentHandling.Skip,
+            AllowTrailingCommas = true,
+            UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+            DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+        };
+        if (grouped) options.Converters.Add(new ModelPresetJson());
+        return options;
+    }
+
+    /// <summary>
+    /// Reads a preset from JSON (grouped, or the flat form of earlier versions) and validates it; every error is an
+    /// <see cref="InvalidDataException"/> naming <paramref name="source"/> and what is wrong.
+    /// </summary>
+    public static ModelPreset Parse(ReadOnlySpan<byte> json, string source)
+    {
+        ModelPreset? preset;
+        try
+        {
+            preset = JsonSerializer.Deserialize<ModelPreset>(json, Json);
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{source}: invalid preset JSON{(e.Path is null ? "" : $" at {e.Path}")}{(e.LineNumber is null ? "" : $" (line {e.LineNumber})")}: {e.Message}", e);
+        }
+        if (preset is null) throw new InvalidDataException($"{source}: empty preset");
+        preset.Validate(source);
+        return preset;
+    }
+
+    /// <inheritdoc cref="Parse(ReadOnlySpan{byte}, string)"/>
+    public static ModelPreset Parse(string json, string source) => Parse(System.Text.Encoding.UTF8.GetBytes(json), source);
 
     /// <summary>The largest width accepted for <c>embed_dim</c>, <c>hidden_dim</c> and <c>out_dim</c>.</summary>
     public const int MaxWidth = 16384;
@@ -152,7 +184,7 @@ public sealed record ModelPreset
         // JSON can hold null where the record cannot: check before anything is dereferenced.
         Require(!string.IsNullOrEmpty(Name) && Name.Length <= 200 && !Name.Any(char.IsControl), "name must be 1 to 200 printable characters");
         Require(Description is not null, "description must be a string, found null");
-        Require(Arch is "vit" or "resnet", $"arch must be 'vit' or 'resnet', found '{Arch}'");
+        Require(Enum.IsDefined(Arch), JsonEnum.Expected<Architecture>("arch", Arch.ToString()));
         Require(ImageSize is > 0 and <= 4096, $"image_size must be in 1..4096, found {ImageSize}");
         Require(Channels is 1 or 3, $"channels must be 1 or 3, found {Channels}");
         Require(Embedding is EmbeddingKinds.ClassToken || (IsVit && EmbeddingSpec.TryParse(Embedding, out _)),
@@ -172,13 +204,13 @@ public sealed record ModelPreset
         }
         else
         {
-            Require(Block is "basic" or "bottleneck", $"block must be 'basic' or 'bottleneck', found '{Block ?? "null"}'");
+            Require(Enum.IsDefined(Block), JsonEnum.Expected<ResNetBlock>("block", Block.ToString()));
             Require(Layers is { Length: 4 } && Layers.All(l => l is > 0 and <= MaxDepth), $"layers must be four block counts in 1..{MaxDepth}");
         }
         Require(ProjectorLayers is >= 1 and <= MaxDepth && PredictorLayers is >= 1 and <= MaxDepth, $"projector_layers and predictor_layers must be in 1..{MaxDepth}");
         Require(HiddenDim is > 0 and <= MaxWidth && OutDim is > 0 and <= MaxWidth, $"hidden_dim and out_dim must be in 1..{MaxWidth}");
         Require(double.IsFinite(Temperature) && Temperature > 0, $"temperature must be positive, found {Temperature}");
-        Require(Optimizer is "adamw" or "lars", $"optimizer must be 'adamw' or 'lars', found '{Optimizer ?? "null"}'");
+        Require(Enum.IsDefined(Optimizer), JsonEnum.Expected<OptimizerKind>("optimizer", Optimizer.ToString()));
         Require(double.IsFinite(BaseLr) && BaseLr >= 0 && double.IsFinite(WeightDecay) && WeightDecay >= 0, "base_lr and weight_decay must be finite and not negative");
         Require(Momentum0 is >= 0 and <= 1, $"momentum0 must be in [0, 1], found {Momentum0}");
         Require(double.IsFinite(Epochs) && Epochs > 0 && double.IsFinite(WarmupEpochs) && WarmupEpochs >= 0, "epochs must be positive and warmup_epochs not negative, both finite");

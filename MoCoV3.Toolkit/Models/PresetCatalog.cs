@@ -55,21 +55,11 @@ public static class PresetCatalog
     /// </summary>
     public static ModelPreset Load(Stream stream, string source)
     {
-        ModelPreset? preset;
         using var bytes = new MemoryStream();
         stream.CopyTo(bytes);
-        PresetChecksum.Verify(source, bytes.GetBuffer().AsSpan(0, (int)bytes.Length));
-        try
-        {
-            preset = JsonSerializer.Deserialize<ModelPreset>(bytes.GetBuffer().AsSpan(0, (int)bytes.Length), ModelPreset.Json);
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{source}: invalid preset JSON at {e.Path} (line {e.LineNumber}): {e.Message}", e);
-        }
-        if (preset is null) throw new InvalidDataException($"{source}: empty preset");
-        preset.Validate(source);
-        return preset;
+        var json = bytes.GetBuffer().AsSpan(0, (int)bytes.Length);
+        PresetChecksum.Verify(source, json);
+        return ModelPreset.Parse(json, source);
     }
 
     /// <summary>

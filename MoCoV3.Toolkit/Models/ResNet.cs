@@ -30,14 +30,14 @@ public sealed class ResNet : Backbone
     public ResNet(ModelPreset preset) : base(nameof(ResNet))
     {
         ArgumentNullException.ThrowIfNull(preset);
-        if (preset.Block is not ("basic" or "bottleneck"))
-            throw new ArgumentException($"preset '{preset.Name}': block must be 'basic' or 'bottleneck', found '{preset.Block}'", nameof(preset));
+        if (!Enum.IsDefined(preset.Block))
+            throw new ArgumentException($"preset '{preset.Name}': {JsonEnum.Expected<ResNetBlock>("block", preset.Block.ToString())}", nameof(preset));
         if (preset.Layers.Length != 4 || preset.Layers.Any(l => l <= 0))
             throw new ArgumentException($"preset '{preset.Name}': layers must be four positive block counts", nameof(preset));
         if (preset.Channels <= 0)
             throw new ArgumentException($"preset '{preset.Name}': channels must be positive, found {preset.Channels}", nameof(preset));
 
-        bool bottleneck = preset.Block == "bottleneck";
+        bool bottleneck = preset.Block == ResNetBlock.Bottleneck;
         int expansion = bottleneck ? Bottleneck.Expansion : BasicBlock.Expansion;
 
         conv1 = preset.SmallStem

@@ -24,7 +24,7 @@ public sealed record PretrainOptions
     /// <summary>Initial weights: a checkpoint of this toolkit or an official moco-v3 .pth.tar.</summary>
     public string? Init { get; init; }
     /// <summary><c>mocov3</c> (BYOL asymmetric recipe) or <c>none</c>.</summary>
-    public string Augment { get; init; } = "mocov3";
+    public AugmentationRecipe Augment { get; init; } = AugmentationRecipe.MoCoV3;
     public long Seed { get; init; } = 0;
     public int LogEvery { get; init; } = 10;
     /// <summary>Steps between checkpoints; null = once per epoch (and at the end).</summary>
@@ -44,7 +44,7 @@ public sealed record PretrainOptions
     /// What a NaN/inf loss or gradient does: <c>stop</c> (exit, the last checkpoint untouched) or <c>rollback</c> (reload the
     /// last good checkpoint, halve the learning rate, continue; see <see cref="Pretrainer.MaxRollbacks"/>).
     /// </summary>
-    public string OnNan { get; init; } = "stop";
+    public OnNanPolicy OnNan { get; init; } = OnNanPolicy.Stop;
     /// <summary>A logged value above this many times its running median is flagged as a spike (<see cref="InstabilityMonitor"/>).</summary>
     public double SpikeFactor { get; init; } = InstabilityMonitor.DefaultSpikeFactor;
 }

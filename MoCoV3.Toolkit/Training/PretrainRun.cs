@@ -36,7 +36,8 @@ public sealed record PretrainRun
     /// </summary>
     public static (PretrainRun Run, IImageDataset Data, KnnMonitor? Knn) Resolve(ModelPreset requested, PretrainOptions options, Action<string>? info)
     {
-        if (options.OnNan is not ("stop" or "rollback")) throw new ArgumentException($"--on-nan must be stop or rollback, got '{options.OnNan}'");
+        if (!Enum.IsDefined(options.OnNan)) throw new ArgumentException(JsonEnum.Expected<OnNanPolicy>("--on-nan", options.OnNan.ToString()));
+        if (!Enum.IsDefined(options.Augment)) throw new ArgumentException(JsonEnum.Expected<AugmentationRecipe>("--augment", options.Augment.ToString()));
         if (options.KnnEvery < 1) throw new ArgumentException($"--knn-every must be at least 1 step, got {options.KnnEvery}");
         Directory.CreateDirectory(options.OutputDir);
         string checkpointPath = Path.Combine(options.OutputDir, CheckpointFile.DefaultName);
@@ -99,7 +100,7 @@ public sealed record PretrainRun
     public string Describe(IImageDataset data, Device device) =>
         $"{Preset.Name} on {data.Source} ({data.Count} images), {TorchRuntime.Describe(device)}: batch {Plan.Batch}, " +
         (LengthFixed ? $"{Plan.TotalSteps} steps ({Plan.Epochs:F2} epochs)" : "length set by the time budget after timing the first steps") +
-        $", peak lr {Plan.PeakLr:G3}, warmup {Plan.WarmupEpochs:F2} epochs, τ {Preset.Temperature}, m0 {Preset.Momentum0}, {Preset.Optimizer}";
+        $", peak lr {Plan.PeakLr:G3}, warmup {Plan.WarmupEpochs:F2} epochs, τ {Preset.Temperature}, m0 {Preset.Momentum0}, {Preset.Optimizer.Name()}";
 
     /// <summary>
     /// The kNN monitor of <c>--knn-every</c>: the train split given, the test split of the same data; forward passes of the

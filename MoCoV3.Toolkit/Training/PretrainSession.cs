@@ -66,7 +66,7 @@ internal sealed class PretrainSession : IDisposable
         augmentation = MoCoAugmentation.FromPreset(preset);
         // The seed is the run's (from the checkpoint when resuming), so a resumed run sees the same batches and views.
         // Image files: both views cut from the original image on the loader's threads (the device adds the colour part).
-        var views = options.Augment != "none" && dataset is IViewDataset { CanCutViews: true }
+        var views = options.Augment != AugmentationRecipe.None && dataset is IViewDataset { CanCutViews: true }
             ? new ViewCropping(new RandomResizedCrop(preset.ImageSize, preset.CropMin), plan.Seed) : null;
         loader = new PrefetchLoader(dataset, plan.Batch, plan.Seed, shuffle: true, dropLast: true, views: views);
         checkpoints = new RunCheckpoints(run.CheckpointPath, model, optimizer, run.ResumeFrom, step);
@@ -85,7 +85,7 @@ internal sealed class PretrainSession : IDisposable
     {
         model.train();
         clock.Start();
-        if (run.Options.OnNan == "rollback" && checkpoints.Last is null)
+        if (run.Options.OnNan == OnNanPolicy.Rollback && checkpoints.Last is null)
         {
             Save(); // step 0, so that a NaN in the first steps has something to roll back to
             events.OnInfo($"--on-nan rollback: wrote the initial checkpoint {checkpoints.Path}");
@@ -122,7 +122,7 @@ internal sealed class PretrainSession : IDisposable
         double lr = lrScale * Schedules.LearningRate(t, plan.PeakLr, plan.WarmupEpochs, plan.Epochs);
         double m = Schedules.Momentum(t, plan.Epochs, preset.Momentum0);
         var pixels = data.Pixels.to(device);
-        var (x1, x2) = run.Options.Augment == "none"
+        var (x1, x2) = run.Options.Augment == AugmentationRecipe.None
             ? (augmentation.Plain(pixels), augmentation.Plain(pixels))
             : data.View2 is Tensor view2 ? augmentation.TwoCroppedViews(pixels, view2.to(device), plan.Seed, step)
             : augmentation.TwoViews(pixels, plan.Seed, step);
@@ -150,7 +150,7 @@ internal sealed class PretrainSession : IDisposable
             : gradNorm is double g && !double.IsFinite(g) ? ("gradient norm", g) : null;
         if (nonFinite is var (what, value))
         {
-            if (run.Options.OnNan != "rollback") throw new NonFiniteLossException(step, value, checkpoints.Last, what);
+            if (run.Options.OnNan != OnNanPolicy.Rollback) throw new NonFiniteLossException(step, value, checkpoints.Last, what);
             RollBack(what, value);
             return false;
         }

@@ -33,9 +33,9 @@ public static class TrainStep
         var parameters = model.TrainableParameters().ToList();
         return preset.Optimizer switch
         {
-            "adamw" => new AdamWOptimizer(parameters, lr, preset.WeightDecay),
-            "lars" => new Lars(parameters, lr, preset.WeightDecay),
-            _ => throw new ArgumentException($"unknown optimizer '{preset.Optimizer}'"),
+            OptimizerKind.AdamW => new AdamWOptimizer(parameters, lr, preset.WeightDecay),
+            OptimizerKind.Lars => new Lars(parameters, lr, preset.WeightDecay),
+            _ => throw new ArgumentException($"unknown optimizer {(int)preset.Optimizer}"),
         };
     }
 }

@@ -24,15 +24,15 @@ public sealed class PresetCatalogTests
     public void RecipesMatchThePaper()
     {
         var vitS = PresetCatalog.Get("vit-small");
-        Assert.AreEqual(("adamw", 1.5e-4, 0.1, 0.2, 0.99, 40.0), (vitS.Optimizer, vitS.BaseLr, vitS.WeightDecay, vitS.Temperature, vitS.Momentum0, vitS.WarmupEpochs));
+        Assert.AreEqual((OptimizerKind.AdamW, 1.5e-4, 0.1, 0.2, 0.99, 40.0), (vitS.Optimizer, vitS.BaseLr, vitS.WeightDecay, vitS.Temperature, vitS.Momentum0, vitS.WarmupEpochs));
         Assert.AreEqual((3, 4096, 256, true), (vitS.ProjectorLayers, vitS.HiddenDim, vitS.OutDim, vitS.PredictorLastBn));
         var r50 = PresetCatalog.Get("resnet50");
-        Assert.AreEqual(("lars", 0.6, 1e-6, 1.0, 2, false), (r50.Optimizer, r50.BaseLr, r50.WeightDecay, r50.Temperature, r50.ProjectorLayers, r50.PredictorLastBn));
+        Assert.AreEqual((OptimizerKind.Lars, 0.6, 1e-6, 1.0, 2, false), (r50.Optimizer, r50.BaseLr, r50.WeightDecay, r50.Temperature, r50.ProjectorLayers, r50.PredictorLastBn));
         var tiny = PresetCatalog.Get("vit-tiny-fmnist");
         Assert.AreEqual((28, 1, 4, 192, 6, 3), (tiny.ImageSize, tiny.Channels, tiny.PatchSize, tiny.EmbedDim, tiny.Depth, tiny.Heads));
         var r18 = PresetCatalog.Get("resnet18-fmnist");
         Assert.IsTrue(r18.SmallStem);
-        Assert.AreEqual("basic", r18.Block);
+        Assert.AreEqual(ResNetBlock.Basic, r18.Block);
     }
 
     [TestMethod]
@@ -43,25 +43,25 @@ public sealed class PresetCatalogTests
         {
             var official = PresetCatalog.Get(name);
             Assert.IsNull(official.LinclsBaseLr, name);
-            Assert.IsFalse(JsonSerializer.Serialize(official, ModelPreset.Json).Contains("lincls_base_lr"), $"{name}: an absent field is not written");
+            Assert.IsFalse(JsonSerializer.Serialize(official, ModelPreset.Json).Contains("\"lincls\""), $"{name}: no lincls group without its fields");
         }
 
         string dir = TestData.NewFolder();
         string path = Path.Combine(dir, "lr.json");
         var preset = PresetCatalog.Get("vit-tiny-fmnist") with { Name = "with-lincls-lr", LinclsBaseLr = 0.25 };
         string json = JsonSerializer.Serialize(preset, ModelPreset.Json);
-        StringAssert.Contains(json, "\"lincls_base_lr\": 0.25");
+        StringAssert.Contains(json, "\"lincls\": {\n    \"base_lr\": 0.25\n  }");
         File.WriteAllText(path, json);
         Assert.AreEqual(0.25, PresetCatalog.Load(path).LinclsBaseLr);
 
         foreach (var bad in new[] { "0", "-1", "1e9" })
         {
-            File.WriteAllText(path, json.Replace("\"lincls_base_lr\": 0.25", $"\"lincls_base_lr\": {bad}"));
+            File.WriteAllText(path, json.Replace("\"base_lr\": 0.25", $"\"base_lr\": {bad}"));
             var e = Assert.ThrowsExactly<InvalidDataException>(() => PresetCatalog.Load(path), bad);
             StringAssert.Contains(e.Message, path);
             StringAssert.Contains(e.Message, "lincls_base_lr must be in (0, 1000]");
         }
-        File.WriteAllText(path, json.Replace("\"lincls_base_lr\": 0.25", "\"lincls_base_lr\": \"fast\""));
+        File.WriteAllText(path, json.Replace("\"base_lr\": 0.25", "\"base_lr\": \"fast\""));
         StringAssert.Contains(Assert.ThrowsExactly<InvalidDataException>(() => PresetCatalog.Load(path)).Message, "lincls_base_lr");
     }
 

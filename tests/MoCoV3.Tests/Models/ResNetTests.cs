@@ -203,7 +203,7 @@ public sealed class ResNetTests
     [TestMethod]
     public void Resnet_RejectsBadPresets()
     {
-        Assert.ThrowsExactly<ArgumentException>(() => new ResNet(Resnet50 with { Block = "wide" }));
+        Assert.ThrowsExactly<ArgumentException>(() => new ResNet(Resnet50 with { Block = (ResNetBlock)7 }));
         Assert.ThrowsExactly<ArgumentException>(() => new ResNet(Resnet50 with { Layers = [3, 4, 6] }));
     }
 }

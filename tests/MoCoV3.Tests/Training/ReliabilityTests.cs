@@ -129,7 +129,7 @@ public sealed class ReliabilityTests
         var warnings = new List<string>();
         trainer.Warning += warnings.Add;
         // lr 100 overflows the gradients within a few steps; at 1/4 of it the 12 steps finish.
-        var result = trainer.Run(Micro, Options(dir, 12, 100) with { OnNan = "rollback", SaveEvery = 100 });
+        var result = trainer.Run(Micro, Options(dir, 12, 100) with { OnNan = OnNanPolicy.Rollback, SaveEvery = 100 });
         TestContext.WriteLine(string.Join("\n", warnings));
         var rollbacks = warnings.Where(w => w.Contains("rolled back to the checkpoint of step 0 and halved the learning rate")).ToList();
         Assert.IsNotEmpty(rollbacks);
@@ -161,7 +161,7 @@ public sealed class ReliabilityTests
         var trainer = new Pretrainer();
         int rollbacks = 0;
         trainer.Warning += w => { if (w.Contains("rolled back")) rollbacks++; };
-        e = Assert.ThrowsExactly<NonFiniteLossException>(() => trainer.Run(Micro, Options(TestData.NewFolder(), 12, 1e12) with { OnNan = "rollback" }));
+        e = Assert.ThrowsExactly<NonFiniteLossException>(() => trainer.Run(Micro, Options(TestData.NewFolder(), 12, 1e12) with { OnNan = OnNanPolicy.Rollback }));
         TestContext.WriteLine(e.Message);
         Assert.AreEqual(Pretrainer.MaxRollbacks, rollbacks);
         StringAssert.Contains(e.Message, "Gave up after 10 rollbacks");

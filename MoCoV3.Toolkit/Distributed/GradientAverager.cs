@@ -1,0 +1,94 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MoCoV3.Distributed;
+
+/// <summary>
+/// Averages the gradients of a set of parameters over ranks with one in-place all-reduce, as DDP does before the
+/// optimiser step. The gradients live in one flat buffer: each parameter's <c>grad</c> is a view of it, so backward
+/// accumulates straight into the buffer and nothing is copied (an optimiser's <c>zero_grad</c> zeroes the views in place).
+/// A gradient that was replaced by another tensor (e.g. set to null and recreated by backward) is copied into its slot
+/// and pointed back at it; a parameter without a gradient this step contributes zeros and keeps none.
+/// </summary>
+public sealed class GradientAverager : IDisposable
+{
+    private readonly ICommunicator communicator;
+    private readonly Parameter[] parameters;
+    private readonly Tensor[] views;
+
+    /// <param name="parameters">The trained parameters (those with <c>requires_grad</c>), CPU, one dtype, same order on every rank.</param>
+    public GradientAverager(IEnumerable<Parameter> parameters, ICommunicator communicator)
+    {
+        this.communicator = communicator;
+        this.parameters = [.. parameters.Where(p => p.requires_grad)];
+        if (this.parameters.Length == 0) throw new ArgumentException("no parameter requires a gradient: nothing to average");
+        var dtype = this.parameters[0].dtype;
+        foreach (var p in this.parameters)
+        {
+            if (p.device_type != DeviceType.CPU)
+                throw new NotSupportedException($"gradient averaging over MPI takes CPU parameters, not {p.device_type} (NCCL is not wired yet)");
+            if (p.dtype != dtype)
+                throw new ArgumentException($"one flat gradient buffer needs one dtype: parameters are {dtype} and {p.dtype}");
+        }
+        long total = this.parameters.Sum(p => p.numel());
+        Buffer = zeros(total, dtype);
+        views = new Tensor[this.parameters.Length];
+        long offset = 0;
+        using var _ = no_grad();
+        for (int i = 0; i < this.parameters.Length; i++)
+        {
+            var p = this.parameters[i];
+            views[i] = Buffer.narrow(0, offset, p.numel()).view(p.shape);
+            if (p.grad is Tensor existing) views[i].copy_(existing);
+            p.grad = views[i];
+            offset += p.numel();
+        }
+    }
+
+    /// <summary>The flat gradient buffer (every parameter's gradient, in order).</summary>
+    public Tensor Buffer { get; }
+
+    /// <summary>Replaces every gradient by its mean over ranks (call after backward, before clipping and the optimiser step).</summary>
+    public void Average()
+    {
+        using (no_grad())
+        {
+            for (int i = 0; i < parameters.Length; i++)
+            {
+                var p = parameters[i];
+                using var grad = p.grad;
+                if (grad is null)
+                {
+                    views[i].zero_();
+                }
+                else if (!SameMemory(grad, views[i]))
+                {
+                    views[i].copy_(grad);
+                    p.grad = views[i];
+                }
+            }
+        }
+        communicator.AllReduceSum(Buffer);
+        if (communicator.Size > 1) Buffer.div_(communicator.Size);
+    }
+
+    /// <summary>Whether parameter <paramref name="index"/>'s gradient is its view of the buffer (for tests and diagnostics).</summary>
+    public bool GradientIsInBuffer(int index)
+    {
+        using var grad = parameters[index].grad;
+        return grad is not null && SameMemory(grad, views[index]);
+    }
+
+    private static unsafe bool SameMemory(Tensor a, Tensor b) =>
+        a.is_contiguous() && a.numel() == b.numel() && a.dtype == b.dtype
+        && Unsafe.AsPointer(ref MemoryMarshal.GetReference(a.bytes)) == Unsafe.AsPointer(ref MemoryMarshal.GetReference(b.bytes));
+
+    public void Dispose()
+    {
+        foreach (var v in views) v.Dispose();
+        Buffer.Dispose();
+    }
+}
