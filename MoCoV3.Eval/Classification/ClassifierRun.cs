@@ -12,7 +12,7 @@ namespace MoCoV3.Eval.Classification;
 /// What <c>lincls</c> and <c>finetune</c> share around their training loops: libtorch initialised on the device, the output
 /// folder made, the seed set, the pretrained backbone imported (its report sent as notes), the train and test splits opened
 /// at the backbone's input size with their limits (the first N images) and checked to have the same classes; and at the
-/// end, <c>results.json</c> written durably.
+/// end, the classifier checkpoint, the ONNX classifier verified against TorchSharp on test images, and <c>results.json</c>.
 /// </summary>
 internal sealed class ClassifierRun : IDisposable
 {
@@ -55,6 +55,26 @@ internal sealed class ClassifierRun : IDisposable
             imported.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Saves the trained classifier as <see cref="ClassifierCheckpoint"/> (<c>checkpoint.pth</c> + <c>preset.json</c>) in the output folder; returns its path.</summary>
+    public string SaveCheckpoint(BackboneClassifier model)
+    {
+        string checkpoint = Path.Combine(OutputDir, ClassifierCheckpoint.DefaultName);
+        ClassifierCheckpoint.Save(checkpoint, Preset, model.Backbone, model.Head);
+        return checkpoint;
+    }
+
+    /// <summary>
+    /// Exports the classifier to <paramref name="onnxPath"/> (the training classes' names and <paramref name="key"/> =
+    /// <paramref name="summary"/> in its metadata) and compares ONNX Runtime with TorchSharp on the first
+    /// <paramref name="verifyImages"/> test images.
+    /// </summary>
+    public ClassifierVerifyResult ExportAndVerify(BackboneClassifier model, string onnxPath, string key, string summary, int verifyImages)
+    {
+        ClassifierExport.Export(model, Preset, onnxPath, Train.ClassNames, new Dictionary<string, string> { [key] = summary });
+        using var pixels = ClassifierExport.Pixels(Test, verifyImages);
+        return ClassifierExport.Verify(onnxPath, model, Preset, pixels);
     }
 
     /// <summary>Writes <paramref name="results"/> as indented JSON to <c>results.json</c> in the output folder.</summary>

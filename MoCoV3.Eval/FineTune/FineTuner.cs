@@ -127,15 +127,9 @@ public sealed class FineTuner
         var accuracy = ClassifierEvaluation.Run(test, o.EvalBatch, device, transforms.Eval, model.forward);
         Info?.Invoke(FormattableString.Invariant($"test: {accuracy.Count} images, top1 {accuracy.Top1:F2}%, top5 {accuracy.Top5:F2}%"));
 
-        string checkpoint = Path.Combine(o.OutputDir, ClassifierCheckpoint.DefaultName);
-        ClassifierCheckpoint.Save(checkpoint, preset, model);
-        ClassifierExport.Export(model, preset, o.OnnxPath, train.ClassNames, new Dictionary<string, string>
-        {
-            ["mocov3.finetune"] = FormattableString.Invariant(
-                $"{step} steps, batch {o.Batch}, peak lr {peakLr:G3}, test top1 {accuracy.Top1:F2} on {accuracy.Count} images of {test.Source}"),
-        });
-        using var pixels = ClassifierExport.Pixels(test, o.VerifyBatch);
-        var verify = ClassifierExport.Verify(o.OnnxPath, model, preset, pixels);
+        string checkpoint = run.SaveCheckpoint(model);
+        var verify = run.ExportAndVerify(model, o.OnnxPath, "mocov3.finetune", FormattableString.Invariant(
+            $"{step} steps, batch {o.Batch}, peak lr {peakLr:G3}, test top1 {accuracy.Top1:F2} on {accuracy.Count} images of {test.Source}"), o.VerifyBatch);
 
         var result = new FineTuneResult
         {

@@ -108,21 +108,15 @@ public sealed class LinearEvaluator
 
         SanityCheck(backbone, initial, o.Weights.Checkpoint);
         foreach (var t in initial.Values) t.Dispose();
-        string checkpoint = Path.Combine(o.OutputDir, ClassifierCheckpoint.DefaultName);
         var model = new BackboneClassifier(backbone, head);
-        ClassifierCheckpoint.Save(checkpoint, preset, model);
+        string checkpoint = run.SaveCheckpoint(model);
         double seconds = clock.Elapsed.TotalSeconds;
         ClassifierVerifyResult? verify = null;
         if (o.OnnxPath is not null)
         {
             var last = history[^1];
-            ClassifierExport.Export(model, preset, o.OnnxPath, train.ClassNames, new Dictionary<string, string>
-            {
-                ["mocov3.lincls"] = FormattableString.Invariant(
-                    $"{o.Epochs} epochs, batch {o.Batch}, lr {baseLr} x {o.Batch}/256, test top1 {last.Top1:F2} on {test.Count} images of {test.Source}"),
-            });
-            using var pixels = ClassifierExport.Pixels(test, o.VerifyBatch);
-            verify = ClassifierExport.Verify(o.OnnxPath, model, preset, pixels);
+            verify = run.ExportAndVerify(model, o.OnnxPath, "mocov3.lincls", FormattableString.Invariant(
+                $"{o.Epochs} epochs, batch {o.Batch}, lr {baseLr} x {o.Batch}/256, test top1 {last.Top1:F2} on {test.Count} images of {test.Source}"), o.VerifyBatch);
             Info?.Invoke($"exported {o.OnnxPath} ({classes} classes: {string.Join(", ", train.ClassNames.Take(5))}{(classes > 5 ? ", …" : "")})");
         }
         var result = new LinclsResult
