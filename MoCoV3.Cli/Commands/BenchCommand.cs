@@ -29,12 +29,18 @@ internal static class BenchCommand
             Description = "Time the real training step instead: batches of this dataset (Fashion-MNIST folder, image folder or CSV) from the " +
                           "prefetching loader, augmented on the device; prints the share of time spent waiting for data",
         };
+        var inputOnly = new Option<bool>("--input-only")
+        {
+            Description = "With --data: time the input pipeline alone (the loader decoding and cropping on its threads, then the colour " +
+                          "augmentation on the device), without the model step; compare with bench/jpeg_dataloader_reference.py",
+        };
+        var batches = new Option<int>("--batches") { Description = "With --input-only: timed batches (after 1 warm-up batch)", DefaultValueFactory = _ => 8 };
         var json = new Option<bool>("--json") { Description = "Print one JSON line (for bench/ scripts)" };
         var quantize = new Option<string>("--quantize") { Description = "With --onnx: none | int8 (also time the model quantised to int8-dynamic in memory)", DefaultValueFactory = _ => "none" };
         quantize.AcceptOnlyFromAmong("none", "int8");
         var command = new Command("bench", "Time full MoCo v3 training steps on synthetic data")
         {
-            preset, onnx, checkpoint, batch, steps, device, libtorch, amp, threads, augment, data, json, quantize,
+            preset, onnx, checkpoint, batch, steps, device, libtorch, amp, threads, augment, data, inputOnly, batches, json, quantize,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -46,6 +52,9 @@ internal static class BenchCommand
             var dataset = r.GetValue(data) is string dataPath
                 ? Data.DatasetFactory.Open(Data.DatasetFactory.AutoKind, dataPath, model.ImageSize, model.Channels, train: true, resampleOnDevice: true)
                 : null;
+            if (r.GetValue(inputOnly))
+                return BenchInput(model, dataset ?? throw new ArgumentException("--input-only needs --data FOLDER"), r.GetValue(batch),
+                    r.GetValue(batches), r.GetValue(device)!, r.GetValue(libtorch), r.GetValue(threads), r.GetValue(json));
             var result = StepBenchmark.Run(model, r.GetValue(batch), r.GetValue(steps),
                 device: r.GetValue(device)!, libtorch: r.GetValue(libtorch), threads: r.GetValue(threads), augment: r.GetValue(augment),
                 amp: r.GetValue(amp) ? TorchSharp.torch.ScalarType.BFloat16 : null, data: dataset);
@@ -69,6 +78,26 @@ internal static class BenchCommand
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>The input pipeline alone: loader (host decode and crops) and device colour augmentation.</summary>
+    private static int BenchInput(ModelPreset preset, Data.IImageDataset dataset, int batch, int batches, string device, string? libtorch,
+        int? threads, bool json)
+    {
+        var result = InputBenchmark.Run(preset, dataset, batch, batches, device, libtorch, threads);
+        if (json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(result, ModelPreset.Json).ReplaceLineEndings(" "));
+            return 0;
+        }
+        string crops = result.HostViews ? "decode + 2 crops on the host" : "read on the host, crops on the device";
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"input pipeline of {result.Preset} from {result.Data}, batch {result.Batch} x {result.Batches} on {result.Device}: " +
+            $"{result.ImagesPerSecond:F1} img/s ({result.ImagesPerSecond / result.Cores:F1} per core of {result.Cores}), " +
+            $"{100 * result.DataWaitShare:F1}% of the time waiting for data, colour augmentation {result.AugmentSecondsMedian:F3}s per batch; " +
+            $"loader alone ({crops}) {result.HostImagesPerSecond:F1} img/s ({result.HostImagesPerSecond / result.Cores:F1} per core); " +
+            $"peak RSS {result.PeakRssBytes / (1024.0 * 1024):F0} MiB"));
+        return 0;
     }
 
     /// <summary>ONNX Runtime (default and tuned CPU session, optionally int8) against TorchSharp eager inference, same preset, batch and threads.</summary>

@@ -136,6 +136,23 @@ public static class ImageDecoder
 
     private static void Decode(SKData data, string path, int size, int channels, Span<byte> destination)
     {
+        // Let the codec shrink while decoding where it can (JPEG by 1/8 steps, WebP freely), but never below the size.
+        using SKBitmap decoded = DecodeRgba(data, path, codec => ChooseDecodeSize(codec, size), $"at {size}x{size}");
+        // Read the unpremultiplied pixels as opaque: alpha is dropped and the stored colours are kept.
+        var opaqueInfo = new SKImageInfo(decoded.Width, decoded.Height, SKColorType.Rgba8888, SKAlphaType.Opaque);
+        using SKImage image = SKImage.FromPixels(opaqueInfo, decoded.GetPixels(), decoded.RowBytes)
+            ?? throw new InvalidOperationException($"{path}: Skia could not wrap the decoded pixels");
+        ResizeCrop(image, size, channels, destination);
+    }
+
+    /// <summary>
+    /// Decodes an encoded image into unpremultiplied RGBA at the size <paramref name="chooseSize"/> picks from the codec
+    /// (its full size, or one of <see cref="SKCodec.GetScaledDimensions"/>), after the checks against corrupt headers
+    /// and oversized images. <paramref name="purpose"/> ends the too-large message (e.g. "at 224x224").
+    /// </summary>
+    /// <exception cref="DataFormatException">Not a decodable image, too large, or truncated.</exception>
+    internal static SKBitmap DecodeRgba(SKData data, string path, Func<SKCodec, SKSizeI> chooseSize, string purpose)
+    {
         long fileLength = data.Size;
         using SKCodec codec = SKCodec.Create(data)
             ?? throw new DataFormatException(path, 0, "expected a JPEG, PNG or WebP image, found data that no image decoder recognises");
@@ -150,25 +167,27 @@ public static class ImageDecoder
             throw new DataFormatException(path, 16, $"expected a PNG whose header size fits its {fileLength} bytes (at most "
                 + $"{fileLength * MaxPngPixelsPerByte} pixels), found {sourceInfo.Width}x{sourceInfo.Height} in the header");
 
-        // Let the codec shrink while decoding where it can (JPEG by 1/8 steps, WebP freely), but never below the size.
-        SKSizeI decodeSize = ChooseDecodeSize(codec, size);
+        SKSizeI decodeSize = chooseSize(codec);
         if ((long)decodeSize.Width * decodeSize.Height > MaxDecodedPixels)
-            throw new DataFormatException(path, null, $"expected an image that decodes to at most {MaxDecodedPixels} pixels at "
-                + $"{size}x{size}, found {sourceInfo.Width}x{sourceInfo.Height} {codec.EncodedFormat} "
+            throw new DataFormatException(path, null, $"expected an image that decodes to at most {MaxDecodedPixels} pixels "
+                + $"{purpose}, found {sourceInfo.Width}x{sourceInfo.Height} {codec.EncodedFormat} "
                 + $"(decoded at {decodeSize.Width}x{decodeSize.Height})");
         var decodeInfo = new SKImageInfo(decodeSize.Width, decodeSize.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
-        using var decoded = new SKBitmap(decodeInfo);
-        SKCodecResult result = codec.GetPixels(decodeInfo, decoded.GetPixels());
-        if (result != SKCodecResult.Success)
-            throw new DataFormatException(path, null, $"expected a complete {codec.EncodedFormat} image of "
-                + $"{sourceInfo.Width}x{sourceInfo.Height}, the decoder reported {result}"
-                + (result == SKCodecResult.IncompleteInput ? " (the file is truncated)" : ""));
-
-        // Read the unpremultiplied pixels as opaque: alpha is dropped and the stored colours are kept.
-        var opaqueInfo = new SKImageInfo(decodeSize.Width, decodeSize.Height, SKColorType.Rgba8888, SKAlphaType.Opaque);
-        using SKImage image = SKImage.FromPixels(opaqueInfo, decoded.GetPixels(), decoded.RowBytes)
-            ?? throw new InvalidOperationException($"{path}: Skia could not wrap the decoded pixels");
-        ResizeCrop(image, size, channels, destination);
+        var decoded = new SKBitmap(decodeInfo);
+        try
+        {
+            SKCodecResult result = codec.GetPixels(decodeInfo, decoded.GetPixels());
+            if (result != SKCodecResult.Success)
+                throw new DataFormatException(path, null, $"expected a complete {codec.EncodedFormat} image of "
+                    + $"{sourceInfo.Width}x{sourceInfo.Height}, the decoder reported {result}"
+                    + (result == SKCodecResult.IncompleteInput ? " (the file is truncated)" : ""));
+            return decoded;
+        }
+        catch
+        {
+            decoded.Dispose();
+            throw;
+        }
     }
 
     /// <summary>

@@ -10,7 +10,8 @@ namespace MoCoV3.Augment;
 /// grayscale with p = 0.2, Gaussian blur σ ∈ [σmin, σmax] and solarize with the per-view probabilities,
 /// then per-channel normalisation. On 1-channel images saturation, hue and grayscale have no effect and are
 /// skipped. Random parameters are drawn on the host from a seed per (step, view), so results do not depend
-/// on the device or on how many steps ran before in this process.
+/// on the device or on how many steps ran before in this process. Views already cut on the host (from the original
+/// images, see <see cref="RandomResizedCrop"/>) get only the colour part: <see cref="TwoCroppedViews"/>.
 /// </summary>
 public sealed class MoCoAugmentation
 {
@@ -47,6 +48,15 @@ public sealed class MoCoAugmentation
         (Apply(pixels, ViewAugmentation.ByolView1, new Random(SeedSequence.Derive(seed, step, 1)), rows),
          Apply(pixels, ViewAugmentation.ByolView2, new Random(SeedSequence.Derive(seed, step, 2)), rows));
 
+    /// <summary>
+    /// Two normalised views from views already cropped, resized and flipped on the host (uint8 <c>[N, C, S, S]</c>, on the
+    /// target device): colour jitter, grayscale, blur and solarize of each view, as <see cref="TwoViews"/> applies them
+    /// (<paramref name="rows"/>: a slice of a global batch, as there).
+    /// </summary>
+    public (Tensor View1, Tensor View2) TwoCroppedViews(Tensor view1, Tensor view2, long seed, long step, (int Offset, int GlobalCount)? rows = null) =>
+        (ColourAndNormalize(CroppedToFloat(view1), ViewAugmentation.ByolView1, new Random(SeedSequence.Derive(seed, step, 1)), rows),
+         ColourAndNormalize(CroppedToFloat(view2), ViewAugmentation.ByolView2, new Random(SeedSequence.Derive(seed, step, 2)), rows));
+
     /// <summary>No augmentation: the stored image, resized to the model's input size if needed, normalised.</summary>
     public Tensor Plain(Tensor pixels)
     {
@@ -56,23 +66,49 @@ public sealed class MoCoAugmentation
         return Normalize(x);
     }
 
+    /// <summary>One view: crop and flip, then the colour part, all drawn from <paramref name="rng"/> in that order.</summary>
     /// <param name="rows">Null: <paramref name="pixels"/> is the whole batch. Else its rows are [Offset, Offset + N) of a
     /// batch of GlobalCount: parameters are drawn for GlobalCount rows and the slice's applied (see <see cref="TwoViews"/>).</param>
     public Tensor Apply(Tensor pixels, ViewAugmentation view, Random rng, (int Offset, int GlobalCount)? rows = null)
     {
-        int local = (int)pixels.shape[0];
+        var x = ResizedCropAndFlip(ToFloat(pixels), rng, view.FlipP, pixels.device, rows);
+        return ColourAndNormalize(x, view, rng, rows);
+    }
+
+    /// <summary>The rows of a slice as (offset, global count), the whole batch when <paramref name="rows"/> is null.</summary>
+    private static (int Offset, int Count) Rows(Tensor x, (int Offset, int GlobalCount)? rows)
+    {
+        int local = (int)x.shape[0];
         var (offset, n) = rows ?? (0, local);
         if (offset < 0 || offset + local > n)
             throw new ArgumentException($"rows [{offset}, {offset + local}) do not lie in a global batch of {n}");
-        var device = pixels.device;
-        var x = ToModelChannels(pixels.to_type(ScalarType.Float32) / 255.0);
+        return (offset, n);
+    }
+
+    private Tensor ToFloat(Tensor pixels) => ToModelChannels(pixels.to_type(ScalarType.Float32) / 255.0);
+
+    private Tensor CroppedToFloat(Tensor view)
+    {
+        if (view.dtype != ScalarType.Byte || view.dim() != 4 || view.shape[2] != outputSize || view.shape[3] != outputSize)
+            throw new ArgumentException($"expected cropped views as uint8 [N, C, {outputSize}, {outputSize}], found {view.dtype} "
+                + $"[{string.Join(", ", view.shape)}]", nameof(view));
+        return ToFloat(view);
+    }
+
+    /// <summary>Colour jitter, grayscale, blur, solarize (per-view probabilities) and normalisation of float images in [0, 1].</summary>
+    private Tensor ColourAndNormalize(Tensor x, ViewAugmentation view, Random rng, (int Offset, int GlobalCount)? rows = null)
+    {
+        // The intermediates (a dozen full-size float tensors) are freed when the view is done, not at the end of the step:
+        // half the peak memory for two views, and the second view reuses the first one's memory.
+        using var scope = NewDisposeScope();
+        int local = (int)x.shape[0];
+        var (offset, n) = Rows(x, rows);
+        var device = x.device;
         int channels = (int)x.shape[1];
         // Parameters are drawn for all n rows (the same draws as one process makes); the slice's rows are applied.
         Tensor Slice(Tensor perRow) => local == n ? perRow : perRow.narrow(0, offset, local);
         Tensor Column(int n, Func<int, double> value, Device device) => Slice(MoCoAugmentation.Column(n, value, device));
         Tensor Mask(bool[] values, Device device) => Slice(MoCoAugmentation.Mask(values, device));
-
-        x = ResizedCropAndFlip(x, rng, view.FlipP, device, n, Slice);
 
         // Colour jitter, applied to a random subset: factors of 1 (and hue 0) leave the other images unchanged.
         var jitter = Draw(n, rng, view.ColorJitterP);
@@ -102,7 +138,7 @@ public sealed class MoCoAugmentation
         if (solarize.Any(s => s))
             x = where(Mask(solarize, device).logical_and(x >= 0.5), 1.0 - x, x);
 
-        return Normalize(x);
+        return Normalize(x).MoveToOuterDisposeScope();
     }
 
     /// <summary>Gray images for an RGB model are replicated to three channels (as PIL's <c>convert("RGB")</c>).</summary>
@@ -113,8 +149,10 @@ public sealed class MoCoAugmentation
     /// RandomResizedCrop (area fraction in [crop_min, 1], aspect ratio log-uniform in [3/4, 4/3], up to 10 tries,
     /// else the whole image) and horizontal flip, resampled bilinearly to the output size in one grid_sample.
     /// </summary>
-    private Tensor ResizedCropAndFlip(Tensor x, Random rng, double flipP, Device device, int n, Func<Tensor, Tensor> slice)
+    private Tensor ResizedCropAndFlip(Tensor x, Random rng, double flipP, Device device, (int Offset, int GlobalCount)? rows)
     {
+        int local = (int)x.shape[0];
+        var (offset, n) = Rows(x, rows); // draws for all n rows, the slice's applied
         double height = x.shape[2], width = x.shape[3];
         var theta = new float[n * 6];
         for (int i = 0; i < n; i++)
@@ -135,8 +173,9 @@ public sealed class MoCoAugmentation
             theta[i * 6 + 4] = (float)h;
             theta[i * 6 + 5] = (float)cy;
         }
-        var t = slice(tensor(theta, [n, 2, 3], device: device));
-        var grid = nn.functional.affine_grid(t, [x.shape[0], x.shape[1], outputSize, outputSize], align_corners: false);
+        var t = tensor(theta, [n, 2, 3], device: device);
+        if (local != n) t = t.narrow(0, offset, local);
+        var grid = nn.functional.affine_grid(t, [local, x.shape[1], outputSize, outputSize], align_corners: false);
         return nn.functional.grid_sample(x, grid, GridSampleMode.Bilinear, GridSamplePaddingMode.Border, align_corners: false);
     }
 

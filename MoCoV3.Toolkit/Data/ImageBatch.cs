@@ -4,11 +4,12 @@ namespace MoCoV3.Data;
 
 /// <summary>
 /// One batch from <see cref="PrefetchLoader"/>: the images as uint8 [B, C, H, W] and the labels as int64 [B], on the CPU.
-/// The consumer owns it and disposes it (which disposes both tensors).
+/// When the loader cut two views on the host (<see cref="ViewCropping"/>), <see cref="Pixels"/> is the first view and
+/// <see cref="View2"/> the second. The consumer owns it and disposes it (which disposes the tensors).
 /// </summary>
 public sealed class ImageBatch : IDisposable
 {
-    public ImageBatch(Tensor pixels, Tensor labels, int epoch, int stepInEpoch, IReadOnlyList<int> indices)
+    public ImageBatch(Tensor pixels, Tensor labels, int epoch, int stepInEpoch, IReadOnlyList<int> indices, Tensor? view2 = null)
     {
         ArgumentNullException.ThrowIfNull(pixels);
         ArgumentNullException.ThrowIfNull(labels);
@@ -18,10 +19,15 @@ public sealed class ImageBatch : IDisposable
         Epoch = epoch;
         StepInEpoch = stepInEpoch;
         Indices = indices;
+        View2 = view2;
     }
 
     /// <summary>uint8 [B, C, H, W].</summary>
     public Tensor Pixels { get; }
+
+    /// <summary>The second view, uint8 [B, C, H, W], when the loader cut the views on the host (then <see cref="Pixels"/> is
+    /// the first); null otherwise.</summary>
+    public Tensor? View2 { get; }
 
     /// <summary>int64 [B].</summary>
     public Tensor Labels { get; }
@@ -43,5 +49,6 @@ public sealed class ImageBatch : IDisposable
     {
         Pixels.Dispose();
         Labels.Dispose();
+        View2?.Dispose();
     }
 }

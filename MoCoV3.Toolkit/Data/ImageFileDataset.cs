@@ -8,9 +8,10 @@ public sealed record ImageFileList(string[] Paths, int[] Labels, string[] ClassN
 /// <summary>
 /// A dataset of image files decoded only when read, resized and center-cropped to <c>size</c> x <c>size</c>
 /// (see <see cref="ImageDecoder"/>). <see cref="ImageFolderDataset"/> and <see cref="CsvManifestDataset"/> differ only
-/// in how they list the files.
+/// in how they list the files. For pretraining they also cut two RandomResizedCrop views from the original images
+/// (<see cref="ReadViews"/>, <see cref="ViewCutter"/>).
 /// </summary>
-public abstract class ImageFileDataset : IImageDataset
+public abstract class ImageFileDataset : IViewDataset
 {
     private readonly ImageFileList _files;
 
@@ -40,6 +41,21 @@ public abstract class ImageFileDataset : IImageDataset
     {
         BatchChecks.Validate(this, indices, pixels, labels);
         ImageDecoder.DecodeBatch(_files.Paths, indices, Height, Channels, pixels);
+        for (int i = 0; i < indices.Length; i++)
+            labels[i] = _files.Labels[indices[i]];
+    }
+
+    public bool CanCutViews => true;
+
+    /// <summary>Decodes each image once and cuts its two views (see <see cref="ViewCutter"/>), in parallel.</summary>
+    public void ReadViews(ReadOnlySpan<int> indices, ViewCropping cropping, long step, Span<byte> view1, Span<byte> view2, Span<long> labels)
+    {
+        ArgumentNullException.ThrowIfNull(cropping);
+        if (cropping.Crop.Size != Height)
+            throw new ArgumentException($"{Source}: views of {cropping.Crop.Size}x{cropping.Crop.Size} asked from a dataset read at {Height}x{Width}",
+                nameof(cropping));
+        BatchChecks.Validate(this, indices, view1, labels);
+        ViewCutter.CutBatch(_files.Paths, indices, cropping, step, Channels, view1, view2);
         for (int i = 0; i < indices.Length; i++)
             labels[i] = _files.Labels[indices[i]];
     }

@@ -31,10 +31,14 @@ public sealed class PrefetchLoader : IDisposable
     /// <param name="shuffle">Shuffle every epoch (otherwise the dataset order).</param>
     /// <param name="dropLast">Leave out the last, incomplete batch of an epoch (otherwise it is smaller).</param>
     /// <param name="prefetch">How many batches may wait ready for the consumer.</param>
+    /// <param name="views">Cut two views of every image on the loader's threads (the dataset must be an
+    /// <see cref="IViewDataset"/> that can): the batches then carry both; the step of a batch is
+    /// <c>epoch * StepsPerEpoch + step in epoch</c>.</param>
     /// <exception cref="ArgumentException">The dataset has not a single batch (with <paramref name="dropLast"/>, fewer
-    /// images than <paramref name="batchSize"/>), or a batch would not fit a span.</exception>
+    /// images than <paramref name="batchSize"/>), or a batch would not fit a span, or views are asked of a dataset that
+    /// cannot cut them.</exception>
     public PrefetchLoader(IImageDataset dataset, int batchSize, long seed, bool shuffle = true, bool dropLast = true,
-        int prefetch = 3)
+        int prefetch = 3, ViewCropping? views = null)
     {
         ArgumentNullException.ThrowIfNull(dataset);
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
@@ -44,7 +48,11 @@ public sealed class PrefetchLoader : IDisposable
             throw new ArgumentException($"A batch of {batchSize} images of {dataset.Channels}x{dataset.Height}x{dataset.Width} "
                 + $"takes {batchBytes} bytes, more than {int.MaxValue}", nameof(batchSize));
 
+        if (views is not null && dataset is not IViewDataset { CanCutViews: true })
+            throw new ArgumentException($"{dataset.Source}: views can be cut on the host only from image files (a folder or a CSV "
+                + "manifest), not from this dataset", nameof(views));
         Dataset = dataset;
+        Views = views;
         BatchSize = batchSize;
         Seed = seed;
         Shuffle = shuffle;
@@ -62,6 +70,9 @@ public sealed class PrefetchLoader : IDisposable
     public bool Shuffle { get; }
     public bool DropLast { get; }
     public int Prefetch { get; }
+
+    /// <summary>How the loader cuts two views of every image; null when it reads the images as they are.</summary>
+    public ViewCropping? Views { get; }
 
     /// <summary>Batches per epoch.</summary>
     public int StepsPerEpoch { get; }
@@ -212,16 +223,22 @@ public sealed class PrefetchLoader : IDisposable
         IImageDataset d = Dataset;
         Tensor pixels = torch.empty([count, d.Channels, d.Height, d.Width], dtype: ScalarType.Byte);
         Tensor labels = torch.empty([count], dtype: ScalarType.Int64);
+        Tensor? view2 = Views is null ? null : torch.empty([count, d.Channels, d.Height, d.Width], dtype: ScalarType.Byte);
         try
         {
             // Read straight into the tensors' CPU storage.
-            d.ReadBatch(indices, pixels.bytes, MemoryMarshal.Cast<byte, long>(labels.bytes));
-            return new ImageBatch(pixels, labels, epoch, step, indices);
+            if (Views is null)
+                d.ReadBatch(indices, pixels.bytes, MemoryMarshal.Cast<byte, long>(labels.bytes));
+            else
+                ((IViewDataset)d).ReadViews(indices, Views, (long)epoch * StepsPerEpoch + step, pixels.bytes, view2!.bytes,
+                    MemoryMarshal.Cast<byte, long>(labels.bytes));
+            return new ImageBatch(pixels, labels, epoch, step, indices, view2);
         }
         catch
         {
             pixels.Dispose();
             labels.Dispose();
+            view2?.Dispose();
             throw;
         }
     }

@@ -84,7 +84,10 @@ internal sealed class PretrainSession : IDisposable
         log = IsRoot ? new RunLog(options.OutputDir, step, options.TensorBoard) : null;
         augmentation = MoCoAugmentation.FromPreset(preset);
         // The seed is the run's (from the checkpoint when resuming), so a resumed run sees the same batches and views.
-        loader = new PrefetchLoader(dataset, plan.Batch, plan.Seed, shuffle: true, dropLast: true);
+        // Image files: both views cut from the original image on the loader's threads (the device adds the colour part).
+        var views = options.Augment != AugmentationRecipe.None && dataset is IViewDataset { CanCutViews: true }
+            ? new ViewCropping(new RandomResizedCrop(preset.ImageSize, preset.CropMin), plan.Seed) : null;
+        loader = new PrefetchLoader(dataset, plan.Batch, plan.Seed, shuffle: true, dropLast: true, views: views);
         checkpoints = new RunCheckpoints(run.CheckpointPath, model, optimizer, run.ResumeFrom, step, writes: IsRoot);
         policy = StepPolicy.For(options, knn is not null, plan.StepsPerEpoch);
         watched = WatchedLayers.Of(model.BaseEncoder.Backbone);
@@ -140,10 +143,17 @@ internal sealed class PretrainSession : IDisposable
         double lr = lrScale * Schedules.LearningRate(t, plan.PeakLr, plan.WarmupEpochs, plan.Epochs);
         double m = Schedules.Momentum(t, plan.Epochs, preset.Momentum0);
         var pixels = data.Pixels.to(device);
-        if (!slice.IsWhole) pixels = pixels.narrow(0, slice.Offset, slice.Count);
+        var view2 = data.View2?.to(device);
+        if (!slice.IsWhole)
+        {
+            pixels = pixels.narrow(0, slice.Offset, slice.Count);
+            view2 = view2?.narrow(0, slice.Offset, slice.Count);
+        }
+        (int, int)? rows = slice.IsWhole ? null : (slice.Offset, slice.GlobalCount);
         var (x1, x2) = run.Options.Augment == AugmentationRecipe.None
             ? (augmentation.Plain(pixels), augmentation.Plain(pixels))
-            : augmentation.TwoViews(pixels, plan.Seed, step, slice.IsWhole ? null : (slice.Offset, slice.GlobalCount));
+            : view2 is Tensor cropped2 ? augmentation.TwoCroppedViews(pixels, cropped2, plan.Seed, step, rows)
+            : augmentation.TwoViews(pixels, plan.Seed, step, rows);
         var loss = TrainStep.Run(model, optimizer, x1, x2, lr, m, clip, run.Amp, averager);
         step++;
         log?.Count(plan.Batch, data.WaitSeconds);

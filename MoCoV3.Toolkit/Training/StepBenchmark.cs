@@ -46,7 +46,9 @@ public static class StepBenchmark
 
         if (data is not null && data.Count < batch)
             throw new ArgumentException($"{data.Source}: {data.Count} images, fewer than one batch of {batch}");
-        using var loader = data is null ? null : new PrefetchLoader(data, batch, seed, shuffle: true, dropLast: true);
+        // Image files: the views are cut on the loader's threads, as in pretraining.
+        var views = data is IViewDataset { CanCutViews: true } ? new ViewCropping(new RandomResizedCrop(preset.ImageSize, preset.CropMin), seed) : null;
+        using var loader = data is null ? null : new PrefetchLoader(data, batch, seed, shuffle: true, dropLast: true, views: views);
         using var batches = loader is null ? null : Batches(loader).GetEnumerator();
         double waited = 0, timed = 0;
 
@@ -66,7 +68,9 @@ public static class StepBenchmark
                 batches.MoveNext();
                 using var real = batches.Current;
                 wait = real.WaitSeconds;
-                (x1, x2) = augmentation.TwoViews(real.Pixels.to(dev), seed, i);
+                (x1, x2) = real.View2 is Tensor view2
+                    ? augmentation.TwoCroppedViews(real.Pixels.to(dev), view2.to(dev), seed, i)
+                    : augmentation.TwoViews(real.Pixels.to(dev), seed, i);
             }
             else
             {

@@ -120,6 +120,38 @@ public sealed class MoCoAugmentationTests
         // Value computed independently with a Python transcription of SplitMix64 as used here.
         Assert.AreEqual(1684538736, SeedSequence.Derive(42, 7, 1));
     }
+
+    [TestMethod]
+    public void CroppedViewsGetOnlyTheColourPart()
+    {
+        // Views already cut on the host: left half black, right half white. Colour jitter, grayscale, blur and solarize
+        // act on every pixel alike (blur only near the edge), so each half stays flat; a device crop would move the edge.
+        using var half = zeros([16, 3, 32, 32], dtype: ScalarType.Byte);
+        half[.., .., .., 16..] = 255;
+        var aug = Aug(32, cropMin: 0.08, channels: 3);
+        var (x1, x2) = aug.TwoCroppedViews(half, half, seed: 4, step: 9);
+        foreach (var x in new[] { x1, x2 })
+        {
+            using var left = x[.., .., .., 0..10];
+            using var right = x[.., .., .., 22..];
+            Assert.IsTrue((left - left[.., .., .., 0..1]).abs().max().item<float>() < 1e-4, "left half not flat");
+            Assert.IsTrue((right - right[.., .., .., 0..1]).abs().max().item<float>() < 1e-4, "right half not flat");
+        }
+        // The colour part is random per (seed, step) and the same for the same ones.
+        var (y1, _) = aug.TwoCroppedViews(half, half, seed: 4, step: 9);
+        var (z1, _) = aug.TwoCroppedViews(half, half, seed: 4, step: 10);
+        Assert.AreEqual(0f, (x1 - y1).abs().max().item<float>());
+        Assert.IsTrue((x1 - z1).abs().max().item<float>() > 0.1f);
+        Assert.IsTrue((x1 - x2).abs().max().item<float>() > 0.1f, "the two views get different colours");
+    }
+
+    [TestMethod]
+    public void CroppedViewsOfAnotherSizeAreRefused()
+    {
+        using var small = zeros([2, 3, 16, 16], dtype: ScalarType.Byte);
+        var e = Assert.ThrowsExactly<ArgumentException>(() => Aug(32, channels: 3).TwoCroppedViews(small, small, 0, 0));
+        StringAssert.Contains(e.Message, "[N, C, 32, 32]");
+    }
 }
 
 [TestClass]

@@ -131,6 +131,12 @@ public sealed class DataParallelPretrainTests
             Assert.AreEqual(0.0, (v1 - whole1.narrow(0, offset, count)).abs().max().item<float>(), 1e-6 * maxAbs, $"view 1, rows {offset}+{count}");
             Assert.AreEqual(0.0, (v2 - whole2.narrow(0, offset, count)).abs().max().item<float>(), 1e-6 * maxAbs, $"view 2, rows {offset}+{count}");
         }
+        // Views cropped on the host (image files): the colour part of a slice is the whole batch's too.
+        using var cropped = randint(0, 256, [8, 3, 32, 32]).to_type(ScalarType.Byte);
+        var (crop1, crop2) = augmentation.TwoCroppedViews(cropped, cropped, seed: 5, step: 7);
+        var (slice1, slice2) = augmentation.TwoCroppedViews(cropped.narrow(0, 4, 4), cropped.narrow(0, 4, 4), seed: 5, step: 7, rows: (4, 8));
+        Assert.AreEqual(0.0, (slice1 - crop1.narrow(0, 4, 4)).abs().max().item<float>(), 1e-6 * maxAbs, "cropped view 1");
+        Assert.AreEqual(0.0, (slice2 - crop2.narrow(0, 4, 4)).abs().max().item<float>(), 1e-6 * maxAbs, "cropped view 2");
         // Control: the slice augmented as a batch of its own draws other parameters.
         var (own, _) = augmentation.TwoViews(pixels.narrow(0, 4, 4), seed: 5, step: 7);
         Assert.IsTrue((own - whole1.narrow(0, 4, 4)).abs().max().item<float>() > 0.1 * maxAbs);
