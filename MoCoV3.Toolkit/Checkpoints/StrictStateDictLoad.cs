@@ -94,7 +94,9 @@ public sealed class StrictStateDictLoad
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         foreach (var (name, (_, value)) in source) target[name].copy_(value);
-        return source.Values.Where(v => v.Value.is_floating_point() && !v.Value.isfinite().all().item<bool>()).Select(v => v.Key).ToList();
+        // One file tensor may fill several model tensors (a backbone loaded into both encoders): each is checked once.
+        return source.Values.DistinctBy(v => v.Key, StringComparer.Ordinal)
+            .Where(v => v.Value.is_floating_point() && !v.Value.isfinite().all().item<bool>()).Select(v => v.Key).ToList();
     }
 
     private static string Describe(string name, string key) => key == name ? name : $"{name} (checkpoint key {key})";

@@ -95,6 +95,21 @@ public sealed class InitialWeightsTests
     }
 
     [TestMethod]
+    public void ABackboneTensorWithNaNIsReportedOnceThoughBothEncodersGetIt()
+    {
+        var preset = TestPresets.MicroVit;
+        using var backbone = MoCoV3.Tests.Import.ImportTestFiles.SourceBackbone(preset, 29);
+        using (no_grad()) backbone.state_dict()["norm.weight"][0] = float.NaN;
+        string path = MoCoV3.Tests.Import.ImportTestFiles.Flat(backbone, "head", "diverged.pth");
+
+        using var target = new MoCo(preset, BackboneFactory.Create);
+        var messages = new List<string>();
+        InitialWeights.Load(path, target, messages.Add);
+        Assert.AreEqual("warning: 1 tensors hold NaN or infinity (norm.weight): the run that wrote this checkpoint may have diverged", messages[0]);
+        Assert.IsTrue(float.IsNaN(target.MomentumEncoder.Backbone.state_dict()["norm.weight"][0].item<float>()), "loaded as it is");
+    }
+
+    [TestMethod]
     public void ABackboneOfAnotherShapeIsRefusedBeforeAnythingIsLoaded()
     {
         var preset = TestPresets.MicroVit;
