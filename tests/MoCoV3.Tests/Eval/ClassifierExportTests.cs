@@ -25,6 +25,27 @@ public sealed class ClassifierExportTests
 
     private static readonly string[] FashionNames = FashionMnist.ClassNames.ToArray();
 
+    /// <summary>
+    /// A short fine-tuning run whose head moves in a few steps (logits of a few units, so that 1e-4 on probabilities means
+    /// something): a high lr, no warmup, plain labels (no mixup, cutmix or smoothing), one thread, seed 1.
+    /// </summary>
+    private static FineTuneOptions PlainLabelFineTune(string checkpoint, string onnx, string dir, long steps, int batch, DataOptions data) => new()
+    {
+        Weights = new() { Checkpoint = checkpoint },
+        OnnxPath = onnx,
+        OutputDir = Path.Combine(dir, "run"),
+        MaxSteps = steps,
+        Batch = batch,
+        Seed = 1,
+        Lr = 0.03,
+        WarmupSteps = 0,
+        MixupAlpha = 0,
+        CutmixAlpha = 0,
+        LabelSmoothing = 0,
+        Data = data,
+        Compute = new() { Threads = 1 },
+    };
+
     [TestMethod]
     [DataRow("cls", 32)]
     [DataRow("cls+mean", 64)]
@@ -35,23 +56,8 @@ public sealed class ClassifierExportTests
         TestData.RequireFashionMnist();
         string dir = TestData.NewFolder("ft-embedding-");
         var preset = EvalTestModels.MicroVit28 with { Embedding = embedding };
-        var result = new FineTuner().Run(new FineTuneOptions
-        {
-            Weights = new() { Checkpoint = EvalTestModels.ToolkitCheckpoint(preset, dir) },
-            OnnxPath = Path.Combine(dir, "classifier.onnx"),
-            OutputDir = Path.Combine(dir, "run"),
-            MaxSteps = 2,
-            Batch = 32,
-            Seed = 1,
-            // A head that moves in 2 steps (logits of a few units, so that 1e-4 on probabilities means something): a high lr, plain labels.
-            Lr = 0.03,
-            WarmupSteps = 0,
-            MixupAlpha = 0,
-            CutmixAlpha = 0,
-            LabelSmoothing = 0,
-            Data = new() { Limit = 64, TestLimit = 32 },
-            Compute = new() { Threads = 1 },
-        });
+        var result = new FineTuner().Run(PlainLabelFineTune(EvalTestModels.ToolkitCheckpoint(preset, dir), Path.Combine(dir, "classifier.onnx"), dir,
+                                                             steps: 2, batch: 32, new() { Limit = 64, TestLimit = 32 }));
         TestContext.WriteLine($"{embedding}: logits {result.Verify.Logits}; embedding {result.Verify.Embedding}");
         Assert.IsTrue(result.Verify.Passed, $"{result.Verify.Logits} / {result.Verify.Embedding}");
         Assert.AreEqual(16, result.Verify.Embedding.Batch);
@@ -71,22 +77,8 @@ public sealed class ClassifierExportTests
         var labels = new Dictionary<int, string> { [1] = "trousers", [8] = "handbag", [9] = "boots" };
         string csv = WriteCsvManifest(Path.Combine(dir, "data"), labels, perClass: 12);
         var preset = EvalTestModels.MicroResNet28;
-        var result = new FineTuner().Run(new FineTuneOptions
-        {
-            Weights = new() { Checkpoint = EvalTestModels.ToolkitCheckpoint(preset, dir) },
-            OnnxPath = Path.Combine(dir, "resnet.onnx"),
-            OutputDir = Path.Combine(dir, "run"),
-            MaxSteps = 8,
-            Batch = 16,
-            Seed = 1,
-            Lr = 0.03,
-            WarmupSteps = 0,
-            MixupAlpha = 0,
-            CutmixAlpha = 0,
-            LabelSmoothing = 0,
-            Data = new() { Path = csv },
-            Compute = new() { Threads = 1 },
-        });
+        var result = new FineTuner().Run(PlainLabelFineTune(EvalTestModels.ToolkitCheckpoint(preset, dir), Path.Combine(dir, "resnet.onnx"), dir,
+                                                             steps: 8, batch: 16, new() { Path = csv }));
         TestContext.WriteLine($"logits {result.Verify.Logits}; embedding {result.Verify.Embedding}");
         Assert.IsTrue(result.Verify.Passed, $"{result.Verify.Logits} / {result.Verify.Embedding}");
 
