@@ -25,7 +25,7 @@ public static class CheckpointExport
         Backbone? rebuilt = null;
         if (o.Embedding is not null)
         {
-            preset = preset with { Embedding = o.Embedding };
+            preset = preset.WithEmbedding(o.Embedding);
             preset.Validate("--embedding");
             rebuilt = BackboneFactory.Create(preset);
             rebuilt.load_state_dict(imported.Backbone.state_dict());
@@ -56,8 +56,8 @@ public static class CheckpointExport
         if (!o.Verify) return written;
 
         using var pixels = o.VerifyData is null
-            ? TorchReference.RandomPixels(o.VerifyBatch, preset.Channels, preset.ImageSize)
-            : TorchReference.FirstImages(DatasetFactory.Open(DatasetFactory.AutoKind, o.VerifyData, preset.ImageSize, preset.Channels, train: false), o.VerifyBatch);
+            ? TorchReference.RandomPixels(o.VerifyBatch, preset.Input.Channels, preset.Input.ImageSize)
+            : TorchReference.FirstImages(DatasetFactory.Open(DatasetFactory.AutoKind, o.VerifyData, preset.Input.ImageSize, preset.Input.Channels, train: false), o.VerifyBatch);
         var embedding = OnnxVerifier.Verify(o.Output, backbone, preset, pixels, o.VerifyBatch);
         // With a head, the logits too: the head on the class token (the embedding may hold more than the class token).
         var logits = head is null ? null : OnnxVerifier.VerifyLogits(o.Output, backbone, head, preset, pixels);

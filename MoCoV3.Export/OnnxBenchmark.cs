@@ -28,7 +28,7 @@ public static class OnnxBenchmark
         if (batch <= 0 || batches <= 0 || warmup < 0) throw new ArgumentException("batch and batches must be positive, warmup >= 0");
         int t = threads ?? OrtCpuOptions.PhysicalCores;
 
-        using var pixelsTensor = TorchReference.RandomPixels(batch, preset.Channels, preset.ImageSize, seed: 0);
+        using var pixelsTensor = TorchReference.RandomPixels(batch, preset.Input.Channels, preset.Input.ImageSize, seed: 0);
         float[] pixels = TensorData.ToFloatArray(pixelsTensor);
         var rows = new List<BenchmarkRow>();
 

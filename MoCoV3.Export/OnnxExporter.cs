@@ -35,14 +35,14 @@ public static class OnnxExporter
 
         var graph = new GraphProto { Name = preset.Name };
         var g = new OnnxGraphBuilder(graph, options.Fp16);
-        int c = preset.Channels, size = preset.ImageSize;
+        int c = preset.Input.Channels, size = preset.Input.ImageSize;
 
         graph.Input.Add(TensorValue(OnnxMetadata.InputName, Float, new Dim(OnnxMetadata.BatchDim), c, size, size));
 
         // Pixels in [0, 1] -> (x - mean) / std, in float32; then the compute type.
         string x = g.Node("Sub", "normalize",
-            [OnnxMetadata.InputName, g.Float32(ConstPrefix + "mean", preset.Mean.Select(v => (float)v).ToArray(), 1, c, 1, 1)]);
-        x = g.Node("Div", "normalize", [x, g.Float32(ConstPrefix + "std", preset.Std.Select(v => (float)v).ToArray(), 1, c, 1, 1)]);
+            [OnnxMetadata.InputName, g.Float32(ConstPrefix + "mean", preset.Input.Mean.Select(v => (float)v).ToArray(), 1, c, 1, 1)]);
+        x = g.Node("Div", "normalize", [x, g.Float32(ConstPrefix + "std", preset.Input.Std.Select(v => (float)v).ToArray(), 1, c, 1, 1)]);
         if (options.Fp16) x = g.Node("Cast", "to_fp16", [x], Attr("to", (long)Float16));
 
         string embedding, features;
@@ -152,12 +152,12 @@ public static class OnnxExporter
         {
             (OnnxMetadata.Arch, preset.Arch.Name()),
             (OnnxMetadata.Preset, JsonSerializer.Serialize(preset, ModelPreset.Json)),
-            (OnnxMetadata.InputSize, preset.ImageSize.ToString(CultureInfo.InvariantCulture)),
-            (OnnxMetadata.Channels, preset.Channels.ToString(CultureInfo.InvariantCulture)),
-            (OnnxMetadata.Mean, Numbers(preset.Mean)),
-            (OnnxMetadata.Std, Numbers(preset.Std)),
+            (OnnxMetadata.InputSize, preset.Input.ImageSize.ToString(CultureInfo.InvariantCulture)),
+            (OnnxMetadata.Channels, preset.Input.Channels.ToString(CultureInfo.InvariantCulture)),
+            (OnnxMetadata.Mean, Numbers(preset.Input.Mean)),
+            (OnnxMetadata.Std, Numbers(preset.Input.Std)),
             (OnnxMetadata.EmbeddingDim, embeddingDim.ToString(CultureInfo.InvariantCulture)),
-            (OnnxMetadata.Embedding, preset.IsVit ? preset.Embedding : "pool"),
+            (OnnxMetadata.Embedding, preset.IsVit ? preset.Backbone.Embedding : "pool"),
             (OnnxMetadata.Recipe, options.Recipe ?? DefaultRecipe(preset)),
             (OnnxMetadata.Precision, options.Fp16 ? "fp16" : "fp32"),
         };
@@ -175,8 +175,8 @@ public static class OnnxExporter
 
     /// <summary>One line describing the pretraining recipe of the preset.</summary>
     public static string DefaultRecipe(ModelPreset preset) => string.Create(CultureInfo.InvariantCulture,
-        $"MoCo v3, τ={preset.Temperature}, optimizer {preset.Optimizer.Name()}, base_lr {preset.BaseLr} (x batch/256), " +
-        $"weight_decay {preset.WeightDecay}, batch {preset.Batch}, epochs {preset.Epochs} (warmup {preset.WarmupEpochs}), " +
-        $"momentum {preset.Momentum0}→1 (cosine), crop_min {preset.CropMin}, projector {preset.ProjectorLayers}x{preset.HiddenDim}→{preset.OutDim}, " +
-        $"predictor {preset.PredictorLayers} layers");
+        $"MoCo v3, τ={preset.Recipe.Temperature}, optimizer {preset.Recipe.Optimizer.Name()}, base_lr {preset.Recipe.BaseLr} (x batch/256), " +
+        $"weight_decay {preset.Recipe.WeightDecay}, batch {preset.Recipe.Batch}, epochs {preset.Recipe.Epochs} (warmup {preset.Recipe.WarmupEpochs}), " +
+        $"momentum {preset.Recipe.Momentum0}→1 (cosine), crop_min {preset.Recipe.CropMin}, projector {preset.Heads.ProjectorLayers}x{preset.Heads.HiddenDim}→{preset.Heads.OutDim}, " +
+        $"predictor {preset.Heads.PredictorLayers} layers");
 }

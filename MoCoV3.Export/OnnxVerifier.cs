@@ -40,7 +40,7 @@ public static class OnnxVerifier
         if (pixels is null)
         {
             if (batch <= 0) throw new ArgumentException($"verify batch must be positive, found {batch}");
-            pixels = TorchReference.RandomPixels(batch, preset.Channels, preset.ImageSize, seed);
+            pixels = TorchReference.RandomPixels(batch, preset.Input.Channels, preset.Input.ImageSize, seed);
         }
         if (pixels.dim() != 4 || pixels.shape[1] != runner.Channels || pixels.shape[2] != runner.Height || pixels.shape[3] != runner.Width)
             throw new ArgumentException($"pixels [{string.Join(",", pixels.shape)}] do not fit the model input [N,{runner.Channels},{runner.Height},{runner.Width}]");

@@ -13,14 +13,14 @@ internal static class ResNetGraph
 {
     public static string Emit(OnnxGraphBuilder g, BackboneWeights w, ModelPreset preset, string x)
     {
-        bool bottleneck = preset.Block == ResNetBlock.Bottleneck;
+        bool bottleneck = preset.ResNet.Block == ResNetBlock.Bottleneck;
         string y = g.Node("Relu", "relu", [ConvBn(g, w, "conv1", "bn1", x)]);
-        if (!preset.SmallStem)
+        if (!preset.ResNet.SmallStem)
             y = g.Node("MaxPool", "maxpool", [y], Attr("kernel_shape", 3L, 3L), Attr("strides", 2L, 2L), Attr("pads", 1L, 1L, 1L, 1L));
 
         for (int layer = 1; layer <= 4; layer++)
         {
-            for (int i = 0; i < preset.Layers[layer - 1]; i++)
+            for (int i = 0; i < preset.ResNet.Layers[layer - 1]; i++)
             {
                 string b = $"layer{layer}.{i}";
                 string r = g.Node("Relu", $"{b}.relu1", [ConvBn(g, w, $"{b}.conv1", $"{b}.bn1", y)]);

@@ -44,9 +44,9 @@ public static class TorchReference
             using var noGrad = no_grad();
             var device = backbone.parameters().FirstOrDefault()?.device ?? CPU;
             var x = pixels.to_type(ScalarType.Float32).to(device);
-            var shape = new long[] { 1, preset.Channels, 1, 1 };
-            var mean = tensor(preset.Mean.Select(v => (float)v).ToArray(), shape, device: device);
-            var std = tensor(preset.Std.Select(v => (float)v).ToArray(), shape, device: device);
+            var shape = new long[] { 1, preset.Input.Channels, 1, 1 };
+            var mean = tensor(preset.Input.Mean.Select(v => (float)v).ToArray(), shape, device: device);
+            var std = tensor(preset.Input.Std.Select(v => (float)v).ToArray(), shape, device: device);
             return TensorData.ToFloatArray(compute((x - mean) / std, device));
         }
         finally

@@ -16,11 +16,11 @@ internal static class VitGraph
     /// </summary>
     public static (string ClassToken, string Embedding) Emit(OnnxGraphBuilder g, BackboneWeights w, ModelPreset preset, string x)
     {
-        long d = preset.EmbedDim, p = preset.PatchSize, c = preset.Channels;
-        long grid = preset.ImageSize / preset.PatchSize;
+        long d = preset.Vit.EmbedDim, p = preset.Vit.PatchSize, c = preset.Input.Channels;
+        long grid = preset.Input.ImageSize / preset.Vit.PatchSize;
         long tokens = grid * grid + 1;
-        long heads = preset.Heads, dh = d / heads;
-        long hidden = (long)(d * preset.MlpRatio);
+        long heads = preset.Vit.Heads, dh = d / heads;
+        long hidden = (long)(d * preset.Vit.MlpRatio);
 
         // Patches: Conv with stride P, then [N, D, g, g] -> [N, D, T-1] -> [N, T-1, D].
         string conv = g.Node("Conv", "patch_embed.proj",
@@ -46,10 +46,10 @@ internal static class VitGraph
         string one = g.Scalar("gelu.one", 1f);
         string half = g.Scalar("gelu.half", 0.5f);
         string[] qkvIndex = [g.Int64Scalar("index.0", 0), g.Int64Scalar("index.1", 1), g.Int64Scalar("index.2", 2)];
-        var embedding = EmbeddingSpec.Parse(preset.Embedding);
+        var embedding = EmbeddingSpec.Parse(preset.Backbone.Embedding);
         var kept = new string[embedding.LastBlocks]; // block outputs, last block first
 
-        for (int i = 0; i < preset.Depth; i++)
+        for (int i = 0; i < preset.Vit.Depth; i++)
         {
             string b = $"blocks.{i}";
 
@@ -78,7 +78,7 @@ internal static class VitGraph
             string gelu = g.Node("Mul", $"{b}.mlp.gelu", [g.Node("Mul", $"{b}.mlp.gelu", [fc1, g.Node("Add", $"{b}.mlp.gelu", [erf, one])]), half]);
             string fc2 = Linear(g, w, $"{b}.mlp.fc2", gelu, hidden, d);
             h = g.Node("Add", $"{b}.residual2", [h, fc2]);
-            int fromLast = preset.Depth - 1 - i;
+            int fromLast = preset.Vit.Depth - 1 - i;
             if (fromLast < kept.Length) kept[fromLast] = h;
         }
 

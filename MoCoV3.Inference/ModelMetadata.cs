@@ -95,7 +95,9 @@ public sealed class ModelMetadata
                 using var doc = JsonDocument.Parse(presetJson);
                 if (doc.RootElement.ValueKind != JsonValueKind.Object) throw Bad(source, OnnxMetadata.Preset, Shorten(presetJson), "a JSON object");
                 if (doc.RootElement.TryGetProperty("name", out var name) && name.ValueKind == JsonValueKind.String) presetName = name.GetString();
-                if (doc.RootElement.TryGetProperty("embedding", out var emb) && emb.ValueKind == JsonValueKind.String) presetEmbedding = emb.GetString();
+                // The grouped form keeps it in "backbone", the flat form of earlier versions at the top.
+                var holder = doc.RootElement.TryGetProperty("backbone", out var backbone) && backbone.ValueKind == JsonValueKind.Object ? backbone : doc.RootElement;
+                if (holder.TryGetProperty("embedding", out var emb) && emb.ValueKind == JsonValueKind.String) presetEmbedding = emb.GetString();
             }
             catch (JsonException e)
             {

@@ -50,7 +50,7 @@ internal static class BenchCommand
                 throw new ArgumentException("bench needs --preset NAME (training step) or --onnx MODEL (inference)");
             var model = PresetCatalog.Get(presetName);
             var dataset = r.GetValue(data) is string dataPath
-                ? Data.DatasetFactory.Open(Data.DatasetFactory.AutoKind, dataPath, model.ImageSize, model.Channels, train: true, resampleOnDevice: true)
+                ? Data.DatasetFactory.Open(Data.DatasetFactory.AutoKind, dataPath, model.Input.ImageSize, model.Input.Channels, train: true, resampleOnDevice: true)
                 : null;
             if (r.GetValue(inputOnly))
                 return BenchInput(model, dataset ?? throw new ArgumentException("--input-only needs --data FOLDER"), r.GetValue(batch),
@@ -111,7 +111,7 @@ internal static class BenchCommand
         using var random = imported is null ? BackboneFactory.Create(preset) : null;
         var backbone = imported?.Backbone ?? random!;
         var result = OnnxBenchmark.Run(onnxPath, backbone, preset, batch, batches, warmup: 1, threads, int8);
-        Console.WriteLine($"{preset.Name} at {preset.ImageSize}px, {result}");
+        Console.WriteLine($"{preset.Name} at {preset.Input.ImageSize}px, {result}");
         return 0;
     }
 }

@@ -37,7 +37,7 @@ internal sealed class ClassifierRunArguments
     };
     public Option<double> CropMin { get; } = new("--crop-min")
     {
-        Description = "Smallest area fraction of the random resized crop (lincls: default the preset's lincls_crop_min, else 0.08)",
+        Description = "Smallest area fraction of the random resized crop (lincls: default the preset's lincls.crop_min, else 0.08)",
         DefaultValueFactory = _ => 0.08,
     };
     public Option<long> Seed { get; } = new("--seed") { Description = "Random seed", DefaultValueFactory = _ => 0 };

@@ -63,7 +63,7 @@ public static class ExportCommand
         var preset = result.Preset;
         string external = result.ExternalData is null ? "" : $" + external data {result.ExternalData}";
         Console.WriteLine($"wrote {output} ({result.Bytes / 1e6:F1} MB{external}): {preset.Arch.Name()} '{preset.Name}', opset {opset}, " +
-                          $"{result.Precision}, {result.Nodes} nodes, input [N,{preset.Channels},{preset.ImageSize},{preset.ImageSize}] " +
+                          $"{result.Precision}, {result.Nodes} nodes, input [N,{preset.Input.Channels},{preset.Input.ImageSize},{preset.Input.ImageSize}] " +
                           $"-> embedding [N,{result.EmbeddingDim}]");
         if (result.Embedding is not { } embedded) return 0;
 

@@ -14,11 +14,11 @@ internal static class LinclsCommand
         var shared = new ClassifierRunArguments();
         var epochs = new Option<int>("--epochs") { Description = "Epochs", DefaultValueFactory = _ => 90 };
         var batch = new Option<int>("--batch") { Description = "Batch size (official: 1024 over 4 GPUs)", DefaultValueFactory = _ => 256 };
-        var lr = new Option<double?>("--lr") { Description = "Base learning rate, scaled by batch/256 (default: the preset's lincls_base_lr, else 3 for ViT, 0.1 for ResNet)" };
+        var lr = new Option<double?>("--lr") { Description = "Base learning rate, scaled by batch/256 (default: the preset's lincls.base_lr, else 3 for ViT, 0.1 for ResNet)" };
         var onnx = new Option<string?>("--onnx") { Description = "Also export the classifier (backbone + head, class names in the metadata) to this ONNX file and verify it" };
         var output = new Option<string>("--out") { Description = "Run folder: metrics.csv, checkpoint.pth (backbone + head), preset.json, results.json", DefaultValueFactory = _ => "runs/lincls" };
-        var evalCrop = new Option<double?>("--eval-crop") { Description = "Test view: centre crop of this share of the resized side (default: the preset's lincls_eval_crop, else the official 0.875 = Resize 256 / CenterCrop 224; 1 = plain)" };
-        var standardize = new Option<bool?>("--standardize") { Description = "Standardise the frozen features before the head, folded into it at the end (default: the preset's lincls_standardize, else off as in main_lincls.py)" };
+        var evalCrop = new Option<double?>("--eval-crop") { Description = "Test view: centre crop of this share of the resized side (default: the preset's lincls.eval_crop, else the official 0.875 = Resize 256 / CenterCrop 224; 1 = plain)" };
+        var standardize = new Option<bool?>("--standardize") { Description = "Standardise the frozen features before the head, folded into it at the end (default: the preset's lincls.standardize, else off as in main_lincls.py)" };
 
         var command = new Command("lincls", "Linear evaluation (moco-v3 main_lincls.py): train a linear head on the frozen backbone, report test top-1/top-5");
         shared.AddTo(command); // the weights, data and device first, as in --help
@@ -34,7 +34,7 @@ internal static class LinclsCommand
                 Epochs = r.GetValue(epochs),
                 Batch = r.GetValue(batch),
                 BaseLr = r.GetValue(lr),
-                // --crop-min's shown default is finetune's; lincls takes the preset's lincls_crop_min unless it is given.
+                // --crop-min's shown default is finetune's; lincls takes the preset's lincls.crop_min unless it is given.
                 CropMin = r.GetResult(shared.CropMin) is { Implicit: false } ? r.GetValue(shared.CropMin) : null,
                 EvalCropRatio = r.GetValue(evalCrop),
                 Standardize = r.GetValue(standardize),

@@ -14,9 +14,14 @@ internal static class PresetsCommand
             string[] header = ["name", "arch", "input", "width/depth/heads", "recipe", "description"];
             var rows = PresetCatalog.All().Select(p => new[]
             {
-                p.Name, p.Arch.Name(), $"{p.Channels}x{p.ImageSize}x{p.ImageSize}",
-                p.IsVit ? $"{p.EmbedDim}/{p.Depth}/{p.Heads} (patch {p.PatchSize})" : $"{p.Block.Name()} {string.Join("-", p.Layers)}",
-                $"{p.Optimizer.Name()} base lr {p.BaseLr:G3}, τ {p.Temperature}, batch {p.Batch}, {p.Epochs} ep",
+                p.Name, p.Arch.Name(), $"{p.Input.Channels}x{p.Input.ImageSize}x{p.Input.ImageSize}",
+                p.Backbone switch
+                {
+                    VitConfig vit => $"{vit.EmbedDim}/{vit.Depth}/{vit.Heads} (patch {vit.PatchSize})",
+                    ResNetConfig resnet => $"{resnet.Block.Name()} {string.Join("-", resnet.Layers)}",
+                    _ => p.Arch.Name(),
+                },
+                $"{p.Recipe.Optimizer.Name()} base lr {p.Recipe.BaseLr:G3}, τ {p.Recipe.Temperature}, batch {p.Recipe.Batch}, {p.Recipe.Epochs} ep",
                 p.Description,
             }).ToList();
             if (Console.IsOutputRedirected)

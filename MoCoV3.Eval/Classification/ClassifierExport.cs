@@ -61,9 +61,9 @@ public static class ClassifierExport
         {
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
-            var shape = new long[] { 1, preset.Channels, 1, 1 };
-            var mean = tensor(preset.Mean.Select(v => (float)v).ToArray(), shape);
-            var std = tensor(preset.Std.Select(v => (float)v).ToArray(), shape);
+            var shape = new long[] { 1, preset.Input.Channels, 1, 1 };
+            var mean = tensor(preset.Input.Mean.Select(v => (float)v).ToArray(), shape);
+            var std = tensor(preset.Input.Std.Select(v => (float)v).ToArray(), shape);
             var x = (pixels.to_type(ScalarType.Float32).cpu() - mean) / std;
             // The graph's 'embedding' is the preset's embedding (Embed); its 'logits' read the class token (forward).
             var embedding = model.Backbone.Embed(x);

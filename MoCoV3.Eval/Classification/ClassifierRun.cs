@@ -42,8 +42,8 @@ internal sealed class ClassifierRun : IDisposable
         {
             foreach (var line in imported.Report.Lines()) info?.Invoke(line);
             var preset = imported.Preset;
-            IImageDataset train = data.Open(preset.ImageSize, preset.Channels, train: true);
-            IImageDataset test = data.Open(preset.ImageSize, preset.Channels, train: false);
+            IImageDataset train = data.Open(preset.Input.ImageSize, preset.Input.Channels, train: true);
+            IImageDataset test = data.Open(preset.Input.ImageSize, preset.Input.Channels, train: false);
             if (data.Limit is int limit && limit < train.Count) train = new SubsetDataset(train, limit);
             if (data.TestLimit is int testLimit && testLimit < test.Count) test = new SubsetDataset(test, testLimit);
             if (!train.ClassNames.SequenceEqual(test.ClassNames))

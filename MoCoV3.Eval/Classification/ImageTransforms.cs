@@ -32,11 +32,11 @@ public sealed class ImageTransforms
         ArgumentNullException.ThrowIfNull(preset);
         if (!(cropMin is > 0 and <= 1)) throw new ArgumentOutOfRangeException(nameof(cropMin), cropMin, "crop_min must be in (0, 1]");
         if (!(cropRatio is > 0 and <= 1)) throw new ArgumentOutOfRangeException(nameof(cropRatio), cropRatio, "the eval crop ratio must be in (0, 1]");
-        augmentation = new MoCoAugmentation(preset.ImageSize, cropMin, 0, 0, preset.Mean, preset.Std);
-        size = preset.ImageSize;
+        augmentation = new MoCoAugmentation(preset.Input.ImageSize, cropMin, 0, 0, preset.Input.Mean, preset.Input.Std);
+        size = preset.Input.ImageSize;
         this.cropRatio = cropRatio;
-        mean = preset.Mean;
-        std = preset.Std;
+        mean = preset.Input.Mean;
+        std = preset.Input.Std;
     }
 
     /// <summary>Random resized crop and flip, parameters drawn from <paramref name="rng"/> (one seed per step keeps runs reproducible).</summary>

@@ -29,19 +29,19 @@ public sealed record LinclsOptions
     public int Epochs { get; init; } = 90;
     /// <summary>Official default 1024 (4 GPUs x 256); 256 suits one device.</summary>
     public int Batch { get; init; } = 256;
-    /// <summary>Base lr (× batch / 256); null means <see cref="DefaultBaseLr"/>: the preset's <c>lincls_base_lr</c>, else 3 for a ViT, 0.1 for a ResNet.</summary>
+    /// <summary>Base lr (× batch / 256); null means <see cref="DefaultBaseLr"/>: the preset's <c>lincls.base_lr</c>, else 3 for a ViT, 0.1 for a ResNet.</summary>
     public double? BaseLr { get; init; }
     public double Momentum { get; init; } = 0.9;
     public double WeightDecay { get; init; }
     /// <summary>
     /// Standardise the frozen features (per dimension, by their mean and std over training images) before the head, as the
     /// ML.NET probe does; folded into the head's weights at the end, so the saved and exported classifier is a plain linear
-    /// head. Null means the preset's <c>lincls_standardize</c>, else off (the official protocol).
+    /// head. Null means the preset's <c>lincls.standardize</c>, else off (the official protocol).
     /// </summary>
     public bool? Standardize { get; init; }
-    /// <summary>Random-resized-crop minimum area; null means the preset's <c>lincls_crop_min</c>, else the official 0.08.</summary>
+    /// <summary>Random-resized-crop minimum area; null means the preset's <c>lincls.crop_min</c>, else the official 0.08.</summary>
     public double? CropMin { get; init; }
-    /// <summary>Test centre-crop share; null means the preset's <c>lincls_eval_crop</c>, else the official 0.875.</summary>
+    /// <summary>Test centre-crop share; null means the preset's <c>lincls.eval_crop</c>, else the official 0.875.</summary>
     public double? EvalCropRatio { get; init; }
 
     public long Seed { get; init; }
@@ -53,8 +53,8 @@ public sealed record LinclsOptions
     /// <summary>The official base learning rates: <c>--lr=3</c> for ViTs, the 0.1 default for ResNets.</summary>
     public static double OfficialBaseLr(ModelPreset preset) => preset.IsVit ? 3.0 : 0.1;
 
-    /// <summary>The base lr when none is given: the preset's <see cref="ModelPreset.LinclsBaseLr"/>, else <see cref="OfficialBaseLr"/>.</summary>
-    public static double DefaultBaseLr(ModelPreset preset) => preset.LinclsBaseLr ?? OfficialBaseLr(preset);
+    /// <summary>The base lr when none is given: the preset's <see cref="LinclsConfig.BaseLr"/>, else <see cref="OfficialBaseLr"/>.</summary>
+    public static double DefaultBaseLr(ModelPreset preset) => preset.Lincls.BaseLr ?? OfficialBaseLr(preset);
 
     /// <summary>The official random-resized-crop minimum area of <c>main_lincls.py</c>.</summary>
     public const double OfficialCropMin = 0.08;

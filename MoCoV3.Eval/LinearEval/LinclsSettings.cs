@@ -25,18 +25,18 @@ public sealed record LinclsSettings
         ArgumentNullException.ThrowIfNull(o);
         ArgumentNullException.ThrowIfNull(preset);
         double baseLr = o.BaseLr ?? LinclsOptions.DefaultBaseLr(preset);
-        double cropMin = o.CropMin ?? preset.LinclsCropMin ?? LinclsOptions.OfficialCropMin;
-        double evalCrop = o.EvalCropRatio ?? preset.LinclsEvalCrop ?? ImageTransforms.ImageNetCropRatio;
+        double cropMin = o.CropMin ?? preset.Lincls.CropMin ?? LinclsOptions.OfficialCropMin;
+        double evalCrop = o.EvalCropRatio ?? preset.Lincls.EvalCrop ?? ImageTransforms.ImageNetCropRatio;
         if (cropMin is not (> 0 and <= 1)) throw new ArgumentException($"--crop-min must be in (0, 1], found {cropMin}");
         if (evalCrop is not (> 0 and <= 1)) throw new ArgumentException($"--eval-crop must be in (0, 1], found {evalCrop}");
         return new LinclsSettings
         {
             BaseLr = baseLr,
-            BaseLrSource = o.BaseLr is not null ? "--lr" : preset.LinclsBaseLr is not null ? "the preset's lincls_base_lr" : "the official default",
+            BaseLrSource = o.BaseLr is not null ? "--lr" : preset.Lincls.BaseLr is not null ? "the preset's lincls.base_lr" : "the official default",
             PeakLr = baseLr * o.Batch / 256.0,
             CropMin = cropMin,
             EvalCrop = evalCrop,
-            Standardize = o.Standardize ?? preset.LinclsStandardize ?? false,
+            Standardize = o.Standardize ?? preset.Lincls.Standardize ?? false,
             MissedShippedSettings = Missed(o, preset),
         };
     }
@@ -45,10 +45,10 @@ public sealed record LinclsSettings
     {
         var missed = new List<string>();
         if (PresetCatalog.All().FirstOrDefault(p => p.Name == preset.Name) is not { } shipped) return missed;
-        if (o.BaseLr is null && preset.LinclsBaseLr is null && shipped.LinclsBaseLr is { } lr) missed.Add(FormattableString.Invariant($"--lr {lr}"));
-        if (o.CropMin is null && preset.LinclsCropMin is null && shipped.LinclsCropMin is { } crop) missed.Add(FormattableString.Invariant($"--crop-min {crop}"));
-        if (o.EvalCropRatio is null && preset.LinclsEvalCrop is null && shipped.LinclsEvalCrop is { } eval) missed.Add(FormattableString.Invariant($"--eval-crop {eval}"));
-        if (o.Standardize is null && preset.LinclsStandardize is null && shipped.LinclsStandardize is { } standardize)
+        if (o.BaseLr is null && preset.Lincls.BaseLr is null && shipped.Lincls.BaseLr is { } lr) missed.Add(FormattableString.Invariant($"--lr {lr}"));
+        if (o.CropMin is null && preset.Lincls.CropMin is null && shipped.Lincls.CropMin is { } crop) missed.Add(FormattableString.Invariant($"--crop-min {crop}"));
+        if (o.EvalCropRatio is null && preset.Lincls.EvalCrop is null && shipped.Lincls.EvalCrop is { } eval) missed.Add(FormattableString.Invariant($"--eval-crop {eval}"));
+        if (o.Standardize is null && preset.Lincls.Standardize is null && shipped.Lincls.Standardize is { } standardize)
             missed.Add($"--standardize {standardize.ToString().ToLowerInvariant()}");
         return missed;
     }

@@ -85,7 +85,7 @@ public static class QuickstartRun
         {
             OnnxExporter.ExportToFile(imported.Backbone, imported.Preset, new ExportOptions(), encoderPath);
             using var pixels = TorchReference.FirstImages(
-                options.Data.Open(preset.ImageSize, preset.Channels, train: false), VerifyImages);
+                options.Data.Open(preset.Input.ImageSize, preset.Input.Channels, train: false), VerifyImages);
             verify = OnnxVerifier.Verify(encoderPath, imported.Backbone, imported.Preset, pixels);
         }
         stages.Add(new(QuickstartStages.Export, clock.Elapsed.TotalSeconds));

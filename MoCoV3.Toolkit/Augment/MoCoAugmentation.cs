@@ -36,7 +36,7 @@ public sealed class MoCoAugmentation
     }
 
     public static MoCoAugmentation FromPreset(Models.ModelPreset p) =>
-        new(p.ImageSize, p.CropMin, p.BlurSigmaMin, p.BlurSigmaMax, p.Mean, p.Std);
+        new(p.Input.ImageSize, p.Recipe.CropMin, p.Recipe.BlurSigmaMin, p.Recipe.BlurSigmaMax, p.Input.Mean, p.Input.Std);
 
     /// <summary>
     /// Two augmented, normalised views of a uint8 batch <c>[N, C, H, W]</c> (already on the target device). With

@@ -26,9 +26,9 @@ public static partial class ArchitectureDetector
             long grid = (long)Math.Round(Math.Sqrt(Math.Max(tokens - 1, 0)));
             found = $"ViT: embed_dim {proj[0]}, depth {depth}, patch {proj[2]}, {proj[1]} channel(s), {tokens} tokens " +
                     $"({(grid * grid == tokens - 1 ? $"{grid * proj[2]} px" : "not a square grid")}), mlp width {hidden}";
-            matches = candidates.Where(p => p.IsVit && p.EmbedDim == proj[0] && p.Channels == proj[1] && p.PatchSize == proj[2]
-                                            && p.Depth == depth && Math.Pow(p.ImageSize / p.PatchSize, 2) + 1 == tokens
-                                            && (long)(p.EmbedDim * p.MlpRatio) == hidden).ToList();
+            matches = candidates.Where(p => p.Backbone is VitConfig vit && vit.EmbedDim == proj[0] && p.Input.Channels == proj[1] && vit.PatchSize == proj[2]
+                                            && vit.Depth == depth && Math.Pow(p.Input.ImageSize / vit.PatchSize, 2) + 1 == tokens
+                                            && (long)(vit.EmbedDim * vit.MlpRatio) == hidden).ToList();
         }
         else if (shapes.TryGetValue("conv1.weight", out var stem) && stem.Length == 4)
         {
@@ -36,8 +36,8 @@ public static partial class ArchitectureDetector
             int[] layers = Enumerable.Range(1, 4).Select(l => CountIndices(shapes.Keys, new Regex($@"^layer{l}\.(\d+)\."))).ToArray();
             bool small = stem[2] == 3;
             found = $"ResNet: {(bottleneck ? "bottleneck" : "basic")} blocks [{string.Join(",", layers)}], {stem[2]}x{stem[3]} stem, {stem[1]} channel(s)";
-            matches = candidates.Where(p => !p.IsVit && (p.Block == ResNetBlock.Bottleneck) == bottleneck && p.Layers.SequenceEqual(layers)
-                                            && p.SmallStem == small && p.Channels == stem[1]).ToList();
+            matches = candidates.Where(p => p.Backbone is ResNetConfig resnet && (resnet.Block == ResNetBlock.Bottleneck) == bottleneck
+                                            && resnet.Layers.SequenceEqual(layers) && resnet.SmallStem == small && p.Input.Channels == stem[1]).ToList();
         }
         else
         {
@@ -55,9 +55,12 @@ public static partial class ArchitectureDetector
     }
 
     /// <summary>The numbers of a preset that the detector compares.</summary>
-    public static string Describe(ModelPreset p) => p.IsVit
-        ? $"{p.Name} (ViT {p.EmbedDim}d x{p.Depth}, patch {p.PatchSize}, {p.ImageSize} px, {p.Channels} ch)"
-        : $"{p.Name} (ResNet {p.Block.Name()} [{string.Join(",", p.Layers)}], {(p.SmallStem ? "3x3" : "7x7")} stem, {p.Channels} ch)";
+    public static string Describe(ModelPreset p) => p.Backbone switch
+    {
+        VitConfig vit => $"{p.Name} (ViT {vit.EmbedDim}d x{vit.Depth}, patch {vit.PatchSize}, {p.Input.ImageSize} px, {p.Input.Channels} ch)",
+        ResNetConfig resnet => $"{p.Name} (ResNet {resnet.Block.Name()} [{string.Join(",", resnet.Layers)}], {(resnet.SmallStem ? "3x3" : "7x7")} stem, {p.Input.Channels} ch)",
+        _ => throw new NotSupportedException(p.Backbone.GetType().Name),
+    };
 
     private static int CountIndices(IEnumerable<string> keys, Regex pattern) =>
         keys.Select(k => pattern.Match(k)).Where(m => m.Success).Select(m => int.Parse(m.Groups[1].Value)).Distinct().Count();

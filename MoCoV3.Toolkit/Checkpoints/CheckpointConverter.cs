@@ -107,7 +107,7 @@ public static class CheckpointConverter
         }
         string? dir = Path.GetDirectoryName(Path.GetFullPath(output));
         if (dir is not null) Directory.CreateDirectory(dir);
-        var plan = new RunPlan { Batch = imported.Preset.Batch, StepsPerEpoch = 1, TotalSteps = 0, PeakLr = 0, WarmupEpochs = 0, Seed = 0 };
+        var plan = new RunPlan { Batch = imported.Preset.Recipe.Batch, StepsPerEpoch = 1, TotalSteps = 0, PeakLr = 0, WarmupEpochs = 0, Seed = 0 };
         CheckpointFile.Save(output, new CheckpointHeader { Preset = imported.Preset, Plan = plan, Step = 0, ElapsedSeconds = 0 }, moco, optimizer: null);
         return source.Count;
     }

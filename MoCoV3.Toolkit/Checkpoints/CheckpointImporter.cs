@@ -152,7 +152,7 @@ public static class CheckpointImporter
             if (head.TryGetValue("weight", out var hw))
                 notes.Add($"classifier head {hw.Key} {Shape(hw.Value.shape)}: {hw.Value.shape[0]} classes, kept beside the backbone");
             if (preset.IsVit)
-                notes.Add($"attention heads: {preset.Heads}, from preset '{preset.Name}' (weights do not record them; moco-v3's ViT-S uses 12, timm's vit_small 6)");
+                notes.Add($"attention heads: {preset.Vit.Heads}, from preset '{preset.Name}' (weights do not record them; moco-v3's ViT-S uses 12, timm's vit_small 6)");
             model.eval();
             return new ImportedBackbone
             {

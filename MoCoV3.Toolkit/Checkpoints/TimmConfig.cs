@@ -26,27 +26,27 @@ public static class TimmConfig
     /// <param name="notes">Receives what a timm user should know (a ResNet timm cannot build exactly).</param>
     public static JsonObject Build(ModelPreset preset, int numFeatures, int numClasses, List<string> notes)
     {
-        int c = preset.Channels, s = preset.ImageSize;
+        int c = preset.Input.Channels, s = preset.Input.ImageSize;
         JsonObject modelArgs;
         string architecture;
-        if (preset.IsVit)
+        if (preset.Backbone is VitConfig vit)
         {
-            architecture = VitName(preset.EmbedDim);
+            architecture = VitName(vit.EmbedDim);
             modelArgs = new JsonObject
             {
                 ["img_size"] = s,
-                ["patch_size"] = preset.PatchSize,
+                ["patch_size"] = vit.PatchSize,
                 ["in_chans"] = c,
-                ["embed_dim"] = preset.EmbedDim,
-                ["depth"] = preset.Depth,
-                ["num_heads"] = preset.Heads,
-                ["mlp_ratio"] = preset.MlpRatio,
+                ["embed_dim"] = vit.EmbedDim,
+                ["depth"] = vit.Depth,
+                ["num_heads"] = vit.Heads,
+                ["mlp_ratio"] = vit.MlpRatio,
                 ["qkv_bias"] = true,
                 ["class_token"] = true,
                 ["global_pool"] = "token",
             };
-            if (preset.Embedding != EmbeddingKinds.ClassToken)
-                notes.Add($"config.json: timm's features are the class token; the preset's '{preset.Embedding}' embedding is this toolkit's (export)");
+            if (preset.Backbone.Embedding != EmbeddingKinds.ClassToken)
+                notes.Add($"config.json: timm's features are the class token; the preset's '{preset.Backbone.Embedding}' embedding is this toolkit's (export)");
         }
         else
         {
@@ -62,8 +62,8 @@ public static class TimmConfig
             ["interpolation"] = preset.IsVit ? "bicubic" : "bilinear",
             ["crop_pct"] = CropPct,
             ["crop_mode"] = "center",
-            ["mean"] = Numbers(preset.Mean),
-            ["std"] = Numbers(preset.Std),
+            ["mean"] = Numbers(preset.Input.Mean),
+            ["std"] = Numbers(preset.Input.Std),
             ["num_classes"] = numClasses,
             ["first_conv"] = preset.IsVit ? "patch_embed.proj" : "conv1",
             ["classifier"] = preset.IsVit ? "head" : "fc",
@@ -123,8 +123,8 @@ public static class TimmConfig
 
     private static string ResNetName(ModelPreset preset, List<string> notes)
     {
-        bool bottleneck = preset.Block == ResNetBlock.Bottleneck;
-        string? exact = (bottleneck, string.Join(",", preset.Layers)) switch
+        bool bottleneck = preset.ResNet.Block == ResNetBlock.Bottleneck;
+        string? exact = (bottleneck, string.Join(",", preset.ResNet.Layers)) switch
         {
             (false, "2,2,2,2") => "resnet18",
             (false, "3,4,6,3") => "resnet34",
@@ -135,8 +135,8 @@ public static class TimmConfig
         };
         string name = exact ?? (bottleneck ? "resnet50" : "resnet18");
         if (exact is null)
-            notes.Add($"config.json: timm has no ResNet with {preset.Block.Name()} blocks [{string.Join(",", preset.Layers)}]; it names {name}, whose weights differ");
-        if (preset.SmallStem)
+            notes.Add($"config.json: timm has no ResNet with {preset.ResNet.Block.Name()} blocks [{string.Join(",", preset.ResNet.Layers)}]; it names {name}, whose weights differ");
+        if (preset.ResNet.SmallStem)
             notes.Add($"config.json: timm's {name} has a 7x7 stride-2 stem with max-pool, this preset a 3x3 stride-1 stem: timm.create_model cannot load these weights (torchvision-style code with the small stem can)");
         return name;
     }

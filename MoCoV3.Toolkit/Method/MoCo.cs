@@ -30,10 +30,10 @@ public sealed class MoCo : nn.Module
     /// <param name="backboneFactory">Builds one backbone; called twice (query and momentum encoders).</param>
     public MoCo(ModelPreset preset, Func<ModelPreset, Backbone> backboneFactory) : base(nameof(MoCo))
     {
-        Temperature = preset.Temperature;
+        Temperature = preset.Recipe.Temperature;
         base_encoder = Encoder.Create(preset, backboneFactory);
         momentum_encoder = Encoder.Create(preset, backboneFactory);
-        predictor = ProjectionMlp.Build(preset.PredictorLayers, preset.OutDim, preset.HiddenDim, preset.OutDim, preset.PredictorLastBn);
+        predictor = ProjectionMlp.Build(preset.Heads.PredictorLayers, preset.Heads.OutDim, preset.Heads.HiddenDim, preset.Heads.OutDim, preset.Heads.PredictorLastBn);
         RegisterComponents();
 
         // f_k starts as an exact copy of f_q and never receives gradients.

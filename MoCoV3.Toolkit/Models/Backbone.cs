@@ -20,12 +20,12 @@ public abstract class Backbone : nn.Module<Tensor, Tensor>
     /// <summary>Width of the feature vector returned by <c>forward</c>.</summary>
     public abstract int FeatureDim { get; }
 
-    /// <summary>Width of <see cref="Embed"/>'s output (the preset's <see cref="ModelPreset.Embedding"/>).</summary>
+    /// <summary>Width of <see cref="Embed"/>'s output (the preset's <see cref="BackboneConfig.Embedding"/>).</summary>
     public virtual int EmbeddingDim => FeatureDim;
 
     /// <summary>
     /// The embedding handed downstream (export, kNN, probe, linear evaluation): <c>forward</c>, unless the preset asks for
-    /// more (see <see cref="ModelPreset.Embedding"/>). Pretraining and fine-tuning heads use <c>forward</c>.
+    /// more (see <see cref="BackboneConfig.Embedding"/>). Pretraining and fine-tuning heads use <c>forward</c>.
     /// </summary>
     public virtual Tensor Embed(Tensor x) => forward(x);
 

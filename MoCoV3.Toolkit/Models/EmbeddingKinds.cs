@@ -1,6 +1,6 @@
 namespace MoCoV3.Models;
 
-/// <summary>The features <see cref="ModelPreset.Embedding"/> names (optionally with <see cref="EmbeddingSpec.LastBlocksSuffix"/>).</summary>
+/// <summary>The features <see cref="BackboneConfig.Embedding"/> names (optionally with <see cref="EmbeddingSpec.LastBlocksSuffix"/>).</summary>
 public static class EmbeddingKinds
 {
     /// <summary>The class token after the final norm (ViT), the global average pool (ResNet).</summary>

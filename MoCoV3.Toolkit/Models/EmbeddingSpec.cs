@@ -3,7 +3,7 @@ using System.Globalization;
 namespace MoCoV3.Models;
 
 /// <summary>
-/// A parsed <see cref="ModelPreset.Embedding"/>: what an image's embedding is made of. <c>cls</c> is the class token
+/// A parsed <see cref="BackboneConfig.Embedding"/>: what an image's embedding is made of. <c>cls</c> is the class token
 /// after the final norm; <c>cls+mean</c> adds the mean of the patch tokens; a suffix <c>@lastN</c> (ViT) takes the same
 /// features from each of the last N blocks, every block's tokens through the final norm (DINO's <c>n_last_blocks</c>
 /// linear evaluation), concatenated <b>last block first</b>, so the first <c>D</c> (or <c>2·D</c>) numbers are always

@@ -21,7 +21,7 @@ public sealed class Encoder : nn.Module<Tensor, Tensor>
     public static Encoder Create(ModelPreset preset, Func<ModelPreset, Backbone> backboneFactory)
     {
         var backbone = backboneFactory(preset);
-        var projector = ProjectionMlp.Build(preset.ProjectorLayers, backbone.FeatureDim, preset.HiddenDim, preset.OutDim, lastBn: true);
+        var projector = ProjectionMlp.Build(preset.Heads.ProjectorLayers, backbone.FeatureDim, preset.Heads.HiddenDim, preset.Heads.OutDim, lastBn: true);
         return new Encoder(backbone, projector);
     }
 

@@ -11,8 +11,8 @@ namespace MoCoV3.Models;
 /// </summary>
 /// <remarks>
 /// Init as torchvision: convolutions Kaiming-normal (fan_out, ReLU gain), BN weight 1 and bias 0, and with
-/// <see cref="ModelPreset.ZeroInitResidual"/> the last BN of every block starts at weight 0, so each
-/// residual branch begins as the identity. With <see cref="ModelPreset.SmallStem"/> the stem is a 3x3
+/// <see cref="ResNetConfig.ZeroInitResidual"/> the last BN of every block starts at weight 0, so each
+/// residual branch begins as the identity. With <see cref="ResNetConfig.SmallStem"/> the stem is a 3x3
 /// stride-1 convolution without max-pool (for 28-32 px images); the key names stay the same.
 /// </remarks>
 public sealed class ResNet : Backbone
@@ -30,32 +30,32 @@ public sealed class ResNet : Backbone
     public ResNet(ModelPreset preset) : base(nameof(ResNet))
     {
         ArgumentNullException.ThrowIfNull(preset);
-        if (!Enum.IsDefined(preset.Block))
-            throw new ArgumentException($"preset '{preset.Name}': {JsonEnum.Expected<ResNetBlock>("block", preset.Block.ToString())}", nameof(preset));
-        if (preset.Layers.Length != 4 || preset.Layers.Any(l => l <= 0))
+        if (!Enum.IsDefined(preset.ResNet.Block))
+            throw new ArgumentException($"preset '{preset.Name}': {JsonEnum.Expected<ResNetBlock>("block", preset.ResNet.Block.ToString())}", nameof(preset));
+        if (preset.ResNet.Layers.Length != 4 || preset.ResNet.Layers.Any(l => l <= 0))
             throw new ArgumentException($"preset '{preset.Name}': layers must be four positive block counts", nameof(preset));
-        if (preset.Channels <= 0)
-            throw new ArgumentException($"preset '{preset.Name}': channels must be positive, found {preset.Channels}", nameof(preset));
+        if (preset.Input.Channels <= 0)
+            throw new ArgumentException($"preset '{preset.Name}': channels must be positive, found {preset.Input.Channels}", nameof(preset));
 
-        bool bottleneck = preset.Block == ResNetBlock.Bottleneck;
+        bool bottleneck = preset.ResNet.Block == ResNetBlock.Bottleneck;
         int expansion = bottleneck ? Bottleneck.Expansion : BasicBlock.Expansion;
 
-        conv1 = preset.SmallStem
-            ? nn.Conv2d(preset.Channels, 64, kernel_size: 3, stride: 1, padding: 1, bias: false)
-            : nn.Conv2d(preset.Channels, 64, kernel_size: 7, stride: 2, padding: 3, bias: false);
+        conv1 = preset.ResNet.SmallStem
+            ? nn.Conv2d(preset.Input.Channels, 64, kernel_size: 3, stride: 1, padding: 1, bias: false)
+            : nn.Conv2d(preset.Input.Channels, 64, kernel_size: 7, stride: 2, padding: 3, bias: false);
         bn1 = nn.BatchNorm2d(64);
         relu = nn.ReLU(inplace: true);
-        maxpool = preset.SmallStem ? null : nn.MaxPool2d(kernel_size: 3, stride: 2, padding: 1);
+        maxpool = preset.ResNet.SmallStem ? null : nn.MaxPool2d(kernel_size: 3, stride: 2, padding: 1);
 
         long inPlanes = 64;
-        layer1 = MakeLayer(bottleneck, ref inPlanes, 64, preset.Layers[0], stride: 1);
-        layer2 = MakeLayer(bottleneck, ref inPlanes, 128, preset.Layers[1], stride: 2);
-        layer3 = MakeLayer(bottleneck, ref inPlanes, 256, preset.Layers[2], stride: 2);
-        layer4 = MakeLayer(bottleneck, ref inPlanes, 512, preset.Layers[3], stride: 2);
+        layer1 = MakeLayer(bottleneck, ref inPlanes, 64, preset.ResNet.Layers[0], stride: 1);
+        layer2 = MakeLayer(bottleneck, ref inPlanes, 128, preset.ResNet.Layers[1], stride: 2);
+        layer3 = MakeLayer(bottleneck, ref inPlanes, 256, preset.ResNet.Layers[2], stride: 2);
+        layer4 = MakeLayer(bottleneck, ref inPlanes, 512, preset.ResNet.Layers[3], stride: 2);
         featureDim = 512 * expansion;
 
         RegisterComponents();
-        Initialize(preset.ZeroInitResidual);
+        Initialize(preset.ResNet.ZeroInitResidual);
     }
 
     public override int FeatureDim => featureDim;

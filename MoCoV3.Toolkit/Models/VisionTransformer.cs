@@ -26,17 +26,17 @@ public sealed class VisionTransformer : Backbone
 
     public VisionTransformer(ModelPreset preset) : base(nameof(VisionTransformer))
     {
-        dim = preset.EmbedDim;
-        embedding = EmbeddingSpec.Parse(preset.Embedding);
-        int grid = preset.ImageSize / preset.PatchSize;
-        patch_embed = new PatchEmbed(preset.Channels, preset.PatchSize, dim);
+        dim = preset.Vit.EmbedDim;
+        embedding = EmbeddingSpec.Parse(preset.Backbone.Embedding);
+        int grid = preset.Input.ImageSize / preset.Vit.PatchSize;
+        patch_embed = new PatchEmbed(preset.Input.Channels, preset.Vit.PatchSize, dim);
         cls_token = new Parameter(zeros(1, 1, dim));
         pos_embed = new Parameter(SinCosPositionEmbedding.Build(grid, grid, dim), requires_grad: false);
         blocks = new ModuleList<TransformerBlock>(
-            Enumerable.Range(0, preset.Depth).Select(_ => new TransformerBlock(dim, preset.Heads, preset.MlpRatio)).ToArray());
+            Enumerable.Range(0, preset.Vit.Depth).Select(_ => new TransformerBlock(dim, preset.Vit.Heads, preset.Vit.MlpRatio)).ToArray());
         norm = nn.LayerNorm(dim, eps: 1e-6);
         RegisterComponents();
-        InitializeWeights(preset.Channels * preset.PatchSize * preset.PatchSize);
+        InitializeWeights(preset.Input.Channels * preset.Vit.PatchSize * preset.Vit.PatchSize);
     }
 
     public override int FeatureDim => dim;

@@ -35,7 +35,7 @@ public static class InputBenchmark
         var dev = TorchRuntime.Initialize(device, libtorch, threads, training: true);
         if (data.Count < batch)
             throw new ArgumentException($"{data.Source}: {data.Count} images, fewer than one batch of {batch}");
-        var views = data is IViewDataset { CanCutViews: true } ? new ViewCropping(new RandomResizedCrop(preset.ImageSize, preset.CropMin), seed) : null;
+        var views = data is IViewDataset { CanCutViews: true } ? new ViewCropping(new RandomResizedCrop(preset.Input.ImageSize, preset.Recipe.CropMin), seed) : null;
         var augmentation = MoCoAugmentation.FromPreset(preset);
 
         // The loader alone: one warm-up batch, then the timed ones.

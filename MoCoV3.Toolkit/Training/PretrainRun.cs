@@ -48,8 +48,8 @@ public sealed record PretrainRun
         if (resumed is not null) CheckResumedPreset(requested, resumed.Preset, resumeFrom!);
         var preset = resumed?.Preset ?? requested;
 
-        IImageDataset dataset = options.Data.Open(preset.ImageSize, preset.Channels, train: true, resampleOnDevice: true);
-        int batch = resumed?.Plan.Batch ?? options.Batch ?? preset.Batch;
+        IImageDataset dataset = options.Data.Open(preset.Input.ImageSize, preset.Input.Channels, train: true, resampleOnDevice: true);
+        int batch = resumed?.Plan.Batch ?? options.Batch ?? preset.Recipe.Batch;
         // The kNN bank comes from the whole train split, not only the --limit images trained on.
         var knn = options.KnnEvery is null ? null : CreateKnnMonitor(options, preset, dataset, batch);
         if (options.Data.Limit is int limit && limit < dataset.Count) dataset = new SubsetDataset(dataset, limit);
@@ -76,7 +76,7 @@ public sealed record PretrainRun
         double epochs = (double)totalSteps / Plan.StepsPerEpoch;
         return this with
         {
-            Plan = Plan with { TotalSteps = totalSteps, WarmupEpochs = RunPlan.FitWarmup(Preset.WarmupEpochs, Preset.Epochs, epochs) },
+            Plan = Plan with { TotalSteps = totalSteps, WarmupEpochs = RunPlan.FitWarmup(Preset.Recipe.WarmupEpochs, Preset.Recipe.Epochs, epochs) },
             LengthFixed = true,
         };
     }
@@ -100,7 +100,7 @@ public sealed record PretrainRun
     public string Describe(IImageDataset data, Device device) =>
         $"{Preset.Name} on {data.Source} ({data.Count} images), {TorchRuntime.Describe(device)}: batch {Plan.Batch}, " +
         (LengthFixed ? $"{Plan.TotalSteps} steps ({Plan.Epochs:F2} epochs)" : "length set by the time budget after timing the first steps") +
-        $", peak lr {Plan.PeakLr:G3}, warmup {Plan.WarmupEpochs:F2} epochs, τ {Preset.Temperature}, m0 {Preset.Momentum0}, {Preset.Optimizer.Name()}";
+        $", peak lr {Plan.PeakLr:G3}, warmup {Plan.WarmupEpochs:F2} epochs, τ {Preset.Recipe.Temperature}, m0 {Preset.Recipe.Momentum0}, {Preset.Recipe.Optimizer.Name()}";
 
     /// <summary>
     /// The kNN monitor of <c>--knn-every</c>: the train split given, the test split of the same data; forward passes of the
@@ -108,7 +108,7 @@ public sealed record PretrainRun
     /// </summary>
     private static KnnMonitor CreateKnnMonitor(PretrainOptions options, ModelPreset preset, IImageDataset train, int batch)
     {
-        var test = options.Data.Open(preset.ImageSize, preset.Channels, train: false, resampleOnDevice: true);
+        var test = options.Data.Open(preset.Input.ImageSize, preset.Input.Channels, train: false, resampleOnDevice: true);
         return new KnnMonitor(train, test, options.KnnTrain, options.KnnTest, Math.Max(batch, KnnMonitor.MinBatch), options.KnnK);
     }
 
@@ -142,7 +142,7 @@ public sealed record PretrainRun
     private static RunPlan InitialPlan(ModelPreset preset, PretrainOptions options, int batch, int stepsPerEpoch)
     {
         long totalSteps = options.MaxSteps
-            ?? (long)Math.Ceiling((options.Epochs ?? preset.Epochs) * stepsPerEpoch);
+            ?? (long)Math.Ceiling((options.Epochs ?? preset.Recipe.Epochs) * stepsPerEpoch);
         if (totalSteps < 1) throw new ArgumentException("the run has no steps: check --epochs / --max-steps");
         double epochs = (double)totalSteps / stepsPerEpoch;
         return new RunPlan
@@ -150,8 +150,8 @@ public sealed record PretrainRun
             Batch = batch,
             StepsPerEpoch = stepsPerEpoch,
             TotalSteps = totalSteps,
-            PeakLr = options.Lr ?? Schedules.ScaledLearningRate(preset.BaseLr, batch),
-            WarmupEpochs = options.WarmupEpochs ?? RunPlan.FitWarmup(preset.WarmupEpochs, preset.Epochs, epochs),
+            PeakLr = options.Lr ?? Schedules.ScaledLearningRate(preset.Recipe.BaseLr, batch),
+            WarmupEpochs = options.WarmupEpochs ?? RunPlan.FitWarmup(preset.Recipe.WarmupEpochs, preset.Recipe.Epochs, epochs),
             Seed = options.Seed,
         };
     }

@@ -86,7 +86,7 @@ internal sealed class PretrainSession : IDisposable
         // The seed is the run's (from the checkpoint when resuming), so a resumed run sees the same batches and views.
         // Image files: both views cut from the original image on the loader's threads (the device adds the colour part).
         var views = options.Augment != AugmentationRecipe.None && dataset is IViewDataset { CanCutViews: true }
-            ? new ViewCropping(new RandomResizedCrop(preset.ImageSize, preset.CropMin), plan.Seed) : null;
+            ? new ViewCropping(new RandomResizedCrop(preset.Input.ImageSize, preset.Recipe.CropMin), plan.Seed) : null;
         loader = new PrefetchLoader(dataset, plan.Batch, plan.Seed, shuffle: true, dropLast: true, views: views);
         checkpoints = new RunCheckpoints(run.CheckpointPath, model, optimizer, run.ResumeFrom, step, writes: IsRoot);
         policy = StepPolicy.For(options, knn is not null, plan.StepsPerEpoch);
@@ -141,7 +141,7 @@ internal sealed class PretrainSession : IDisposable
         var (preset, plan) = (run.Preset, run.Plan);
         double t = (double)step / plan.StepsPerEpoch;
         double lr = lrScale * Schedules.LearningRate(t, plan.PeakLr, plan.WarmupEpochs, plan.Epochs);
-        double m = Schedules.Momentum(t, plan.Epochs, preset.Momentum0);
+        double m = Schedules.Momentum(t, plan.Epochs, preset.Recipe.Momentum0);
         var pixels = data.Pixels.to(device);
         var view2 = data.View2?.to(device);
         if (!slice.IsWhole)

@@ -38,16 +38,16 @@ public static class StepBenchmark
         using var model = new MoCo(preset, BackboneFactory.Create);
         model.to(dev);
         model.train();
-        using var optimizer = TrainStep.CreateOptimizer(preset, model, Schedules.ScaledLearningRate(preset.BaseLr, batch));
+        using var optimizer = TrainStep.CreateOptimizer(preset, model, Schedules.ScaledLearningRate(preset.Recipe.BaseLr, batch));
         var augmentation = MoCoAugmentation.FromPreset(preset);
-        using var pixels = randint(0, 256, [batch, preset.Channels, preset.ImageSize, preset.ImageSize], dtype: ScalarType.Byte, device: dev);
-        using var fixed1 = randn(batch, preset.Channels, preset.ImageSize, preset.ImageSize, device: dev);
-        using var fixed2 = randn(batch, preset.Channels, preset.ImageSize, preset.ImageSize, device: dev);
+        using var pixels = randint(0, 256, [batch, preset.Input.Channels, preset.Input.ImageSize, preset.Input.ImageSize], dtype: ScalarType.Byte, device: dev);
+        using var fixed1 = randn(batch, preset.Input.Channels, preset.Input.ImageSize, preset.Input.ImageSize, device: dev);
+        using var fixed2 = randn(batch, preset.Input.Channels, preset.Input.ImageSize, preset.Input.ImageSize, device: dev);
 
         if (data is not null && data.Count < batch)
             throw new ArgumentException($"{data.Source}: {data.Count} images, fewer than one batch of {batch}");
         // Image files: the views are cut on the loader's threads, as in pretraining.
-        var views = data is IViewDataset { CanCutViews: true } ? new ViewCropping(new RandomResizedCrop(preset.ImageSize, preset.CropMin), seed) : null;
+        var views = data is IViewDataset { CanCutViews: true } ? new ViewCropping(new RandomResizedCrop(preset.Input.ImageSize, preset.Recipe.CropMin), seed) : null;
         using var loader = data is null ? null : new PrefetchLoader(data, batch, seed, shuffle: true, dropLast: true, views: views);
         using var batches = loader is null ? null : Batches(loader).GetEnumerator();
         double waited = 0, timed = 0;

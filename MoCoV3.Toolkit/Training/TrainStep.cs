@@ -34,11 +34,11 @@ public static class TrainStep
     public static ITrainingOptimizer CreateOptimizer(Models.ModelPreset preset, MoCo model, double lr)
     {
         var parameters = model.TrainableParameters().ToList();
-        return preset.Optimizer switch
+        return preset.Recipe.Optimizer switch
         {
-            OptimizerKind.AdamW => new AdamWOptimizer(parameters, lr, preset.WeightDecay),
-            OptimizerKind.Lars => new Lars(parameters, lr, preset.WeightDecay),
-            _ => throw new ArgumentException($"unknown optimizer {(int)preset.Optimizer}"),
+            OptimizerKind.AdamW => new AdamWOptimizer(parameters, lr, preset.Recipe.WeightDecay),
+            OptimizerKind.Lars => new Lars(parameters, lr, preset.Recipe.WeightDecay),
+            _ => throw new ArgumentException($"unknown optimizer {(int)preset.Recipe.Optimizer}"),
         };
     }
 }

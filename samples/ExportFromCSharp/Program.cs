@@ -21,7 +21,7 @@ try
     // Strict: a missing, unexpected or mis-shaped tensor is refused by name and nothing is loaded.
     using var imported = CheckpointImporter.Load(args[0], format: null, arch);
     Console.WriteLine($"{args[0]}: {imported.Format} layout, preset '{imported.Preset.Name}' ({imported.Preset.Arch}, " +
-                      $"{imported.Preset.Channels}x{imported.Preset.ImageSize}x{imported.Preset.ImageSize})");
+                      $"{imported.Preset.Input.Channels}x{imported.Preset.Input.ImageSize}x{imported.Preset.Input.ImageSize})");
 
     OnnxExporter.ExportToFile(imported.Backbone, imported.Preset, new ExportOptions(), args[1]);
     Console.WriteLine($"wrote {args[1]} ({new FileInfo(args[1]).Length / 1e6:F1} MB)");

@@ -12,15 +12,20 @@ using MoCoV3.Training;
 internal static class PretrainScenario
 {
     /// <summary>vit-tiny-fmnist shrunk so 8 steps take seconds on one thread.</summary>
-    public static ModelPreset Vit => PresetCatalog.Get("vit-tiny-fmnist") with
+    public static ModelPreset Vit => PresetCatalog.Get("vit-tiny-fmnist")
+        .WithVit(vit => vit with { EmbedDim = 32, Depth = 1, Heads = 2 })
+        .WithHeads(heads => heads with { HiddenDim = 64, OutDim = 32 }) with
     {
-        Name = "micro-vit-fmnist", EmbedDim = 32, Depth = 1, Heads = 2, HiddenDim = 64, OutDim = 32,
+        Name = "micro-vit-fmnist",
     };
 
     /// <summary>resnet18-fmnist shrunk (one block per stage, 16×16 views, narrow heads): BatchNorm2d in every block and downsample.</summary>
-    public static ModelPreset ResNet => PresetCatalog.Get("resnet18-fmnist") with
+    public static ModelPreset ResNet => PresetCatalog.Get("resnet18-fmnist")
+        .WithResNet(resnet => resnet with { Layers = [1, 1, 1, 1] })
+        .WithHeads(heads => heads with { HiddenDim = 64, OutDim = 32 })
+        .WithInput(input => input with { ImageSize = 16 }) with
     {
-        Name = "micro-resnet-fmnist", Layers = [1, 1, 1, 1], ImageSize = 16, HiddenDim = 64, OutDim = 32,
+        Name = "micro-resnet-fmnist",
     };
 
     public static int Run(string[] args)

@@ -43,11 +43,11 @@ public sealed class SafeTensorsCliTests
         Assert.AreEqual(0, code, error);
 
         manual_seed(6);
-        float[] pixels = rand(2, preset.Channels, preset.ImageSize, preset.ImageSize).data<float>().ToArray();
+        float[] pixels = rand(2, preset.Input.Channels, preset.Input.ImageSize, preset.Input.ImageSize).data<float>().ToArray();
         using var a = new OnnxModelRunner(fromCheckpoint);
         using var b = new OnnxModelRunner(fromSafeTensors);
         float[] ea = a.Embed(pixels, 2), eb = b.Embed(pixels, 2);
-        Assert.AreEqual(2 * preset.EmbedDim, ea.Length);
+        Assert.AreEqual(2 * preset.Vit.EmbedDim, ea.Length);
         Assert.IsTrue(ea.Zip(eb).Max(p => Math.Abs(p.First - p.Second)) <= 1e-5, "the two exports disagree");
 
         // A damaged header: exit code 2 and the file named.

@@ -119,7 +119,7 @@ public sealed class DataParallelPretrainTests
     public void ASlicesViewsAreTheWholeBatchsViewsOfItsRows()
     {
         // A 3-channel preset, so every jitter (hue, saturation, grayscale), blur and solarize path runs.
-        var preset = TestPresets.Get("vit-small") with { ImageSize = 32 };
+        var preset = TestPresets.Get("vit-small").WithInput(input => input with { ImageSize = 32 });
         var augmentation = MoCoV3.Augment.MoCoAugmentation.FromPreset(preset);
         manual_seed(11);
         using var pixels = randint(0, 256, [8, 3, 40, 40]).to_type(ScalarType.Byte);

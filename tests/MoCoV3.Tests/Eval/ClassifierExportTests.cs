@@ -55,7 +55,7 @@ public sealed class ClassifierExportTests
     {
         TestData.RequireFashionMnist();
         string dir = TestData.NewFolder("ft-embedding-");
-        var preset = EvalTestModels.MicroVit28 with { Embedding = embedding };
+        var preset = EvalTestModels.MicroVit28.WithEmbedding(embedding);
         var result = new FineTuner().Run(PlainLabelFineTune(EvalTestModels.ToolkitCheckpoint(preset, dir), Path.Combine(dir, "classifier.onnx"), dir,
                                                              steps: 2, batch: 32, new() { Limit = 64, TestLimit = 32 }));
         TestContext.WriteLine($"{embedding}: logits {result.Verify.Logits}; embedding {result.Verify.Embedding}");
@@ -118,8 +118,8 @@ public sealed class ClassifierExportTests
         // The preset's own linear-eval lr (recorded in the pretraining checkpoint) replaces the official 3 / 0.1; the micro
         // ResNet's features are small, so it takes a large one to give logits of a few units after one epoch.
         var preset = arch == "vit"
-            ? EvalTestModels.MicroVit28 with { Embedding = "cls+mean@last2", LinclsBaseLr = 2 }
-            : EvalTestModels.MicroResNet28 with { LinclsBaseLr = 30 };
+            ? EvalTestModels.MicroVit28.WithEmbedding("cls+mean@last2").WithLincls(lincls => lincls with { BaseLr = 2 })
+            : EvalTestModels.MicroResNet28.WithLincls(lincls => lincls with { BaseLr = 30 });
         var result = new LinearEvaluator().Run(new LinclsOptions
         {
             Weights = new() { Checkpoint = EvalTestModels.ToolkitCheckpoint(preset, dir, seed: 2) },
@@ -131,7 +131,7 @@ public sealed class ClassifierExportTests
             Data = new() { Limit = 128, TestLimit = 32 },
             Compute = new() { Threads = 1 },
         });
-        Assert.AreEqual(preset.LinclsBaseLr!.Value * 64 / 256, result.History[0].Lr, 1e-12);
+        Assert.AreEqual(preset.Lincls.BaseLr!.Value * 64 / 256, result.History[0].Lr, 1e-12);
         Assert.IsNotNull(result.Verify);
         TestContext.WriteLine($"logits {result.Verify.Logits}; embedding {result.Verify.Embedding}");
         Assert.IsTrue(result.Verify.Passed, $"{result.Verify.Logits} / {result.Verify.Embedding}");
@@ -183,7 +183,7 @@ public sealed class ClassifierExportTests
     [TestMethod]
     public void VerifyLogitsComparesTheHeadOnTheClassTokenAndCatchesAnotherHead()
     {
-        var preset = TestPresets.MicroVit with { Name = "micro-vit-logits", Embedding = "cls+mean@last2" };
+        var preset = TestPresets.MicroVit.WithEmbedding("cls+mean@last2") with { Name = "micro-vit-logits" };
         string dir = TestData.NewFolder("verify-logits-");
         using var backbone = Tests.Export.ExportTestModels.Build(preset);
         manual_seed(3);
@@ -229,15 +229,15 @@ public sealed class ClassifierExportTests
         var top1 = new HashSet<string>();
         for (int i = 0; i < images.Count; i++)
         {
-            var pixels = new byte[preset.Channels * preset.ImageSize * preset.ImageSize];
-            ImageDecoder.Decode(images[i], preset.ImageSize, preset.Channels, pixels);
+            var pixels = new byte[preset.Input.Channels * preset.Input.ImageSize * preset.Input.ImageSize];
+            ImageDecoder.Decode(images[i], preset.Input.ImageSize, preset.Input.Channels, pixels);
             double[] expected;
             using (var scope = NewDisposeScope())
             using (no_grad())
             {
-                var x = tensor(pixels, [1, preset.Channels, preset.ImageSize, preset.ImageSize]).to_type(ScalarType.Float32) / 255.0;
-                var shape = new long[] { 1, preset.Channels, 1, 1 };
-                x = (x - tensor(preset.Mean.Select(v => (float)v).ToArray(), shape)) / tensor(preset.Std.Select(v => (float)v).ToArray(), shape);
+                var x = tensor(pixels, [1, preset.Input.Channels, preset.Input.ImageSize, preset.Input.ImageSize]).to_type(ScalarType.Float32) / 255.0;
+                var shape = new long[] { 1, preset.Input.Channels, 1, 1 };
+                x = (x - tensor(preset.Input.Mean.Select(v => (float)v).ToArray(), shape)) / tensor(preset.Input.Std.Select(v => (float)v).ToArray(), shape);
                 // The head reads the class token, or the embedding when it is that wide (lincls on a wider embedding).
                 var logits = nn.functional.linear(backbone.HeadInput(x, head.Weight.shape[1]), head.Weight, head.Bias);
                 logitRange = Math.Max(logitRange, (logits.max() - logits.min()).item<float>());

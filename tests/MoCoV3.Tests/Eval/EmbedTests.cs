@@ -15,7 +15,7 @@ namespace MoCoV3.Tests.Eval;
 public sealed class EmbedTests
 {
     /// <summary>The micro ViT on RGB images, so the folders' colour images go through all three channels.</summary>
-    private static ModelPreset RgbMicroVit => TestPresets.MicroVit with { Name = "micro-vit-rgb", Channels = 3, Mean = [0.5, 0.4, 0.3], Std = [0.2, 0.25, 0.3] };
+    private static ModelPreset RgbMicroVit => TestPresets.MicroVit.WithInput(input => input with { Channels = 3, Mean = [0.5, 0.4, 0.3], Std = [0.2, 0.25, 0.3] }) with { Name = "micro-vit-rgb" };
 
     private static string ExportModel(string dir)
     {

@@ -12,12 +12,14 @@ namespace MoCoV3.Tests.Eval;
 internal static class EvalTestModels
 {
     /// <summary>The micro ViT at Fashion-MNIST's 28 px: patch 7 (16 tokens), 32 wide, 2 blocks.</summary>
-    public static ModelPreset MicroVit28 => TestPresets.MicroVit with { Name = "micro-vit-28", ImageSize = 28, PatchSize = 7 };
+    public static ModelPreset MicroVit28 => TestPresets.MicroVit.WithVit(vit => vit with { PatchSize = 7 }).WithInput(input => input with { ImageSize = 28 }) with { Name = "micro-vit-28" };
 
     /// <summary>A ResNet with one basic block per stage and the small stem, for 28 px grayscale images.</summary>
-    public static ModelPreset MicroResNet28 => TestPresets.Get("resnet18-fmnist") with
+    public static ModelPreset MicroResNet28 => TestPresets.Get("resnet18-fmnist")
+        .WithResNet(resnet => resnet with { Layers = [1, 1, 1, 1] })
+        .WithHeads(heads => heads with { HiddenDim = 64, OutDim = 16 }) with
     {
-        Name = "micro-resnet-28", Layers = [1, 1, 1, 1], HiddenDim = 64, OutDim = 16,
+        Name = "micro-resnet-28",
     };
 
     /// <summary>A toolkit checkpoint of a freshly initialised MoCo model of <paramref name="preset"/> (seeded).</summary>

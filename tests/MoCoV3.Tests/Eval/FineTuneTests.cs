@@ -18,7 +18,7 @@ public sealed class FineTuneTests
     [TestMethod]
     public void DropPathIsIdentityInEvalModeAndTheZeroDefaultChangesNothing()
     {
-        var preset = TestPresets.MicroVit with { Depth = 3 };
+        var preset = TestPresets.MicroVit.WithVit(vit => vit with { Depth = 3 });
         manual_seed(5);
         using var plain = new VisionTransformer(preset);
         manual_seed(5);
@@ -212,7 +212,7 @@ public sealed class FineTuneTests
         CollectionAssert.AreEquivalent(new[] { "embedding", "logits" }, runner.OutputNames.ToArray());
         using var pixels = TorchReference.RandomPixels(4, 1, 28, seed: 2);
         float[] onnxLogits = runner.Run(Values(pixels), 4)["logits"];
-        var reimported = new BackboneClassifier(imported.Backbone, nn.Linear(preset.EmbedDim, 10));
+        var reimported = new BackboneClassifier(imported.Backbone, nn.Linear(preset.Vit.EmbedDim, 10));
         using (no_grad())
         {
             reimported.Head.weight!.copy_(imported.Head.Weight);

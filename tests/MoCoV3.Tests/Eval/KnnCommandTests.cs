@@ -17,7 +17,7 @@ public sealed class KnnCommandTests
     /// <summary>A random-init one-block ViT at Fashion-MNIST's 28x28, exported.</summary>
     private static string ExportFmnistModel(string dir)
     {
-        var preset = PresetCatalog.Get("vit-tiny-fmnist") with { Name = "knn-test-vit", EmbedDim = 32, Depth = 1, Heads = 2, HiddenDim = 64, OutDim = 32 };
+        var preset = PresetCatalog.Get("vit-tiny-fmnist").WithVit(vit => vit with { EmbedDim = 32, Depth = 1, Heads = 2 }).WithHeads(heads => heads with { HiddenDim = 64, OutDim = 32 }) with { Name = "knn-test-vit" };
         using var backbone = ExportTestModels.Build(preset);
         string path = Path.Combine(dir, "encoder.onnx");
         OnnxExporter.ExportToFile(backbone, preset, new ExportOptions(), path);

@@ -65,7 +65,7 @@ public sealed class LinclsTests
     }
 
     /// <summary>
-    /// The quickstart preset's lincls_base_lr is used when the checkpoint records it; a checkpoint saved before presets had the
+    /// The quickstart preset's lincls.base_lr is used when the checkpoint records it; a checkpoint saved before presets had the
     /// field gets the official 3 and a note naming the shipped value, and <c>--arch</c> (the shipped preset) applies it.
     /// </summary>
     [TestMethod]
@@ -94,12 +94,12 @@ public sealed class LinclsTests
         string current = EvalTestModels.ToolkitCheckpoint(quick, Directory.CreateDirectory(Path.Combine(dir, "current")).FullName);
         var (lr, info) = Run(current, null);
         Assert.AreEqual(QuickLinclsBaseLr * 64 / 256, lr, 1e-12);
-        Assert.IsTrue(info.Any(l => l.Contains("(the preset's lincls_base_lr)")), string.Join("\n", info));
+        Assert.IsTrue(info.Any(l => l.Contains("(the preset's lincls.base_lr)")), string.Join("\n", info));
         Assert.IsFalse(info.Any(l => l.StartsWith("note:")));
         Assert.IsTrue(info.Any(l => l.Contains("crops: random-resized from 1 of the area, test centre 1")), string.Join("\n", info));
         Assert.IsTrue(info.Any(l => l.StartsWith("features standardised by their mean and std over 64 training images")), string.Join("\n", info));
 
-        string old = EvalTestModels.ToolkitCheckpoint(quick with { LinclsBaseLr = null, LinclsCropMin = null, LinclsEvalCrop = null, LinclsStandardize = null },
+        string old = EvalTestModels.ToolkitCheckpoint(quick with { Lincls = new() },
                                                      Directory.CreateDirectory(Path.Combine(dir, "old")).FullName);
         (lr, info) = Run(old, null);
         Assert.AreEqual(3.0 * 64 / 256, lr, 1e-12);
@@ -146,12 +146,12 @@ public sealed class LinclsTests
         Assert.AreEqual(0f, head.bias!.abs().max().item<float>());
         Assert.AreEqual(3.0, LinclsOptions.DefaultBaseLr(PresetCatalog.Get("vit-small")));
         Assert.AreEqual(0.1, LinclsOptions.DefaultBaseLr(PresetCatalog.Get("resnet50")));
-        // A preset may carry its own (lincls_base_lr); the official value stays available.
+        // A preset may carry its own (lincls.base_lr); the official value stays available.
         var quick = PresetCatalog.Get("vit-tiny-fmnist-quick");
-        Assert.AreEqual(QuickLinclsBaseLr, quick.LinclsBaseLr);
+        Assert.AreEqual(QuickLinclsBaseLr, quick.Lincls.BaseLr);
         Assert.AreEqual(QuickLinclsBaseLr, LinclsOptions.DefaultBaseLr(quick));
         Assert.AreEqual(3.0, LinclsOptions.OfficialBaseLr(quick));
-        var withLr = PresetCatalog.Get("resnet50") with { LinclsBaseLr = 0.5 };
+        var withLr = PresetCatalog.Get("resnet50").WithLincls(lincls => lincls with { BaseLr = 0.5 });
         Assert.AreEqual(0.5, LinclsOptions.DefaultBaseLr(withLr));
         Assert.AreEqual(0.1, LinclsOptions.OfficialBaseLr(withLr));
     }
@@ -216,7 +216,7 @@ public sealed class LinclsTests
     {
         TestData.RequireFashionMnist();
         string dir = TestData.NewFolder("lincls-standardize");
-        var preset = EvalTestModels.MicroVit28 with { LinclsStandardize = true, LinclsCropMin = 1.0, LinclsEvalCrop = 1.0 };
+        var preset = EvalTestModels.MicroVit28.WithLincls(lincls => lincls with { Standardize = true, CropMin = 1.0, EvalCrop = 1.0 });
         string pretrained = EvalTestModels.ToolkitCheckpoint(preset, dir, seed: 3);
         var info = new List<string>();
         var evaluator = new LinearEvaluator();
@@ -236,9 +236,9 @@ public sealed class LinclsTests
 
         // The saved classifier reads the raw embedding (the statistics are in its weights) and scores what the run reported.
         var arch = PresetCatalog.Load(Path.Combine(dir, "run", ClassifierCheckpoint.PresetName));
-        Assert.AreEqual(true, arch.LinclsStandardize);
+        Assert.AreEqual(true, arch.Lincls.Standardize);
         using var saved = CheckpointImporter.Load(result.Checkpoint, null, arch);
-        var test = new MoCoV3.Data.SubsetDataset(MoCoV3.Data.DatasetFactory.Open("auto", null, preset.ImageSize, preset.Channels, train: false), 300);
+        var test = new MoCoV3.Data.SubsetDataset(MoCoV3.Data.DatasetFactory.Open("auto", null, preset.Input.ImageSize, preset.Input.Channels, train: false), 300);
         var transforms = new ImageTransforms(preset, 1.0, 1.0);
         saved.Backbone.eval();
         var accuracy = ClassifierEvaluation.Run(test, 100, CPU, transforms.Eval,

@@ -24,7 +24,7 @@ public sealed class ProbeTests
     private const int Subset = 1000;
     private static readonly Lazy<(string Folder, IReadOnlyList<ProbeResult> Results)> Shared = new(RunShared);
 
-    private static ModelPreset Micro28 => TestPresets.MicroVit with { Name = "micro-28", ImageSize = 28, PatchSize = 7, Depth = 1 };
+    private static ModelPreset Micro28 => TestPresets.MicroVit.WithVit(vit => vit with { PatchSize = 7, Depth = 1 }).WithInput(input => input with { ImageSize = 28 }) with { Name = "micro-28" };
 
     private static string ExportEncoder(string folder)
     {

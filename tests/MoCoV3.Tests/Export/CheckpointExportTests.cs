@@ -27,8 +27,8 @@ public sealed class CheckpointExportTests
         }, notes.Add);
 
         Assert.AreEqual(preset.Name, result.Preset.Name, "the checkpoint's own preset");
-        Assert.AreEqual("cls+mean", result.Preset.Embedding);
-        Assert.AreEqual(2 * preset.EmbedDim, result.EmbeddingDim, "class token ++ mean patch token");
+        Assert.AreEqual("cls+mean", result.Preset.Backbone.Embedding);
+        Assert.AreEqual(2 * preset.Vit.EmbedDim, result.EmbeddingDim, "class token ++ mean patch token");
         Assert.AreEqual("fp32", result.Precision);
         Assert.AreEqual(new FileInfo(result.Output).Length, result.Bytes);
         Assert.IsNull(result.ExternalData);

@@ -19,7 +19,7 @@ public sealed class DynamicInt8QuantizerTests
 
     private static (float[] Fp32, float[] Int8) Embeddings(ModelProto fp32, ModelProto int8, ModelPreset preset, int batch, string output = "embedding")
     {
-        using var pixels = TorchReference.RandomPixels(batch, preset.Channels, preset.ImageSize, seed: 7);
+        using var pixels = TorchReference.RandomPixels(batch, preset.Input.Channels, preset.Input.ImageSize, seed: 7);
         float[] input = TensorData.ToFloatArray(pixels);
         using var a = new OnnxModelRunner(fp32.ToByteArray());
         using var b = new OnnxModelRunner(int8.ToByteArray());
@@ -38,14 +38,14 @@ public sealed class DynamicInt8QuantizerTests
         // 4 weight MatMuls per block (qkv, proj, fc1, fc2); the 2 attention MatMuls per block multiply activations.
         var before = OpCounts(fp32);
         var after = OpCounts(int8);
-        Assert.AreEqual(4 * preset.Depth, result.Quantized);
+        Assert.AreEqual(4 * preset.Vit.Depth, result.Quantized);
         Assert.AreEqual(0, result.Skipped);
-        Assert.AreEqual(6 * preset.Depth, before["MatMul"]);
-        Assert.AreEqual(2 * preset.Depth, after["MatMul"]);
-        Assert.AreEqual(4 * preset.Depth, after["MatMulInteger"]);
-        Assert.AreEqual(4 * preset.Depth, after["DynamicQuantizeLinear"]);
+        Assert.AreEqual(6 * preset.Vit.Depth, before["MatMul"]);
+        Assert.AreEqual(2 * preset.Vit.Depth, after["MatMul"]);
+        Assert.AreEqual(4 * preset.Vit.Depth, after["MatMulInteger"]);
+        Assert.AreEqual(4 * preset.Vit.Depth, after["DynamicQuantizeLinear"]);
         Assert.IsFalse(int8.Graph.Initializer.Any(t => t.Name.EndsWith(".weight_t", StringComparison.Ordinal)), "float weights are dropped");
-        Assert.AreEqual(4 * preset.Depth, int8.Graph.Initializer.Count(t => t.DataType == (int)TensorProto.Types.DataType.Int8));
+        Assert.AreEqual(4 * preset.Vit.Depth, int8.Graph.Initializer.Count(t => t.DataType == (int)TensorProto.Types.DataType.Int8));
         Assert.IsEmpty(OnnxModelCheck.Problems(int8));
         Assert.IsLessThan(0.3 * result.WeightBytesBefore, (double)result.WeightBytesAfter);
         Assert.AreEqual(DynamicInt8Quantizer.Precision, int8.MetadataProps.Single(p => p.Key == OnnxMetadata.Precision).Value);
@@ -121,7 +121,7 @@ public sealed class DynamicInt8QuantizerTests
         // int8 weights: the file is well under half the float32 one.
         Assert.IsLessThan(0.5 * fp32.CalculateSize(), (double)new FileInfo(path).Length);
 
-        using var pixels = TorchReference.RandomPixels(4, preset.Channels, preset.ImageSize, seed: 9);
+        using var pixels = TorchReference.RandomPixels(4, preset.Input.Channels, preset.Input.ImageSize, seed: 9);
         float[] input = TensorData.ToFloatArray(pixels);
         using var fromFile = new OnnxModelRunner(path);
         using var inMemory = new OnnxModelRunner(int8.ToByteArray());
@@ -157,7 +157,7 @@ public sealed class DynamicInt8QuantizerTests
             using (new OnnxModelRunner(model.ToByteArray(), options)) { }
             var ops = OpCounts(ModelProto.Parser.ParseFrom(File.ReadAllBytes(optimized)));
             TestContext.WriteLine($"{name}: " + string.Join(", ", ops.OrderBy(p => p.Key).Select(p => $"{p.Key} {p.Value}")));
-            int depth = preset.Depth;
+            int depth = preset.Vit.Depth;
             // Both: the exact-erf GELU is one op, the attention scale folds into its MatMul, q/k/v Gathers become a Split,
             // and the opset-17 LayerNormalization stays one op (one residual Add + LayerNorm becomes SkipLayerNormalization).
             Assert.IsFalse(ops.ContainsKey("Erf"), $"{name}: GELU fused");

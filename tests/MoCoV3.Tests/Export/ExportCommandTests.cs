@@ -52,7 +52,7 @@ public sealed class ExportCommandTests
     public void ExportCommand_VerifiesOnRealImages_WithData()
     {
         TestData.RequireFashionMnist();
-        var preset = TestPresets.MicroVit with { Name = "micro-28", ImageSize = 28, PatchSize = 7 };
+        var preset = TestPresets.MicroVit.WithVit(vit => vit with { PatchSize = 7 }).WithInput(input => input with { ImageSize = 28 }) with { Name = "micro-28" };
         string dir = ExportTestModels.TempFolder();
         string checkpoint = MicroCheckpoint(dir, preset);
         string output = Path.Combine(dir, "micro28.onnx");
@@ -126,7 +126,7 @@ public sealed class ExportCommandTests
         string output = Path.Combine(dir, "micro-int8.onnx");
         var (code, stdout, stderr) = Export("--checkpoint", checkpoint, "--out", output, "--quantize", "int8", "--verify", "--verify-batch", "8");
         Assert.AreEqual(0, code, stderr);
-        StringAssert.Contains(stdout, $"quantised: {4 * TestPresets.MicroVit.Depth} MatMuls int8");
+        StringAssert.Contains(stdout, $"quantised: {4 * TestPresets.MicroVit.Vit.Depth} MatMuls int8");
         StringAssert.Contains(stdout, "int8-dynamic");
         StringAssert.Contains(stdout, "verify: passed");
         var model = Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(output));

@@ -10,22 +10,20 @@ namespace MoCoV3.Tests.Export;
 /// <summary>Small backbones with non-trivial weights for the export tests, and helpers around them.</summary>
 internal static class ExportTestModels
 {
-    public static ModelPreset MicroResNet => TestPresets.Get("resnet18-fmnist") with
+    public static ModelPreset MicroResNet => TestPresets.Get("resnet18-fmnist")
+        .WithResNet(resnet => resnet with { Layers = [1, 1, 1, 1] })
+        .WithHeads(heads => heads with { HiddenDim = 64, OutDim = 16 })
+        .WithInput(input => input with { ImageSize = 16 }) with
     {
         Name = "micro-resnet",
-        ImageSize = 16,
-        Layers = [1, 1, 1, 1],
-        HiddenDim = 64,
-        OutDim = 16,
     };
 
-    public static ModelPreset SmallBottleneckResNet => TestPresets.Get("resnet50") with
+    public static ModelPreset SmallBottleneckResNet => TestPresets.Get("resnet50")
+        .WithResNet(resnet => resnet with { Layers = [1, 1, 1, 1] })
+        .WithHeads(heads => heads with { HiddenDim = 64, OutDim = 16 })
+        .WithInput(input => input with { ImageSize = 64 }) with
     {
         Name = "small-bottleneck",
-        ImageSize = 64,
-        Layers = [1, 1, 1, 1],
-        HiddenDim = 64,
-        OutDim = 16,
     };
 
     /// <summary>
@@ -63,7 +61,7 @@ internal static class ExportTestModels
             backbone.train();
             using var noGrad = no_grad();
             using var scope = NewDisposeScope();
-            backbone.forward(randn(8, preset.Channels, preset.ImageSize, preset.ImageSize));
+            backbone.forward(randn(8, preset.Input.Channels, preset.Input.ImageSize, preset.Input.ImageSize));
         }
         backbone.eval();
     }

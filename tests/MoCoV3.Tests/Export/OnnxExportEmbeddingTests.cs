@@ -9,23 +9,23 @@ namespace MoCoV3.Tests.Export;
 [TestClass]
 public sealed class OnnxExportEmbeddingTests
 {
-    private static ModelPreset ClsMean(ModelPreset preset) => preset with { Embedding = EmbeddingKinds.ClassTokenAndMeanPatch };
+    private static ModelPreset ClsMean(ModelPreset preset) => preset.WithEmbedding(EmbeddingKinds.ClassTokenAndMeanPatch);
 
     [TestMethod]
     public void TorchSharpEmbedIsTheClassTokenThenTheMeanOfThePatchTokens()
     {
         var preset = ClsMean(TestPresets.MicroVit);
         using var backbone = (VisionTransformer)ExportTestModels.Build(preset);
-        Assert.AreEqual(2 * preset.EmbedDim, backbone.EmbeddingDim);
-        Assert.AreEqual(preset.EmbedDim, backbone.FeatureDim, "training and heads keep the class token");
+        Assert.AreEqual(2 * preset.Vit.EmbedDim, backbone.EmbeddingDim);
+        Assert.AreEqual(preset.Vit.EmbedDim, backbone.FeatureDim, "training and heads keep the class token");
         using var _ = no_grad();
         using var x = randn(3, 1, 16, 16);
         using var tokens = backbone.ForwardTokens(x);
         using var embedding = backbone.Embed(x);
         using var cls = backbone.forward(x);
-        Assert.AreEqual(0f, (embedding[.., ..preset.EmbedDim] - cls).abs().max().item<float>());
+        Assert.AreEqual(0f, (embedding[.., ..preset.Vit.EmbedDim] - cls).abs().max().item<float>());
         using var mean = tokens[.., 1..].mean([1]);
-        Assert.IsLessThan(1e-6f, (embedding[.., preset.EmbedDim..] - mean).abs().max().item<float>());
+        Assert.IsLessThan(1e-6f, (embedding[.., preset.Vit.EmbedDim..] - mean).abs().max().item<float>());
     }
 
     [TestMethod]
@@ -39,7 +39,7 @@ public sealed class OnnxExportEmbeddingTests
             using var weight = randn(4, backbone.FeatureDim);
             using var bias = randn(4);
             var model = OnnxExporter.Export(backbone, preset, new ExportOptions { Opset = opset, Head = LinearHead.FromTensors(weight, bias) });
-            Assert.AreEqual(2 * preset.EmbedDim, model.Graph.Output[0].Type.TensorType.Shape.Dim[1].DimValue);
+            Assert.AreEqual(2 * preset.Vit.EmbedDim, model.Graph.Output[0].Type.TensorType.Shape.Dim[1].DimValue);
 
             using var runner = new OnnxModelRunner(Google.Protobuf.MessageExtensions.ToByteArray(model));
             var result = OnnxVerifier.Verify(runner, backbone, preset, batch: 3, seed: opset);
@@ -49,7 +49,7 @@ public sealed class OnnxExportEmbeddingTests
             using var pixels = TorchReference.RandomPixels(2, 1, 16, seed: 4);
             var outputs = runner.Run(pixels.data<float>().ToArray(), 2);
             float[] embedding = outputs[OnnxMetadata.EmbeddingName], logits = outputs[OnnxMetadata.LogitsName];
-            int d = preset.EmbedDim;
+            int d = preset.Vit.EmbedDim;
             var w = weight.data<float>().ToArray();
             var b = bias.data<float>().ToArray();
             for (int i = 0; i < 2; i++)
@@ -65,10 +65,10 @@ public sealed class OnnxExportEmbeddingTests
     [TestMethod]
     public void AnUnknownOrResNetClsMeanEmbeddingIsRefusedByName()
     {
-        var bad = TestPresets.MicroVit with { Embedding = "avg" };
+        var bad = TestPresets.MicroVit.WithEmbedding("avg");
         var e = Assert.ThrowsExactly<InvalidDataException>(() => bad.Validate("test.json"));
         StringAssert.Contains(e.Message, "embedding must be 'cls' or 'cls+mean', either with '@lastN' for the last N blocks, found 'avg'");
-        var resnet = TestPresets.Get("resnet18-fmnist") with { Embedding = EmbeddingKinds.ClassTokenAndMeanPatch };
+        var resnet = TestPresets.Get("resnet18-fmnist").WithEmbedding(EmbeddingKinds.ClassTokenAndMeanPatch);
         e = Assert.ThrowsExactly<InvalidDataException>(() => resnet.Validate("r.json"));
         StringAssert.Contains(e.Message, "embedding must be 'cls' for a ResNet");
     }

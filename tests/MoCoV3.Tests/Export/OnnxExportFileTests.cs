@@ -30,14 +30,14 @@ public sealed class OnnxExportFileTests
         Assert.AreEqual("16", meta[OnnxMetadata.InputSize]);
         Assert.AreEqual("1", meta[OnnxMetadata.Channels]);
         Assert.AreEqual("32", meta[OnnxMetadata.EmbeddingDim]);
-        Assert.AreEqual(MicroVit.Mean[0], double.Parse(meta[OnnxMetadata.Mean], CultureInfo.InvariantCulture));
-        Assert.AreEqual(MicroVit.Std[0], double.Parse(meta[OnnxMetadata.Std], CultureInfo.InvariantCulture));
+        Assert.AreEqual(MicroVit.Input.Mean[0], double.Parse(meta[OnnxMetadata.Mean], CultureInfo.InvariantCulture));
+        Assert.AreEqual(MicroVit.Input.Std[0], double.Parse(meta[OnnxMetadata.Std], CultureInfo.InvariantCulture));
         Assert.AreEqual("fp32", meta[OnnxMetadata.Precision]);
         Assert.AreEqual("test", meta["source"]);
         StringAssert.StartsWith(meta[OnnxMetadata.Recipe], "MoCo v3, τ=0.2, optimizer adamw");
         var preset = JsonSerializer.Deserialize<ModelPreset>(meta[OnnxMetadata.Preset], ModelPreset.Json)!;
         Assert.AreEqual(MicroVit.Name, preset.Name);
-        Assert.AreEqual(MicroVit.EmbedDim, preset.EmbedDim);
+        Assert.AreEqual(MicroVit.Vit.EmbedDim, preset.Vit.EmbedDim);
         CollectionAssert.AreEqual(new[] { OnnxMetadata.EmbeddingName }, runner.OutputNames.ToArray());
         Assert.ThrowsExactly<ArgumentException>(() => OnnxExporter.Export(backbone, MicroVit,
             new ExportOptions { ExtraMetadata = new Dictionary<string, string> { [OnnxMetadata.Arch] = "x" } }));

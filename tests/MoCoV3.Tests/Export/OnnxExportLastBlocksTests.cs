@@ -16,20 +16,20 @@ public sealed class OnnxExportLastBlocksTests
     {
         // Block 0's part of a depth-2 model must equal the embedding of a depth-1 model holding the same patch
         // projection, tokens, block 0 and final norm: an independent statement of "block 0's tokens through the final norm".
-        var preset = TestPresets.MicroVit with { Embedding = kind };
+        var preset = TestPresets.MicroVit.WithEmbedding(kind);
         var single = EmbeddingSpec.Parse(kind) with { LastBlocks = 1 };
         using var deep = (VisionTransformer)ExportTestModels.Build(preset);
-        using var shallow = (VisionTransformer)BackboneFactory.Create(preset with { Depth = 1, Embedding = single.ToString() });
+        using var shallow = (VisionTransformer)BackboneFactory.Create(preset.WithEmbedding(single.ToString()).WithVit(vit => vit with { Depth = 1 }));
         var weights = deep.state_dict().Where(kv => !kv.Key.StartsWith("blocks.1.", StringComparison.Ordinal)).ToDictionary();
         shallow.load_state_dict(weights, strict: true);
-        using var deepSingle = (VisionTransformer)BackboneFactory.Create(preset with { Embedding = single.ToString() });
+        using var deepSingle = (VisionTransformer)BackboneFactory.Create(preset.WithEmbedding(single.ToString()));
         deepSingle.load_state_dict(deep.state_dict(), strict: true);
         deep.eval(); shallow.eval(); deepSingle.eval();
 
         using var _ = no_grad();
         using var x = randn(3, 1, 16, 16);
         using var embedding = deep.Embed(x);
-        int part = single.Width(preset.EmbedDim);
+        int part = single.Width(preset.Vit.EmbedDim);
         Assert.AreEqual(2 * part, (int)embedding.shape[1]);
         Assert.AreEqual(2 * part, deep.EmbeddingDim);
         using var last = deepSingle.Embed(x);
@@ -45,13 +45,13 @@ public sealed class OnnxExportLastBlocksTests
     {
         foreach (int opset in new[] { ExportOptions.MinOpset, ExportOptions.MaxOpset })
         {
-            var preset = TestPresets.MicroVit with { Embedding = "cls+mean@last2" };
+            var preset = TestPresets.MicroVit.WithEmbedding("cls+mean@last2");
             using var backbone = ExportTestModels.Build(preset);
             manual_seed(11);
             using var weight = randn(4, backbone.FeatureDim);
             using var bias = randn(4);
             var model = OnnxExporter.Export(backbone, preset, new ExportOptions { Opset = opset, Head = LinearHead.FromTensors(weight, bias) });
-            int d = preset.EmbedDim;
+            int d = preset.Vit.EmbedDim;
             Assert.AreEqual(4 * d, model.Graph.Output[0].Type.TensorType.Shape.Dim[1].DimValue);
             Assert.AreEqual(1, model.Graph.Initializer.Count(t => t.Name == "norm.weight"), "the final norm's weights are stored once");
 

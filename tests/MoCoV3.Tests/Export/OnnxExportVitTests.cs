@@ -126,9 +126,9 @@ public sealed class OnnxExportVitTests
         Assert.AreEqual(OnnxMetadata.InputName, model.Graph.Node[0].Input[0]);
         Assert.AreEqual("Div", model.Graph.Node[1].OpType);
         var norms = model.Graph.Node.Where(n => n.OpType == "LayerNormalization").ToList();
-        Assert.HasCount(2 * MicroVit.Depth + 1, norms);
+        Assert.HasCount(2 * MicroVit.Vit.Depth + 1, norms);
         Assert.IsTrue(norms.All(n => Math.Abs(n.Attribute.Single(a => a.Name == "epsilon").F - 1e-6f) < 1e-12));
-        Assert.HasCount(MicroVit.Depth, model.Graph.Node.Where(n => n.OpType == "Erf").ToList());
+        Assert.HasCount(MicroVit.Vit.Depth, model.Graph.Node.Where(n => n.OpType == "Erf").ToList());
 
         var broken = model.Clone();
         broken.Graph.Node.RemoveAt(5);

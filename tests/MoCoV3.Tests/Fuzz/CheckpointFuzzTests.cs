@@ -83,7 +83,7 @@ public sealed class CheckpointFuzzTests
         using (var scope = NewDisposeScope())
         {
             // One step, so that the optimiser state has its moments.
-            using var x = rand(2, preset.Channels, preset.ImageSize, preset.ImageSize);
+            using var x = rand(2, preset.Input.Channels, preset.Input.ImageSize, preset.Input.ImageSize);
             model.forward(x, x, 0.99).backward();
             optimizer.Step();
         }

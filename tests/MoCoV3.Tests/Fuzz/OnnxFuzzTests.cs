@@ -32,7 +32,7 @@ public sealed class OnnxFuzzTests
             new("encoder.onnx", model), new("graph-encoder.onnx", model, OnnxMutations.Mutate),
             new("sealed-encoder.onnx", sealedModel), new("digest-encoder.onnx", sealedModel, OnnxMutations.MutateDigest),
         ];
-        var pixels = new float[preset.Channels * preset.ImageSize * preset.ImageSize];
+        var pixels = new float[preset.Input.Channels * preset.Input.ImageSize * preset.Input.ImageSize];
         FuzzHarness.Run(".onnx", dir.Path, seeds, path =>
         {
             using var runner = new OnnxModelRunner(path);

@@ -59,7 +59,7 @@ public sealed class CheckpointImportTests
         Assert.AreEqual(CheckpointFormat.Timm, imported.Format);
         Assert.AreEqual(0.0, FeatureDifference(source, imported.Backbone, preset));
         Assert.IsNotNull(imported.Head);
-        CollectionAssert.AreEqual(new long[] { 10, preset.EmbedDim }, imported.Head.Weight.shape);
+        CollectionAssert.AreEqual(new long[] { 10, preset.Vit.EmbedDim }, imported.Head.Weight.shape);
         CollectionAssert.AreEqual(new long[] { 10 }, imported.Head!.Bias!.shape);
         Assert.AreEqual(0, imported.Report.Skipped.Count);
         Assert.AreEqual("", imported.Report.Wrapper);

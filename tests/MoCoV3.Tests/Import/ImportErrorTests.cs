@@ -64,7 +64,7 @@ public sealed class ImportErrorTests
     [TestMethod]
     public void WiderVitIsRefusedWithKeysAndShapes()
     {
-        var wider = TestPresets.MicroVit with { Name = "wider", EmbedDim = 48, Heads = 3 };
+        var wider = TestPresets.MicroVit.WithVit(vit => vit with { EmbedDim = 48, Heads = 3 }) with { Name = "wider" };
         using var source = SourceMoCo(wider, 52);
         string path = MMSelfSup(source);
         var e = Assert.ThrowsExactly<InvalidDataException>(() => CheckpointImporter.Load(path, null, TestPresets.MicroVit));

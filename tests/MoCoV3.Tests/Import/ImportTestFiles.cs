@@ -15,13 +15,12 @@ namespace MoCoV3.Tests.Import;
 /// </summary>
 internal static class ImportTestFiles
 {
-    public static ModelPreset MicroResNet => TestPresets.Get("resnet18-fmnist") with
+    public static ModelPreset MicroResNet => TestPresets.Get("resnet18-fmnist")
+        .WithResNet(resnet => resnet with { Layers = [1, 1, 1, 1] })
+        .WithHeads(heads => heads with { HiddenDim = 64, OutDim = 16 })
+        .WithInput(input => input with { ImageSize = 16 }) with
     {
         Name = "micro-resnet",
-        ImageSize = 16,
-        Layers = [1, 1, 1, 1],
-        HiddenDim = 64,
-        OutDim = 16,
     };
 
     public static string TempFile(string name)
@@ -134,10 +133,10 @@ internal static class ImportTestFiles
         actual.eval();
         using var _ = no_grad();
         manual_seed(99);
-        using var x = randn(batch, preset.Channels, preset.ImageSize, preset.ImageSize);
+        using var x = randn(batch, preset.Input.Channels, preset.Input.ImageSize, preset.Input.ImageSize);
         using var a = expected.forward(x);
         using var b = actual.forward(x);
-        Assert.AreEqual(preset.IsVit ? preset.EmbedDim : a.shape[1], b.shape[1]);
+        Assert.AreEqual(preset.IsVit ? preset.Vit.EmbedDim : a.shape[1], b.shape[1]);
         return (a - b).abs().max().item<float>();
     }
 }

@@ -127,11 +127,11 @@ public sealed class SafeTensorsImportTests
         using var converted = CheckpointImporter.Load(result.Output, null, null);   // shipped presets + the file's own
         Assert.AreEqual(preset.Name, converted.Preset.Name);
         manual_seed(5);
-        float[] pixels = rand(3, preset.Channels, preset.ImageSize, preset.ImageSize).data<float>().ToArray();
+        float[] pixels = rand(3, preset.Input.Channels, preset.Input.ImageSize, preset.Input.ImageSize).data<float>().ToArray();
         float[] a = Embed(original, pixels), b = Embed(converted, pixels);
-        Assert.AreEqual(3 * preset.EmbedDim, a.Length);
+        Assert.AreEqual(3 * preset.Vit.EmbedDim, a.Length);
         Assert.IsTrue(a.Zip(b).Max(p => Math.Abs(p.First - p.Second)) <= 1e-5, "embeddings differ after the round trip");
-        Assert.IsTrue(Enumerable.Range(0, preset.EmbedDim).Any(i => Math.Abs(a[i] - a[preset.EmbedDim + i]) > 1e-3), "two images gave one embedding");
+        Assert.IsTrue(Enumerable.Range(0, preset.Vit.EmbedDim).Any(i => Math.Abs(a[i] - a[preset.Vit.EmbedDim + i]) > 1e-3), "two images gave one embedding");
     }
 
     [TestMethod]
@@ -181,7 +181,7 @@ public sealed class SafeTensorsImportTests
     {
         var preset = TestPresets.MicroVit;
         using var source = SourceBackbone(preset, 75);
-        var wrong = preset with { Name = "wrong", Depth = 3 };
+        var wrong = preset.WithVit(vit => vit with { Depth = 3 }) with { Name = "wrong" };
         string path = TempFile("wrong.safetensors");
         SafeTensorsFile.Write(path, source.state_dict().Select(kv => KeyValuePair.Create(kv.Key, kv.Value)),
                               new Dictionary<string, string> { [SafeTensorsContent.PresetKey] = JsonSerializer.Serialize(wrong, ModelPreset.Json) });

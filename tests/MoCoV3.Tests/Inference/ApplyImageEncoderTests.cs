@@ -15,9 +15,11 @@ namespace MoCoV3.Tests.Inference;
 [TestClass]
 public sealed class ApplyImageEncoderTests
 {
-    private static ModelPreset Preset => TestPresets.MicroVit with
+    private static ModelPreset Preset => TestPresets.MicroVit
+        .WithEmbedding("cls+mean")
+        .WithInput(input => input with { ImageSize = 20, Channels = 3, Mean = [0.5, 0.4, 0.3], Std = [0.2, 0.25, 0.3] }) with
     {
-        Name = "micro-vit-rgb", ImageSize = 20, Channels = 3, Mean = [0.5, 0.4, 0.3], Std = [0.2, 0.25, 0.3], Embedding = "cls+mean",
+        Name = "micro-vit-rgb",
     };
 
     public sealed class ImageRow

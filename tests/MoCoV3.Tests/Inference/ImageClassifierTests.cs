@@ -12,7 +12,7 @@ namespace MoCoV3.Tests.Inference;
 [TestClass]
 public sealed class ImageClassifierTests
 {
-    private static ModelPreset Preset => TestPresets.MicroVit with { Name = "micro-vit-classifier", Embedding = "cls+mean" };
+    private static ModelPreset Preset => TestPresets.MicroVit.WithEmbedding("cls+mean") with { Name = "micro-vit-classifier" };
 
     private static readonly string[] Names = ["T-shirt/top", "Trouser", "Pullover", "Ankle boot"];
 
@@ -37,7 +37,7 @@ public sealed class ImageClassifierTests
             ImageDecoder.Decode(image, 16, 1, pixels);
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
-            var x = (tensor(pixels, [1, 1, 16, 16]).to_type(ScalarType.Float32) / 255.0 - preset.Mean[0]) / preset.Std[0];
+            var x = (tensor(pixels, [1, 1, 16, 16]).to_type(ScalarType.Float32) / 255.0 - preset.Input.Mean[0]) / preset.Input.Std[0];
             return nn.functional.linear(backbone.forward(x), weight, bias).data<float>().ToArray();
         }).ToArray();
         return (dir, model, images, logits);

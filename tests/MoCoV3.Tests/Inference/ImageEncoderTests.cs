@@ -15,14 +15,11 @@ namespace MoCoV3.Tests.Inference;
 public sealed class ImageEncoderTests
 {
     /// <summary>An RGB micro ViT reading class token + mean patch token of the last two blocks (a non-trivial embedding).</summary>
-    private static ModelPreset RgbVit => TestPresets.MicroVit with
+    private static ModelPreset RgbVit => TestPresets.MicroVit
+        .WithEmbedding("cls+mean@last2")
+        .WithInput(input => input with { ImageSize = 24, Channels = 3, Mean = [0.5, 0.4, 0.3], Std = [0.2, 0.25, 0.3] }) with
     {
         Name = "micro-vit-rgb",
-        ImageSize = 24,
-        Channels = 3,
-        Mean = [0.5, 0.4, 0.3],
-        Std = [0.2, 0.25, 0.3],
-        Embedding = "cls+mean@last2",
     };
 
     private static (string Dir, string Model, string[] Images) Setup(ModelPreset preset, out Backbone backbone)
@@ -52,13 +49,13 @@ public sealed class ImageEncoderTests
     /// <summary>The TorchSharp backbone on the same decoded pixels, normalised with the preset's mean and std.</summary>
     private static float[] TorchEmbedding(Backbone backbone, ModelPreset preset, string image)
     {
-        var pixels = new byte[preset.Channels * preset.ImageSize * preset.ImageSize];
-        ImageDecoder.Decode(image, preset.ImageSize, preset.Channels, pixels);
+        var pixels = new byte[preset.Input.Channels * preset.Input.ImageSize * preset.Input.ImageSize];
+        ImageDecoder.Decode(image, preset.Input.ImageSize, preset.Input.Channels, pixels);
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var shape = new long[] { 1, preset.Channels, 1, 1 };
-        var x = tensor(pixels, [1, preset.Channels, preset.ImageSize, preset.ImageSize]).to_type(ScalarType.Float32) / 255.0;
-        x = (x - tensor(preset.Mean.Select(v => (float)v).ToArray(), shape)) / tensor(preset.Std.Select(v => (float)v).ToArray(), shape);
+        var shape = new long[] { 1, preset.Input.Channels, 1, 1 };
+        var x = tensor(pixels, [1, preset.Input.Channels, preset.Input.ImageSize, preset.Input.ImageSize]).to_type(ScalarType.Float32) / 255.0;
+        x = (x - tensor(preset.Input.Mean.Select(v => (float)v).ToArray(), shape)) / tensor(preset.Input.Std.Select(v => (float)v).ToArray(), shape);
         return backbone.Embed(x).data<float>().ToArray();
     }
 
@@ -100,7 +97,7 @@ public sealed class ImageEncoderTests
     [TestMethod]
     public void TheResNetEncoderMatchesTorchSharpToo()
     {
-        var preset = ExportTestModels.MicroResNet with { Channels = 3, Mean = [0.485, 0.456, 0.406], Std = [0.229, 0.224, 0.225] };
+        var preset = ExportTestModels.MicroResNet.WithInput(input => input with { Channels = 3, Mean = [0.485, 0.456, 0.406], Std = [0.229, 0.224, 0.225] });
         var (_, model, images) = Setup(preset, out var backbone);
         using (backbone)
         using (var encoder = ImageEncoder.Load(model, new ImageModelOptions { MaxBatch = 3 }))

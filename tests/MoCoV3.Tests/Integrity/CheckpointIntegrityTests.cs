@@ -27,7 +27,7 @@ public sealed class CheckpointIntegrityTests
         using var optimizer = new AdamWOptimizer(model.TrainableParameters(), 1e-3, 0.1);
         using (NewDisposeScope())
         {
-            using var x = rand(2, Preset.Channels, Preset.ImageSize, Preset.ImageSize);
+            using var x = rand(2, Preset.Input.Channels, Preset.Input.ImageSize, Preset.Input.ImageSize);
             model.forward(x, x, 0.99).backward();
             optimizer.Step();
         }

@@ -45,7 +45,7 @@ public sealed class OnnxDigestTests
             digest.GetProperty("initializers").GetProperty(qkv.Name).GetString());
         Assert.AreEqual(model.Graph.Initializer.Count, digest.GetProperty("initializers").EnumerateObject().Count());
         using var runner = new OnnxModelRunner(path);
-        Assert.AreEqual(32, runner.Run(new float[Preset.Channels * Preset.ImageSize * Preset.ImageSize], 1)[OnnxMetadata.EmbeddingName].Length);
+        Assert.AreEqual(32, runner.Run(new float[Preset.Input.Channels * Preset.Input.ImageSize * Preset.Input.ImageSize], 1)[OnnxMetadata.EmbeddingName].Length);
     }
 
     [TestMethod]

@@ -21,7 +21,7 @@ public sealed class PresetChecksumTests
         Assert.AreEqual($"// mocov3 checksum xxh3 {XxHash3.HashToUInt64(Encoding.UTF8.GetBytes(body)):x16}", lines[^1]);
         Assert.AreEqual(JsonSerializer.Serialize(preset, ModelPreset.Json), JsonSerializer.Serialize(PresetCatalog.Load(path), ModelPreset.Json));
 
-        string damaged = text.Replace($"\"embed_dim\": {preset.EmbedDim},", $"\"embed_dim\": {preset.EmbedDim + 16},", StringComparison.Ordinal);
+        string damaged = text.Replace($"\"embed_dim\": {preset.Vit.EmbedDim},", $"\"embed_dim\": {preset.Vit.EmbedDim + 16},", StringComparison.Ordinal);
         Assert.AreNotEqual(text, damaged);
         File.WriteAllText(path, damaged);
         var e = Assert.ThrowsExactly<InvalidDataException>(() => PresetCatalog.Load(path));
@@ -30,6 +30,6 @@ public sealed class PresetChecksumTests
         Assert.ThrowsExactly<InvalidDataException>(() => PresetCatalog.Get(path));
 
         File.WriteAllText(path, damaged[..damaged.TrimEnd('\n').LastIndexOf('\n')] + "\n"); // the checksum line deleted
-        Assert.AreEqual(preset.EmbedDim + 16, PresetCatalog.Load(path).EmbedDim);
+        Assert.AreEqual(preset.Vit.EmbedDim + 16, PresetCatalog.Load(path).Vit.EmbedDim);
     }
 }

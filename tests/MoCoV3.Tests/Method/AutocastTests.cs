@@ -13,9 +13,12 @@ namespace MoCoV3.Tests.Method;
 [TestClass]
 public sealed class AutocastTests
 {
-    private static ModelPreset MicroResNet => TestPresets.Get("resnet18-fmnist") with
+    private static ModelPreset MicroResNet => TestPresets.Get("resnet18-fmnist")
+        .WithResNet(resnet => resnet with { Layers = [1, 1, 1, 1] })
+        .WithHeads(heads => heads with { HiddenDim = 64, OutDim = 16 })
+        .WithInput(input => input with { ImageSize = 16 }) with
     {
-        Name = "micro-resnet", ImageSize = 16, Layers = [1, 1, 1, 1], HiddenDim = 64, OutDim = 16,
+        Name = "micro-resnet",
     };
 
     [TestMethod]

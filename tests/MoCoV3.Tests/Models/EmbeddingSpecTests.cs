@@ -39,9 +39,9 @@ public sealed class EmbeddingSpecTests
     [TestMethod]
     public void APresetMayNotReadMoreBlocksThanItHas()
     {
-        var preset = TestPresets.MicroVit with { Embedding = "cls+mean@last3" };
+        var preset = TestPresets.MicroVit.WithEmbedding("cls+mean@last3");
         var e = Assert.ThrowsExactly<InvalidDataException>(() => preset.Validate("deep.json"));
         StringAssert.Contains(e.Message, "deep.json: preset 'micro-vit': embedding 'cls+mean@last3' reads 3 blocks, but depth is 2");
-        (preset with { Embedding = "cls+mean@last2" }).Validate("ok.json");
+        (preset.WithEmbedding("cls+mean@last2")).Validate("ok.json");
     }
 }

@@ -14,8 +14,8 @@ public sealed class PresetCatalogTests
             new[] { "vit-tiny-fmnist", "vit-tiny-fmnist-quick", "vit-small", "vit-base", "vit-large", "resnet50", "resnet18-fmnist" }, names);
         // The quickstart preset (model card: models/vit-tiny-fmnist-quick.md).
         var quick = PresetCatalog.Get("vit-tiny-fmnist-quick");
-        Assert.AreEqual((28, 1, 7, 128, 6, 4, 1024, 0.9), (quick.ImageSize, quick.Channels, quick.PatchSize, quick.EmbedDim, quick.Depth, quick.Heads, quick.HiddenDim, quick.Momentum0));
-        Assert.AreEqual("cls+mean@last4", quick.Embedding);
+        Assert.AreEqual((28, 1, 7, 128, 6, 4, 1024, 0.9), (quick.Input.ImageSize, quick.Input.Channels, quick.Vit.PatchSize, quick.Vit.EmbedDim, quick.Vit.Depth, quick.Vit.Heads, quick.Heads.HiddenDim, quick.Recipe.Momentum0));
+        Assert.AreEqual("cls+mean@last4", quick.Backbone.Embedding);
         using var backbone = BackboneFactory.Create(quick);
         Assert.AreEqual(1024, backbone.EmbeddingDim, "class token ++ mean patch token of 4 blocks at width 128");
     }
@@ -24,15 +24,15 @@ public sealed class PresetCatalogTests
     public void RecipesMatchThePaper()
     {
         var vitS = PresetCatalog.Get("vit-small");
-        Assert.AreEqual((OptimizerKind.AdamW, 1.5e-4, 0.1, 0.2, 0.99, 40.0), (vitS.Optimizer, vitS.BaseLr, vitS.WeightDecay, vitS.Temperature, vitS.Momentum0, vitS.WarmupEpochs));
-        Assert.AreEqual((3, 4096, 256, true), (vitS.ProjectorLayers, vitS.HiddenDim, vitS.OutDim, vitS.PredictorLastBn));
+        Assert.AreEqual((OptimizerKind.AdamW, 1.5e-4, 0.1, 0.2, 0.99, 40.0), (vitS.Recipe.Optimizer, vitS.Recipe.BaseLr, vitS.Recipe.WeightDecay, vitS.Recipe.Temperature, vitS.Recipe.Momentum0, vitS.Recipe.WarmupEpochs));
+        Assert.AreEqual((3, 4096, 256, true), (vitS.Heads.ProjectorLayers, vitS.Heads.HiddenDim, vitS.Heads.OutDim, vitS.Heads.PredictorLastBn));
         var r50 = PresetCatalog.Get("resnet50");
-        Assert.AreEqual((OptimizerKind.Lars, 0.6, 1e-6, 1.0, 2, false), (r50.Optimizer, r50.BaseLr, r50.WeightDecay, r50.Temperature, r50.ProjectorLayers, r50.PredictorLastBn));
+        Assert.AreEqual((OptimizerKind.Lars, 0.6, 1e-6, 1.0, 2, false), (r50.Recipe.Optimizer, r50.Recipe.BaseLr, r50.Recipe.WeightDecay, r50.Recipe.Temperature, r50.Heads.ProjectorLayers, r50.Heads.PredictorLastBn));
         var tiny = PresetCatalog.Get("vit-tiny-fmnist");
-        Assert.AreEqual((28, 1, 4, 192, 6, 3), (tiny.ImageSize, tiny.Channels, tiny.PatchSize, tiny.EmbedDim, tiny.Depth, tiny.Heads));
+        Assert.AreEqual((28, 1, 4, 192, 6, 3), (tiny.Input.ImageSize, tiny.Input.Channels, tiny.Vit.PatchSize, tiny.Vit.EmbedDim, tiny.Vit.Depth, tiny.Vit.Heads));
         var r18 = PresetCatalog.Get("resnet18-fmnist");
-        Assert.IsTrue(r18.SmallStem);
-        Assert.AreEqual(ResNetBlock.Basic, r18.Block);
+        Assert.IsTrue(r18.ResNet.SmallStem);
+        Assert.AreEqual(ResNetBlock.Basic, r18.ResNet.Block);
     }
 
     [TestMethod]
@@ -42,27 +42,27 @@ public sealed class PresetCatalogTests
         foreach (var name in new[] { "vit-small", "vit-base", "vit-large", "resnet50" })
         {
             var official = PresetCatalog.Get(name);
-            Assert.IsNull(official.LinclsBaseLr, name);
+            Assert.IsNull(official.Lincls.BaseLr, name);
             Assert.IsFalse(JsonSerializer.Serialize(official, ModelPreset.Json).Contains("\"lincls\""), $"{name}: no lincls group without its fields");
         }
 
         string dir = TestData.NewFolder();
         string path = Path.Combine(dir, "lr.json");
-        var preset = PresetCatalog.Get("vit-tiny-fmnist") with { Name = "with-lincls-lr", LinclsBaseLr = 0.25 };
+        var preset = PresetCatalog.Get("vit-tiny-fmnist").WithLincls(lincls => lincls with { BaseLr = 0.25 }) with { Name = "with-lincls-lr" };
         string json = JsonSerializer.Serialize(preset, ModelPreset.Json);
         StringAssert.Contains(json, "\"lincls\": {\n    \"base_lr\": 0.25\n  }");
         File.WriteAllText(path, json);
-        Assert.AreEqual(0.25, PresetCatalog.Load(path).LinclsBaseLr);
+        Assert.AreEqual(0.25, PresetCatalog.Load(path).Lincls.BaseLr);
 
         foreach (var bad in new[] { "0", "-1", "1e9" })
         {
             File.WriteAllText(path, json.Replace("\"base_lr\": 0.25", $"\"base_lr\": {bad}"));
             var e = Assert.ThrowsExactly<InvalidDataException>(() => PresetCatalog.Load(path), bad);
             StringAssert.Contains(e.Message, path);
-            StringAssert.Contains(e.Message, "lincls_base_lr must be in (0, 1000]");
+            StringAssert.Contains(e.Message, "lincls.base_lr must be in (0, 1000]");
         }
         File.WriteAllText(path, json.Replace("\"base_lr\": 0.25", "\"base_lr\": \"fast\""));
-        StringAssert.Contains(Assert.ThrowsExactly<InvalidDataException>(() => PresetCatalog.Load(path)).Message, "lincls_base_lr");
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidDataException>(() => PresetCatalog.Load(path)).Message, "lincls.base_lr");
     }
 
     [TestMethod]

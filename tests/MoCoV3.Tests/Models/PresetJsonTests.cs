@@ -14,13 +14,35 @@ public sealed class PresetJsonTests
         foreach (var preset in PresetCatalog.All())
         {
             string grouped = JsonSerializer.Serialize(preset, ModelPreset.Json);
-            string flat = JsonSerializer.Serialize(preset, ModelPreset.FlatJson);
+            string flat = Flat(preset);
             StringAssert.Contains(flat, "\"embed_dim\"", "the flat form has every field at the top");
+            StringAssert.Contains(flat, "\"small_stem\"", "the flat form carries both architectures' fields");
             var fromFlat = ModelPreset.Parse(flat, "flat");
             Assert.AreEqual(grouped, JsonSerializer.Serialize(fromFlat, ModelPreset.Json), preset.Name);
-            Assert.AreEqual(preset, fromFlat with { Layers = preset.Layers, Mean = preset.Mean, Std = preset.Std }, preset.Name);
-            CollectionAssert.AreEqual(preset.Mean, fromFlat.Mean);
+            Assert.AreEqual(preset.Arch, fromFlat.Arch);
+            Assert.AreEqual(preset.Heads, fromFlat.Heads, preset.Name);
+            Assert.AreEqual(preset.Lincls, fromFlat.Lincls, preset.Name);
+            CollectionAssert.AreEqual(preset.Input.Mean, fromFlat.Input.Mean);
         }
+    }
+
+    /// <summary>
+    /// <paramref name="preset"/> in the flat form that earlier versions wrote into checkpoints and ONNX metadata: every field
+    /// of both architectures at the top (the other family's at their defaults), linear-evaluation fields as <c>lincls_NAME</c>.
+    /// </summary>
+    private static string Flat(ModelPreset preset)
+    {
+        var grouped = JsonNode.Parse(JsonSerializer.Serialize(preset, ModelPreset.Json))!.AsObject();
+        var flat = new JsonObject();
+        foreach (var (key, value) in grouped)
+        {
+            if (value is not JsonObject group) { flat[key] = value?.DeepClone(); continue; }
+            foreach (var (field, v) in group) flat[key == "lincls" ? "lincls_" + field : field] = v?.DeepClone();
+        }
+        BackboneConfig other = preset.IsVit ? new ResNetConfig() : new VitConfig();
+        foreach (var (field, v) in JsonSerializer.SerializeToNode(other, other.GetType(), ModelPreset.Json)!.AsObject())
+            if (!flat.ContainsKey(field)) flat[field] = v?.DeepClone();
+        return flat.ToJsonString();
     }
 
     [TestMethod]

@@ -94,7 +94,7 @@ public sealed class ResNetTests
     [TestMethod]
     public void Resnet50_WithoutZeroInitResidualKeepsBn3WeightsAtOne()
     {
-        using var model = new ResNet(Resnet50 with { ZeroInitResidual = false });
+        using var model = new ResNet(Resnet50.WithResNet(resnet => resnet with { ZeroInitResidual = false }));
         var bn3 = model.named_parameters().Where(np => np.name.EndsWith(".bn3.weight", StringComparison.Ordinal)).ToList();
         Assert.AreEqual(16, bn3.Count);
         foreach (var (name, weight) in bn3)
@@ -126,8 +126,8 @@ public sealed class ResNetTests
     public void Resnet18SmallStem_ParameterCountAndShapes()
     {
         var preset = Resnet18Fmnist;
-        Assert.AreEqual(1, preset.Channels);
-        Assert.IsTrue(preset.SmallStem);
+        Assert.AreEqual(1, preset.Input.Channels);
+        Assert.IsTrue(preset.ResNet.SmallStem);
         using var model = new ResNet(preset);
         // Hand count (conv weights: out x in x k x k, no biases; BN: gamma + beta = 2 x channels):
         //   stem:   conv1 3x3x1x64 = 576;  bn1 128                                     ->       704
@@ -203,7 +203,7 @@ public sealed class ResNetTests
     [TestMethod]
     public void Resnet_RejectsBadPresets()
     {
-        Assert.ThrowsExactly<ArgumentException>(() => new ResNet(Resnet50 with { Block = (ResNetBlock)7 }));
-        Assert.ThrowsExactly<ArgumentException>(() => new ResNet(Resnet50 with { Layers = [3, 4, 6] }));
+        Assert.ThrowsExactly<ArgumentException>(() => new ResNet(Resnet50.WithResNet(resnet => resnet with { Block = (ResNetBlock)7 })));
+        Assert.ThrowsExactly<ArgumentException>(() => new ResNet(Resnet50.WithResNet(resnet => resnet with { Layers = [3, 4, 6] })));
     }
 }

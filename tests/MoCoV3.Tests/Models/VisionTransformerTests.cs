@@ -23,7 +23,7 @@ public sealed class VisionTransformerTests
     public void VitSmallHasTwelveHeadsAndTimmNames()
     {
         var preset = PresetCatalog.Get("vit-small");
-        Assert.AreEqual(12, preset.Heads);
+        Assert.AreEqual(12, preset.Vit.Heads);
         using var vit = new VisionTransformer(preset);
         var shapes = vit.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.shape);
         CollectionAssert.AreEqual(new long[] { 1152, 384 }, shapes["blocks.0.attn.qkv.weight"]);
@@ -41,7 +41,7 @@ public sealed class VisionTransformerTests
         var preset = TestPresets.Get("vit-tiny-fmnist");
         using var vit = new VisionTransformer(preset);
         var p = vit.named_parameters().ToDictionary(kv => kv.name, kv => kv.parameter);
-        int d = preset.EmbedDim;
+        int d = preset.Vit.EmbedDim;
 
         // Patch projection: uniform within sqrt(6 / (C·P·P + D)), zero bias, frozen.
         double patchBound = Math.Sqrt(6.0 / (1 * 4 * 4 + d));

@@ -113,7 +113,7 @@ public sealed class InitialWeightsTests
     public void ABackboneOfAnotherShapeIsRefusedBeforeAnythingIsLoaded()
     {
         var preset = TestPresets.MicroVit;
-        using var backbone = MoCoV3.Tests.Import.ImportTestFiles.SourceBackbone(preset with { Depth = 3 }, 29);
+        using var backbone = MoCoV3.Tests.Import.ImportTestFiles.SourceBackbone(preset.WithVit(vit => vit with { Depth = 3 }), 29);
         string path = MoCoV3.Tests.Import.SafeTensorsImportTests.AsSafeTensors(
             MoCoV3.Tests.Import.ImportTestFiles.Flat(backbone, "head", "deep.pth"), "deep.safetensors");
         using var target = new MoCo(preset, BackboneFactory.Create);
@@ -130,7 +130,7 @@ public sealed class InitialWeightsTests
     {
         using var source = new MoCo(TestPresets.MicroVit, BackboneFactory.Create);
         string path = WriteOfficialCheckpoint(source);
-        using var wider = new MoCo(TestPresets.MicroVit with { EmbedDim = 48, Heads = 3 }, BackboneFactory.Create);
+        using var wider = new MoCo(TestPresets.MicroVit.WithVit(vit => vit with { EmbedDim = 48, Heads = 3 }), BackboneFactory.Create);
         var before = wider.state_dict()["base_encoder.backbone.norm.weight"].clone();
         var e = Assert.ThrowsExactly<InvalidDataException>(() => InitialWeights.Load(path, wider, null));
         StringAssert.Contains(e.Message, path);

@@ -10,14 +10,11 @@ public sealed class KnnMonitorTests
 {
     public TestContext TestContext { get; set; } = null!;
 
-    private static ModelPreset TinyFmnistVit => PresetCatalog.Get("vit-tiny-fmnist") with
+    private static ModelPreset TinyFmnistVit => PresetCatalog.Get("vit-tiny-fmnist")
+        .WithVit(vit => vit with { EmbedDim = 32, Depth = 1, Heads = 2 })
+        .WithHeads(heads => heads with { HiddenDim = 64, OutDim = 32 }) with
     {
         Name = "vit-fmnist-knn-test",
-        EmbedDim = 32,
-        Depth = 1,
-        Heads = 2,
-        HiddenDim = 64,
-        OutDim = 32,
     };
 
     [TestMethod]

@@ -12,14 +12,11 @@ public sealed class PretrainerTests
     public TestContext TestContext { get; set; } = null!;
 
     /// <summary>vit-tiny-fmnist shrunk (64 wide, 2 blocks) so a few hundred steps run in seconds on 2 cores.</summary>
-    private static ModelPreset SmallFmnistVit => PresetCatalog.Get("vit-tiny-fmnist") with
+    private static ModelPreset SmallFmnistVit => PresetCatalog.Get("vit-tiny-fmnist")
+        .WithVit(vit => vit with { EmbedDim = 64, Depth = 2, Heads = 2 })
+        .WithHeads(heads => heads with { HiddenDim = 256, OutDim = 64 }) with
     {
         Name = "vit-fmnist-test",
-        EmbedDim = 64,
-        Depth = 2,
-        Heads = 2,
-        HiddenDim = 256,
-        OutDim = 64,
     };
 
     [TestMethod]
@@ -64,7 +61,7 @@ public sealed class PretrainerTests
     public void ResumeContinuesExactlyAsAnUninterruptedRun()
     {
         TestData.RequireFashionMnist();
-        var preset = SmallFmnistVit with { Depth = 1, HiddenDim = 128 };
+        var preset = SmallFmnistVit.WithVit(vit => vit with { Depth = 1 }).WithHeads(heads => heads with { HiddenDim = 128 });
         PretrainOptions Options(string dir) => new()
         {
             OutputDir = dir, Data = new() { Limit = 512 }, Batch = 64, MaxSteps = 12, Lr = 1e-3, LogEvery = 1, SaveEvery = 100, Seed = 5,
@@ -103,7 +100,7 @@ public sealed class PretrainerTests
     public void ResumingOnOtherDataIsRefused()
     {
         TestData.RequireFashionMnist();
-        var preset = SmallFmnistVit with { Depth = 1, HiddenDim = 128 };
+        var preset = SmallFmnistVit.WithVit(vit => vit with { Depth = 1 }).WithHeads(heads => heads with { HiddenDim = 128 });
         string dir = TestData.NewFolder();
         var options = new PretrainOptions { OutputDir = dir, Batch = 64, MaxSteps = 2, LogEvery = 1, TensorBoard = false, Data = new() { Limit = 256 } };
         new Pretrainer().Run(preset, options);
@@ -116,7 +113,7 @@ public sealed class PretrainerTests
     public void ResumingWithAnotherPresetIsRefusedNamingBoth()
     {
         TestData.RequireFashionMnist();
-        var preset = SmallFmnistVit with { Depth = 1, HiddenDim = 128 };
+        var preset = SmallFmnistVit.WithVit(vit => vit with { Depth = 1 }).WithHeads(heads => heads with { HiddenDim = 128 });
         string dir = TestData.NewFolder();
         var options = new PretrainOptions { OutputDir = dir, Batch = 64, MaxSteps = 2, LogEvery = 1, TensorBoard = false, Data = new() { Limit = 256 } };
         new Pretrainer().Run(preset, options);
@@ -130,13 +127,13 @@ public sealed class PretrainerTests
         StringAssert.Contains(e.Message, $"preset '{preset.Name}'");
         StringAssert.Contains(e.Message, "'other-vit'");
         // The same name with other training fields (an edited JSON): refused, the fields named.
-        e = Assert.ThrowsExactly<ArgumentException>(() => new Pretrainer().Run(preset with { Temperature = 0.1, Depth = 2 }, options with { MaxSteps = 4, Resume = "auto" }));
-        StringAssert.Contains(e.Message, "they differ in depth, temperature");
+        e = Assert.ThrowsExactly<ArgumentException>(() => new Pretrainer().Run(preset.WithVit(vit => vit with { Depth = 2 }).WithRecipe(recipe => recipe with { Temperature = 0.1 }), options with { MaxSteps = 4, Resume = "auto" }));
+        StringAssert.Contains(e.Message, "they differ in backbone.depth, recipe.temperature");
         CollectionAssert.AreEqual(saved, File.ReadAllBytes(checkpoint));
 
         // Evaluation-only fields (here the linear-eval settings a newer shipped preset may carry) do not stop a resume.
         // (The plan comes from the checkpoint, whose 2 steps are done: the resume is accepted and has nothing left to run.)
-        var result = new Pretrainer().Run(preset with { LinclsBaseLr = 0.3, LinclsStandardize = true, Description = "edited" }, options with { Resume = "auto" });
+        var result = new Pretrainer().Run(preset.WithLincls(lincls => lincls with { BaseLr = 0.3, Standardize = true }) with { Description = "edited" }, options with { Resume = "auto" });
         Assert.AreEqual(2, result.Steps);
         Assert.IsFalse(result.Interrupted);
     }
@@ -203,7 +200,7 @@ public sealed class TimeBudgetTests
     {
         TestData.RequireFashionMnist();
         string dir = TestData.NewFolder();
-        var preset = PresetCatalog.Get("vit-tiny-fmnist") with { EmbedDim = 32, Depth = 1, Heads = 2, HiddenDim = 64, OutDim = 32 };
+        var preset = PresetCatalog.Get("vit-tiny-fmnist").WithVit(vit => vit with { EmbedDim = 32, Depth = 1, Heads = 2 }).WithHeads(heads => heads with { HiddenDim = 64, OutDim = 32 });
         const double minutes = 0.1;
         var options = new PretrainOptions { OutputDir = dir, Batch = 32, Minutes = minutes, LogEvery = 5, TensorBoard = false, Data = new() { Limit = 1024 } };
         var result = new Pretrainer().Run(preset, options);
@@ -212,7 +209,7 @@ public sealed class TimeBudgetTests
         // lower bound is a fact (a loaded 2-core CI box fitted exactly 7 into 6 s).
         Assert.IsGreaterThanOrEqualTo(7L, result.Plan.TotalSteps, $"only {result.Plan.TotalSteps} steps planned");
         Assert.AreEqual(result.Plan.TotalSteps, result.Steps, "the run must end exactly at the planned step");
-        Assert.AreEqual(RunPlan.FitWarmup(preset.WarmupEpochs, preset.Epochs, result.Plan.Epochs), result.Plan.WarmupEpochs, 1e-12);
+        Assert.AreEqual(RunPlan.FitWarmup(preset.Recipe.WarmupEpochs, preset.Recipe.Epochs, result.Plan.Epochs), result.Plan.WarmupEpochs, 1e-12);
         var rows = MetricsLog.Read(Path.Combine(dir, "metrics.csv"));
         Assert.AreEqual(result.Plan.TotalSteps, rows[^1].Step);
         // How close the wall-clock time comes to the budget depends on the machine's load after the timing steps, so it is

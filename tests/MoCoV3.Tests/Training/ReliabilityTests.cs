@@ -12,9 +12,11 @@ public sealed class ReliabilityTests
     public TestContext TestContext { get; set; } = null!;
 
     /// <summary>A 2-block, 32-wide ViT on 28x28 Fashion-MNIST with patch 7: a step takes a few milliseconds.</summary>
-    private static ModelPreset Micro => PresetCatalog.Get("vit-tiny-fmnist") with
+    private static ModelPreset Micro => PresetCatalog.Get("vit-tiny-fmnist")
+        .WithVit(vit => vit with { PatchSize = 7, EmbedDim = 32, Depth = 2, Heads = 2 })
+        .WithHeads(heads => heads with { HiddenDim = 64, OutDim = 32 }) with
     {
-        Name = "micro", PatchSize = 7, EmbedDim = 32, Depth = 2, Heads = 2, HiddenDim = 64, OutDim = 32,
+        Name = "micro",
     };
 
     private static PretrainOptions Options(string dir, long steps, double lr) => new()

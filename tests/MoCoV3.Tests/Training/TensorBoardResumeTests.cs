@@ -28,7 +28,7 @@ public sealed class TensorBoardResumeTests
     {
         TestData.RequireFashionMnist();
         string dir = TestData.NewFolder();
-        var preset = TestPresets.Get("vit-tiny-fmnist") with { PatchSize = 7, EmbedDim = 32, Depth = 1, Heads = 2, HiddenDim = 64, OutDim = 32 };
+        var preset = TestPresets.Get("vit-tiny-fmnist").WithVit(vit => vit with { PatchSize = 7, EmbedDim = 32, Depth = 1, Heads = 2 }).WithHeads(heads => heads with { HiddenDim = 64, OutDim = 32 });
         var options = new PretrainOptions
         {
             OutputDir = dir,
