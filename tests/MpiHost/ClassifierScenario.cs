@@ -9,7 +9,7 @@ using MoCoV3.Eval.LinearEval;
 /// MpiHost lincls OUT CHECKPOINT global|per-rank
 /// MpiHost finetune OUT CHECKPOINT DROP_PATH sync|local-bn|per-rank
 /// : linear evaluation (2 epochs, global batch 32 of the first 99 training images, 51 test images) or fine-tuning (4 steps,
-/// global batch 16 of the first 64 images, lr 1e-3, Mixup/CutMix on, 21 test images, ONNX export) of CHECKPOINT on the ranks
+/// global batch 8 of the first 32 images, lr 1e-3, Mixup/CutMix on, 21 test images, ONNX export) of CHECKPOINT on the ranks
 /// of this job, one thread, seed 5, rank 0 writing to OUT: the settings of the command lines DataParallelClassifierTests
 /// runs, so that the controls differ from them in one thing only. <c>per-rank</c> draws each rank's augmentation for its
 /// slice as a batch of its own, <c>local-bn</c> keeps per-rank BatchNorm statistics. Prints one JSON line per rank.
@@ -46,8 +46,8 @@ internal static class ClassifierScenario
             var result = tuner.Run(new FineTuneOptions
             {
                 Weights = new() { Checkpoint = args[1] }, OnnxPath = Path.Combine(args[0], "classifier.onnx"), OutputDir = args[0],
-                MaxSteps = 4, Batch = 16, Lr = 1e-3, DropPath = dropPath, LogEvery = 1, Seed = 5,
-                Data = new() { Limit = 64, TestLimit = 21 }, Compute = new() { Threads = 1 },
+                MaxSteps = 4, Batch = 8, Lr = 1e-3, DropPath = dropPath, LogEvery = 1, Seed = 5,
+                Data = new() { Limit = 32, TestLimit = 21 }, Compute = new() { Threads = 1 },
             });
             report["losses"] = result.Losses;
             report["top1"] = result.Test.Top1;

@@ -72,19 +72,23 @@ public sealed class DataParallelClassifierTests
     /// <summary>
     /// BatchNorm2d in every block trains: SyncBatchNorm. Control: per-rank BatchNorm statistics. The weights are compared by
     /// the share of the update that differs, not element by element: AdamW's first steps are ±lr for any gradient above its
-    /// ε, so an element whose gradient is rounding noise moves by lr either way. One process with the SyncBatchNorm formula
-    /// instead of libtorch's BatchNorm differs from one process by as much (max|Δw| 1.3e-3, 4.7% of the update, 2026-12-02).
+    /// ε, so an element whose gradient is rounding noise moves by lr either way (and the running statistics follow). One
+    /// process with the SyncBatchNorm formula instead of libtorch's BatchNorm differed from one process by as much (batch 16:
+    /// max|Δw| 1.3e-3, 4.7% of the update, against 1.2e-3 and 4.2% for 2 ranks; 2026-12-02).
     /// </summary>
     [TestMethod]
-    public void ResNetFineTuningOnTwoRanksAtGlobalBatch16TrainsLikeOneProcess() =>
+    public void ResNetFineTuningOnTwoRanksAtGlobalBatch8TrainsLikeOneProcess() =>
         FineTunesLikeOneProcess(EvalTestModels.MicroResNet28, dropPath: "0", elementwise: false, control: "local-bn");
 
-    /// <summary>Drop path 0.2 (masks drawn for the global batch); no BatchNorm, so the weights agree element by element.</summary>
+    /// <summary>
+    /// Drop path 0.2 (masks drawn for the global batch); no BatchNorm, so the weights agree element by element. Control: each
+    /// rank draws the crops and the mixing of its slice as a batch of its own (Mixup/CutMix partners within the slice).
+    /// </summary>
     [TestMethod]
-    public void VitFineTuningWithDropPathOnTwoRanksAtGlobalBatch16TrainsLikeOneProcess() =>
-        FineTunesLikeOneProcess(EvalTestModels.MicroVit28, dropPath: "0.2", elementwise: true, control: null);
+    public void VitFineTuningWithDropPathOnTwoRanksAtGlobalBatch8TrainsLikeOneProcess() =>
+        FineTunesLikeOneProcess(EvalTestModels.MicroVit28, dropPath: "0.2", elementwise: true, control: "per-rank");
 
-    /// <summary>4 steps of global batch 16, lr 1e-3, Mixup/CutMix on (each image's partner is the mirrored row of the global batch).</summary>
+    /// <summary>4 steps of global batch 8, lr 1e-3, Mixup/CutMix on (each image's partner is the mirrored row of the global batch).</summary>
     private void FineTunesLikeOneProcess(ModelPreset preset, string dropPath, bool elementwise, string? control)
     {
         TestData.RequireFashionMnist();
@@ -92,7 +96,7 @@ public sealed class DataParallelClassifierTests
         string pretrained = EvalTestModels.ToolkitCheckpoint(preset, root, seed: 3);
         string one = Path.Combine(root, "np1"), two = Path.Combine(root, "np2"), other = Path.Combine(root, $"np2-{control}");
         string[] Args(string dir) =>
-            ["finetune", "--checkpoint", pretrained, "--max-steps", "4", "--batch", "16", "--limit", "64", "--test-limit", "21", "--lr", "1e-3",
+            ["finetune", "--checkpoint", pretrained, "--max-steps", "4", "--batch", "8", "--limit", "32", "--test-limit", "21", "--lr", "1e-3",
              "--drop-path", dropPath, "--log-every", "1", "--seed", "5", "--threads", "1", "--out", Path.Combine(dir, "classifier.onnx"), "--run-dir", dir];
 
         var single = MpiRun.Mocov3(null, 1, Args(one));
@@ -121,11 +125,12 @@ public sealed class DataParallelClassifierTests
         var (p0, pa, pb) = (Parameters(start), Parameters(a), Parameters(b));
         double scale = MaxAbs(pa), weightDiff = MaxDiff(pa, pb), trained = MaxDiff(p0, pa), update = L2Diff(p0, pa);
         double updateDiff = L2Diff(pa, pb) / update; // the share of the one-process update that the data-parallel run does otherwise
-        var (ba, bb) = (Buffers(a), Buffers(b));
+        var (b0, ba, bb) = (Buffers(start), Buffers(a), Buffers(b)); // BatchNorm running statistics
         double bufferScale = ba.Length == 0 ? 0 : MaxAbs(ba), bufferDiff = ba.Length == 0 ? 0 : MaxDiff(ba, bb);
+        double bufferUpdateDiff = ba.Length == 0 ? 0 : L2Diff(ba, bb) / L2Diff(b0, ba);
         string report = $"{preset.Name}: loss {string.Join(", ", loss1.Select(l => l.ToString("F4")))}; np=2 vs np=1: loss rel diff {lossDiff:E1}, " +
                         $"max|Δw| {weightDiff:E1} (in {Worst(pa, pb)}, max|w| {scale:F3}, training moved them by {trained:E1}), ‖Δw‖/‖update‖ {updateDiff:E1}, " +
-                        $"{ba.Length} buffers max|Δ| {bufferDiff:E1} (max {bufferScale:F3})";
+                        $"{ba.Length} buffers max|Δ| {bufferDiff:E1} (max {bufferScale:F3}), ‖Δ‖/‖update‖ {bufferUpdateDiff:E1}";
 
         double controlLossDiff = 0, controlUpdateDiff = 0;
         if (control is not null)
@@ -139,7 +144,7 @@ public sealed class DataParallelClassifierTests
 
         Assert.IsTrue(lossDiff <= 1e-4, $"per-step loss relative difference {lossDiff:E2}");
         Assert.IsTrue(updateDiff <= 0.1, $"‖Δw‖ is {updateDiff:E2} of the update");
-        Assert.IsTrue(bufferDiff <= 1e-3 * bufferScale, $"running statistics max|Δ| {bufferDiff:E2} > 1e-3 · {bufferScale:F3}");
+        Assert.IsTrue(bufferUpdateDiff <= 0.1, $"running statistics: ‖Δ‖ is {bufferUpdateDiff:E2} of their update");
         if (elementwise)
         {
             Assert.IsTrue(weightDiff <= 1e-3 * scale, $"max|Δw| {weightDiff:E2} > 1e-3 · {scale:F3}");
