@@ -63,10 +63,9 @@ public sealed class FineTuner
         var ranks = Communicator;
         bool parallel = ranks.Size > 1, root = ranks.Rank == 0;
         void OnInfo(string message) { if (root) Info?.Invoke(message); }
-        ClassifierRanks.CheckBatch(ranks, o.Batch);
         if (parallel && o.Minutes is not null)
             throw new NotSupportedException("--minutes is not supported in data-parallel fine-tuning yet (each rank would time its own steps): use --epochs or --max-steps");
-        var slice = BatchSlice.Of(o.Batch, ranks.Rank, ranks.Size);
+        var slice = BatchSlice.Of(o.Batch, ranks.Rank, ranks.Size); // refuses a global batch that does not split over the ranks
         using var run = ClassifierRun.Start(o.Weights, o.Data, o.Compute, o.OutputDir, o.Seed, OnInfo);
         var (device, preset, train, test, classes) = (run.Device, run.Preset, run.Train, run.Test, run.Classes);
         ClassifierRanks.CheckDevice(ranks, device, "finetune");
@@ -106,9 +105,9 @@ public sealed class FineTuner
         var mixing = new MixupCutmix(o.MixupAlpha, o.CutmixAlpha, o.MixSwitchProb, o.MixProb, o.LabelSmoothing);
 
         OnInfo($"fine-tune {preset.Name} on {train.Source} ({train.Count} images, {classes} classes), {TorchRuntime.Describe(device)}: " +
-                     $"batch {o.Batch}, {(planFixed ? $"{schedule.TotalSteps} steps ({(double)schedule.TotalSteps / stepsPerEpoch:F2} epochs)" : $"{o.Minutes} minutes")}, " +
-                     FormattableString.Invariant($"peak lr {peakLr:G3}, warmup {schedule.WarmupSteps} steps, wd {o.WeightDecay} ({decay.Count} decayed / {noDecay.Count} exempt tensors), ") +
-                     FormattableString.Invariant($"drop path {(backbone is VisionTransformer ? o.DropPath : 0)}, label smoothing {o.LabelSmoothing}, mixup {o.MixupAlpha} / cutmix {o.CutmixAlpha}"));
+               $"batch {o.Batch}, {(planFixed ? $"{schedule.TotalSteps} steps ({(double)schedule.TotalSteps / stepsPerEpoch:F2} epochs)" : $"{o.Minutes} minutes")}, " +
+               FormattableString.Invariant($"peak lr {peakLr:G3}, warmup {schedule.WarmupSteps} steps, wd {o.WeightDecay} ({decay.Count} decayed / {noDecay.Count} exempt tensors), ") +
+               FormattableString.Invariant($"drop path {(backbone is VisionTransformer ? o.DropPath : 0)}, label smoothing {o.LabelSmoothing}, mixup {o.MixupAlpha} / cutmix {o.CutmixAlpha}"));
         if (parallel)
             OnInfo($"data-parallel over {ranks.Size} ranks ({ranks.Description}): {slice.Count} images per rank of each global batch of {o.Batch}" +
                    (SyncBatchNorm && backbone is ResNet ? ", BatchNorm synchronised" : ""));
@@ -165,7 +164,7 @@ public sealed class FineTuner
                         schedule = Plan(o, peakLr, fitted, stepsPerEpoch);
                         planFixed = true;
                         OnInfo($"timed {budget.TimedSteps} steps ({budget.SecondsPerStep:F3} s/step): the {budget.Minutes} minute budget fits {fitted} steps " +
-                                     $"({(double)fitted / stepsPerEpoch:F2} epochs), warmup {schedule.WarmupSteps}");
+                               $"({(double)fitted / stepsPerEpoch:F2} epochs), warmup {schedule.WarmupSteps}");
                     }
 
                     bool last = step >= schedule.TotalSteps;
