@@ -41,6 +41,7 @@ public sealed class DataParallelClassifierTests
         MpiHostRun.Scenario("lincls", 2, control, pretrained, "per-rank");
 
         Assert.AreEqual(1, Lines(parallel.Out, "top1="), $"rank 0 alone reports:\n{parallel.Out}");
+        StringAssert.Contains(parallel.Out, "(test images: 51)", "the ranks' shares of the test set add up to it once");
         Assert.AreEqual(1, Lines(parallel.Out, "data-parallel over 2 ranks"), parallel.Out);
         Assert.AreEqual(1, Lines(parallel.Out, "epoch 2/2 "), parallel.Out);
         Assert.IsTrue(File.Exists(Path.Combine(two, "results.json")));
@@ -111,6 +112,7 @@ public sealed class DataParallelClassifierTests
 
         Assert.AreEqual(1, Lines(parallel.Out, "top1="), $"rank 0 alone reports:\n{parallel.Out}");
         Assert.AreEqual(1, Lines(parallel.Out, "verify: passed"), parallel.Out);
+        StringAssert.Contains(parallel.Out, "(test images: 21)", "the ranks' shares of the test set add up to it once");
         Assert.AreEqual(1, Lines(parallel.Out, "step 4/4 "), parallel.Out);
         Assert.IsTrue(File.Exists(Path.Combine(two, "classifier.onnx")) && File.Exists(Path.Combine(two, "results.json")));
 
