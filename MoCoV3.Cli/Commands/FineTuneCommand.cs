@@ -1,5 +1,6 @@
 using System.CommandLine;
 using MoCoV3.Checkpoints;
+using MoCoV3.Distributed;
 using MoCoV3.Eval.FineTune;
 using MoCoV3.Export;
 using MoCoV3.Models;
@@ -20,7 +21,7 @@ internal static class FineTuneCommand
         var epochs = new Option<double?>("--epochs") { Description = $"Run length in epochs (default {FineTuneOptions.DefaultEpochs})" };
         var maxSteps = new Option<long?>("--max-steps") { Description = "Run length in optimiser steps" };
         var minutes = new Option<double?>("--minutes") { Description = "Time budget: the schedule is fitted to it after timing the first steps" };
-        var batch = new Option<int>("--batch") { Description = "Batch size", DefaultValueFactory = _ => 64 };
+        var batch = new Option<int>("--batch") { Description = "Batch size; under mpirun the global batch, split evenly over the ranks", DefaultValueFactory = _ => 64 };
         var lr = new Option<double?>("--lr") { Description = "Peak learning rate (default: 5e-4 x batch / 512)" };
         var weightDecay = new Option<double>("--weight-decay") { Description = "AdamW weight decay (not on biases, norms, pos_embed, cls_token)", DefaultValueFactory = _ => 0.05 };
         var dropPath = new Option<double>("--drop-path") { Description = "Stochastic depth of the last block (linear from 0 over depth; ViT only)", DefaultValueFactory = _ => 0.1 };
@@ -63,7 +64,9 @@ internal static class FineTuneCommand
 
     private static int Run(FineTuneOptions options)
     {
-        var tuner = new FineTuner();
+        // Under mpirun / mpiexec every rank runs this command: a data-parallel run over MPI's world, --batch the global batch.
+        using var context = DistributedContext.Open();
+        var tuner = new FineTuner { Communicator = context.Communicator };
         tuner.Info += Console.WriteLine;
         tuner.Logged += row => Console.WriteLine(FormattableString.Invariant(
             $"step {row.Step}/{row.TotalSteps} epoch {row.Epoch:F2} loss {row.Loss:F4} lr {row.Lr:G3} {row.ImagesPerSecond:F1} img/s elapsed {row.ElapsedSeconds:F0}s"));
@@ -72,6 +75,7 @@ internal static class FineTuneCommand
             tuner.Logged += row => progress.Report(new CliProgress.Update("finetune steps", row.Step, row.TotalSteps));
             return tuner.Run(options);
         }, plainLines: false); // the step lines above are the plain form
+        if (context.Rank != 0 || result.Verify is null) return 0; // rank 0 reports
         Console.WriteLine(FormattableString.Invariant($"top1={result.Test.Top1:F2} top5={result.Test.Top5:F2} (test images: {result.Test.Count})"));
         Console.WriteLine($"wrote {result.OnnxPath} and {result.Checkpoint}");
         return ClassifierVerifyReport.Print(result.OnnxPath, result.Verify);

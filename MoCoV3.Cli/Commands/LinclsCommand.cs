@@ -1,5 +1,6 @@
 using System.CommandLine;
 using MoCoV3.Checkpoints;
+using MoCoV3.Distributed;
 using MoCoV3.Eval.Classification;
 using MoCoV3.Eval.LinearEval;
 using MoCoV3.Models;
@@ -13,7 +14,7 @@ internal static class LinclsCommand
     {
         var shared = new ClassifierRunArguments();
         var epochs = new Option<int>("--epochs") { Description = "Epochs", DefaultValueFactory = _ => 90 };
-        var batch = new Option<int>("--batch") { Description = "Batch size (official: 1024 over 4 GPUs)", DefaultValueFactory = _ => 256 };
+        var batch = new Option<int>("--batch") { Description = "Batch size (official: 1024 over 4 GPUs); under mpirun the global batch, split evenly over the ranks", DefaultValueFactory = _ => 256 };
         var lr = new Option<double?>("--lr") { Description = "Base learning rate, scaled by batch/256 (default: the preset's lincls.base_lr, else 3 for ViT, 0.1 for ResNet)" };
         var onnx = new Option<string?>("--onnx") { Description = "Also export the classifier (backbone + head, class names in the metadata) to this ONNX file and verify it" };
         var output = new Option<string>("--out") { Description = "Run folder: metrics.csv, checkpoint.pth (backbone + head), preset.json, results.json", DefaultValueFactory = _ => "runs/lincls" };
@@ -41,7 +42,9 @@ internal static class LinclsCommand
                 Seed = r.GetValue(shared.Seed),
                 Compute = shared.Compute(r),
             };
-            var evaluator = new LinearEvaluator();
+            // Under mpirun / mpiexec every rank runs this command: a data-parallel run over MPI's world, --batch the global batch.
+            using var context = DistributedContext.Open();
+            var evaluator = new LinearEvaluator { Communicator = context.Communicator };
             evaluator.Info += Console.WriteLine;
             evaluator.EpochDone += e => Console.WriteLine(FormattableString.Invariant(
                 $"epoch {e.Epoch}/{e.Epochs} loss {e.Loss:F4} lr {e.Lr:G4} top1 {e.Top1:F2} top5 {e.Top5:F2} elapsed {e.ElapsedSeconds:F0}s"));
@@ -50,6 +53,7 @@ internal static class LinclsCommand
                 evaluator.EpochDone += e => progress.Report(new CliProgress.Update("lincls epochs", e.Epoch, e.Epochs));
                 return evaluator.Run(options);
             }, plainLines: false); // the epoch lines above are the plain form
+            if (context.Rank != 0) return 0; // rank 0 reports
             Console.WriteLine(FormattableString.Invariant(
                 $"top1={result.Top1:F2} top5={result.Top5:F2} best_top1={result.BestTop1:F2} (test images: {result.TestCount})"));
             if (result.OnnxPath is null || result.Verify is null)

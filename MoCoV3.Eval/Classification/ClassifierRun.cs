@@ -57,10 +57,13 @@ internal sealed class ClassifierRun : IDisposable
         }
     }
 
+    /// <summary>Where <see cref="SaveCheckpoint"/> writes the classifier (in a data-parallel run, rank 0 alone writes it).</summary>
+    public string CheckpointPath => Path.Combine(OutputDir, ClassifierCheckpoint.DefaultName);
+
     /// <summary>Saves the trained classifier as <see cref="ClassifierCheckpoint"/> (<c>checkpoint.pth</c> + <c>preset.json</c>) in the output folder; returns its path.</summary>
     public string SaveCheckpoint(BackboneClassifier model)
     {
-        string checkpoint = Path.Combine(OutputDir, ClassifierCheckpoint.DefaultName);
+        string checkpoint = CheckpointPath;
         ClassifierCheckpoint.Save(checkpoint, Preset, model.Backbone, model.Head);
         return checkpoint;
     }

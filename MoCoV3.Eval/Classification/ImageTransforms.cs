@@ -40,7 +40,11 @@ public sealed class ImageTransforms
     }
 
     /// <summary>Random resized crop and flip, parameters drawn from <paramref name="rng"/> (one seed per step keeps runs reproducible).</summary>
-    public Tensor Train(Tensor pixels, Random rng) => augmentation.Apply(pixels, CropAndFlip, rng);
+    /// <param name="rows">Null: <paramref name="pixels"/> is the whole batch. In a data-parallel run, its rows are [Offset,
+    /// Offset + N) of a global batch of GlobalCount: the parameters are drawn for the whole global batch, as one process
+    /// draws them, and the slice's applied (<see cref="MoCoAugmentation.Apply"/>), so <paramref name="rng"/> ends in the same
+    /// state on every rank.</param>
+    public Tensor Train(Tensor pixels, Random rng, (int Offset, int GlobalCount)? rows = null) => augmentation.Apply(pixels, CropAndFlip, rng, rows);
 
     /// <summary>Deterministic evaluation view.</summary>
     public Tensor Eval(Tensor pixels)

@@ -14,7 +14,8 @@ public sealed record FineTuneResult
     public required AccuracyResult Test { get; init; }
     public required string Checkpoint { get; init; }
     public required string OnnxPath { get; init; }
-    public required ClassifierVerifyResult Verify { get; init; }
+    /// <summary>How closely ONNX Runtime reproduced the classifier; null on the ranks other than 0 of a data-parallel run (rank 0 alone exports).</summary>
+    public required ClassifierVerifyResult? Verify { get; init; }
     /// <summary>The training loss of every logged step.</summary>
     public required IReadOnlyList<double> Losses { get; init; }
 }

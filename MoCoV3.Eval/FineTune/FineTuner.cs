@@ -3,6 +3,7 @@ using System.Text.Json;
 using MoCoV3.IO;
 using MoCoV3.Augment;
 using MoCoV3.Data;
+using MoCoV3.Distributed;
 using MoCoV3.Eval.Classification;
 using MoCoV3.Checkpoints;
 using MoCoV3.Models;
@@ -21,9 +22,34 @@ namespace MoCoV3.Eval.FineTune;
 /// (<see cref="MixupCutmix"/>) → backbone (drop path on, patch projection and position embedding trainable) → head →
 /// soft-target cross-entropy (<see cref="ClassificationLoss"/>) → AdamW at the step's lr (<see cref="FineTuneSchedule"/>).
 /// Works for ViTs (the recipe's target) and ResNets (no drop path).
+/// Data-parallel (<see cref="Communicator"/> of several ranks, e.g. under <c>mpirun</c>): <see cref="FineTuneOptions.Batch"/>
+/// is the global batch, split evenly over the ranks (<see cref="BatchSlice"/>); every rank draws the crops, the Mixup/CutMix
+/// mixing and the drop-path masks one process draws for the whole batch and applies its rows' (an image's Mixup/CutMix
+/// partner is the mirrored row of the global batch, augmented alike on the rank that needs it); the model starts as rank
+/// 0's; a ResNet's BatchNorms normalise over the global batch (SyncBatchNorm); gradients are averaged before the AdamW
+/// step. Every rank tests its share of the test set and the hits are summed; rank 0 alone writes metrics.csv, the
+/// checkpoint, the ONNX classifier and results.json and raises the events. The logged loss is the mean over the ranks.
 /// </summary>
 public sealed class FineTuner
 {
+    /// <summary>
+    /// The ranks this run trains on: one process by default; several (MPI's world under <c>mpirun</c>, see
+    /// <see cref="DistributedContext"/>) make it data-parallel. Only rank 0 raises the events.
+    /// </summary>
+    public ICommunicator Communicator { get; init; } = new SingleProcessCommunicator();
+
+    /// <summary>
+    /// Data-parallel runs: a ResNet's BatchNorms normalise over the global batch (true, <c>convert_sync_batchnorm</c>), or
+    /// each rank over its own slice (false: DDP without it, which does not train like one process; a control for tests).
+    /// </summary>
+    public bool SyncBatchNorm { get; init; } = true;
+
+    /// <summary>
+    /// Data-parallel control for tests: each rank draws the crops and the mixing of its slice as a batch of its own (the
+    /// partner of a Mixup/CutMix image in the rank's own slice, as DeiT under DDP), which does not train like one process.
+    /// </summary>
+    internal bool PerRankAugmentation { get; init; }
+
     /// <summary>Notes about the run (import report, plan, files).</summary>
     public event Action<string>? Info;
 
@@ -34,8 +60,15 @@ public sealed class FineTuner
     {
         ArgumentNullException.ThrowIfNull(o);
         Validate(o);
-        using var run = ClassifierRun.Start(o.Weights, o.Data, o.Compute, o.OutputDir, o.Seed, Info);
+        var ranks = Communicator;
+        bool parallel = ranks.Size > 1, root = ranks.Rank == 0;
+        void OnInfo(string message) { if (root) Info?.Invoke(message); }
+        if (parallel && o.Minutes is not null)
+            throw new NotSupportedException("--minutes is not supported in data-parallel fine-tuning yet (each rank would time its own steps): use --epochs or --max-steps");
+        var slice = BatchSlice.Of(o.Batch, ranks.Rank, ranks.Size); // refuses a global batch that does not split over the ranks
+        using var run = ClassifierRun.Start(o.Weights, o.Data, o.Compute, o.OutputDir, o.Seed, OnInfo);
         var (device, preset, train, test, classes) = (run.Device, run.Preset, run.Train, run.Test, run.Classes);
+        ClassifierRanks.CheckDevice(ranks, device, "finetune");
         if (o.Batch > train.Count)
             throw new ArgumentException($"{train.Source}: {train.Count} training images, fewer than one batch of {o.Batch}; use a smaller --batch");
 
@@ -44,10 +77,16 @@ public sealed class FineTuner
         // embedding (DeiT learns it, starting from the pretrained values) included.
         foreach (var p in backbone.parameters()) p.requires_grad = true;
         if (backbone is VisionTransformer vit) vit.SetDropPath(o.DropPath);
-        else if (o.DropPath > 0) Info?.Invoke($"drop path {o.DropPath} applies to ViTs only; '{preset.Name}' is a {preset.Arch.Name()}: not used");
+        else if (o.DropPath > 0) OnInfo($"drop path {o.DropPath} applies to ViTs only; '{preset.Name}' is a {preset.Arch.Name()}: not used");
         using var head = NewHead(backbone.FeatureDim, classes);
         var model = new BackboneClassifier(backbone, head);
         model.to(device);
+        if (parallel)
+        {
+            ModelBroadcast.FromRoot(model, ranks); // every rank starts from rank 0's weights (and BatchNorm statistics)
+            if (SyncBatchNorm) backbone.BatchNormRanks = ranks; // a ViT has none
+            if (backbone is VisionTransformer sliced && !PerRankAugmentation) sliced.SetDropPathRows((slice.Offset, slice.GlobalCount));
+        }
 
         int stepsPerEpoch = train.Count / o.Batch;
         long total = o.MaxSteps ?? (long)Math.Ceiling((o.Epochs ?? FineTuneOptions.DefaultEpochs) * stepsPerEpoch);
@@ -61,19 +100,44 @@ public sealed class FineTuner
         using var optimizer = optim.AdamW(
             [new AdamW.ParamGroup(decay, lr: peakLr, weight_decay: o.WeightDecay), new AdamW.ParamGroup(noDecay, lr: peakLr, weight_decay: 0)],
             peakLr);
+        using var averager = parallel ? new GradientAverager(model.parameters(), ranks) : null;
         var transforms = new ImageTransforms(preset, o.CropMin, o.EvalCropRatio);
         var mixing = new MixupCutmix(o.MixupAlpha, o.CutmixAlpha, o.MixSwitchProb, o.MixProb, o.LabelSmoothing);
 
-        Info?.Invoke($"fine-tune {preset.Name} on {train.Source} ({train.Count} images, {classes} classes), {TorchRuntime.Describe(device)}: " +
-                     $"batch {o.Batch}, {(planFixed ? $"{schedule.TotalSteps} steps ({(double)schedule.TotalSteps / stepsPerEpoch:F2} epochs)" : $"{o.Minutes} minutes")}, " +
-                     FormattableString.Invariant($"peak lr {peakLr:G3}, warmup {schedule.WarmupSteps} steps, wd {o.WeightDecay} ({decay.Count} decayed / {noDecay.Count} exempt tensors), ") +
-                     FormattableString.Invariant($"drop path {(backbone is VisionTransformer ? o.DropPath : 0)}, label smoothing {o.LabelSmoothing}, mixup {o.MixupAlpha} / cutmix {o.CutmixAlpha}"));
+        OnInfo($"fine-tune {preset.Name} on {train.Source} ({train.Count} images, {classes} classes), {TorchRuntime.Describe(device)}: " +
+               $"batch {o.Batch}, {(planFixed ? $"{schedule.TotalSteps} steps ({(double)schedule.TotalSteps / stepsPerEpoch:F2} epochs)" : $"{o.Minutes} minutes")}, " +
+               FormattableString.Invariant($"peak lr {peakLr:G3}, warmup {schedule.WarmupSteps} steps, wd {o.WeightDecay} ({decay.Count} decayed / {noDecay.Count} exempt tensors), ") +
+               FormattableString.Invariant($"drop path {(backbone is VisionTransformer ? o.DropPath : 0)}, label smoothing {o.LabelSmoothing}, mixup {o.MixupAlpha} / cutmix {o.CutmixAlpha}"));
+        if (parallel)
+            OnInfo($"data-parallel over {ranks.Size} ranks ({ranks.Description}): {slice.Count} images per rank of each global batch of {o.Batch}" +
+                   (SyncBatchNorm && backbone is ResNet ? ", BatchNorm synchronised" : ""));
+
+        // One step's images and soft targets for this rank's rows: RandomResizedCrop + flip, then Mixup/CutMix, all drawn
+        // from one generator per step; in a data-parallel run drawn for the whole global batch, the slice's rows applied.
+        (Tensor Images, Tensor Targets) Augment(ImageBatch batch, long step)
+        {
+            var rng = new Random(SeedSequence.Derive(o.Seed, step, 3));
+            var pixels = batch.Pixels.to(device);
+            var labels = batch.Labels.to(device);
+            if (slice.IsWhole) return mixing.Apply(transforms.Train(pixels, rng), labels, classes, rng);
+            var own = pixels.narrow(0, slice.Offset, slice.Count);
+            var ownLabels = labels.narrow(0, slice.Offset, slice.Count);
+            if (PerRankAugmentation) return mixing.Apply(transforms.Train(own, rng), ownLabels, classes, rng);
+            var x = transforms.Train(own, rng, (slice.Offset, slice.GlobalCount));
+            var draw = mixing.Draw(rng, (int)x.shape[2], (int)x.shape[3]);
+            if (draw == MixDraw.None) return (x, MixupCutmix.MixTargets(ownLabels, classes, mixing.Smoothing, draw.Lambda));
+            // The partners of rows [o, o + c) are rows [n − o − c, n − o), augmented with the same draws as one process makes.
+            int mirror = slice.GlobalCount - slice.Offset - slice.Count;
+            var mirrored = transforms.Train(pixels.narrow(0, mirror, slice.Count), new Random(SeedSequence.Derive(o.Seed, step, 3)), (mirror, slice.GlobalCount));
+            return (MixupCutmix.MixImages(x, draw, mirrored),
+                    MixupCutmix.MixTargets(ownLabels, classes, mixing.Smoothing, draw.Lambda, labels.narrow(0, mirror, slice.Count)));
+        }
 
         var losses = new List<double>();
         var clock = Stopwatch.StartNew();
         var sinceLog = Stopwatch.StartNew();
         long imagesSinceLog = 0, step = 0;
-        using (var log = new CsvLog(Path.Combine(o.OutputDir, "metrics.csv"), "step", "epoch", "loss", "lr", "img_per_s", "elapsed_s"))
+        using (var log = root ? new CsvLog(Path.Combine(o.OutputDir, "metrics.csv"), "step", "epoch", "loss", "lr", "img_per_s", "elapsed_s") : null)
         using (var loader = new PrefetchLoader(train, o.Batch, o.Seed, shuffle: true, dropLast: true))
         {
             model.train();
@@ -86,12 +150,11 @@ public sealed class FineTuner
                     double lr = schedule.LearningRate(step);
                     foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
 
-                    var rng = new Random(SeedSequence.Derive(o.Seed, step, 3));
-                    var x = transforms.Train(batch.Pixels.to(device), rng);
-                    var (mixed, targets) = mixing.Apply(x, batch.Labels.to(device), classes, rng);
+                    var (mixed, targets) = Augment(batch, step);
                     var loss = ClassificationLoss.SoftTarget(model.forward(mixed), targets);
                     optimizer.zero_grad();
                     loss.backward();
+                    averager?.Average();
                     optimizer.step();
                     step++;
                     imagesSinceLog += batch.Count;
@@ -100,20 +163,21 @@ public sealed class FineTuner
                     {
                         schedule = Plan(o, peakLr, fitted, stepsPerEpoch);
                         planFixed = true;
-                        Info?.Invoke($"timed {budget.TimedSteps} steps ({budget.SecondsPerStep:F3} s/step): the {budget.Minutes} minute budget fits {fitted} steps " +
-                                     $"({(double)fitted / stepsPerEpoch:F2} epochs), warmup {schedule.WarmupSteps}");
+                        OnInfo($"timed {budget.TimedSteps} steps ({budget.SecondsPerStep:F3} s/step): the {budget.Minutes} minute budget fits {fitted} steps " +
+                               $"({(double)fitted / stepsPerEpoch:F2} epochs), warmup {schedule.WarmupSteps}");
                     }
 
                     bool last = step >= schedule.TotalSteps;
                     if (step % o.LogEvery == 0 || step == 1 || last)
                     {
-                        double value = loss.item<float>();
+                        // The mean over the ranks (the loss of the global batch), the same on every rank, so all stop together on a NaN.
+                        double value = ClassifierRanks.Sum(ranks, loss.item<float>()) / ranks.Size;
                         if (!double.IsFinite(value)) throw new NonFiniteLossException(step, value, null);
                         losses.Add(value);
                         var row = new FineTuneLogRow(step, schedule.TotalSteps, (double)step / stepsPerEpoch, value, lr,
                             imagesSinceLog / Math.Max(sinceLog.Elapsed.TotalSeconds, 1e-9), clock.Elapsed.TotalSeconds);
-                        log.Write(row.Step, row.Epoch, row.Loss, row.Lr, row.ImagesPerSecond, row.ElapsedSeconds);
-                        Logged?.Invoke(row);
+                        log?.Write(row.Step, row.Epoch, row.Loss, row.Lr, row.ImagesPerSecond, row.ElapsedSeconds);
+                        if (root) Logged?.Invoke(row);
                         sinceLog.Restart();
                         imagesSinceLog = 0;
                     }
@@ -124,9 +188,15 @@ public sealed class FineTuner
         double trainSeconds = clock.Elapsed.TotalSeconds;
 
         model.eval();
-        var accuracy = ClassifierEvaluation.Run(test, o.EvalBatch, device, transforms.Eval, model.forward);
-        Info?.Invoke(FormattableString.Invariant($"test: {accuracy.Count} images, top1 {accuracy.Top1:F2}%, top5 {accuracy.Top5:F2}%"));
+        var accuracy = ClassifierEvaluation.Run(test, o.EvalBatch, device, transforms.Eval, model.forward, ranks);
+        OnInfo(FormattableString.Invariant($"test: {accuracy.Count} images, top1 {accuracy.Top1:F2}%, top5 {accuracy.Top5:F2}%"));
 
+        if (!root) // rank 0 writes the files; the others are done
+            return new FineTuneResult
+            {
+                Steps = step, Epochs = (double)step / stepsPerEpoch, ElapsedSeconds = trainSeconds, Test = accuracy,
+                Checkpoint = run.CheckpointPath, OnnxPath = o.OnnxPath, Verify = null, Losses = losses,
+            };
         string checkpoint = run.SaveCheckpoint(model);
         var verify = run.ExportAndVerify(model, o.OnnxPath, "mocov3.finetune", FormattableString.Invariant(
             $"{step} steps, batch {o.Batch}, peak lr {peakLr:G3}, test top1 {accuracy.Top1:F2} on {accuracy.Count} images of {test.Source}"), o.VerifyBatch);

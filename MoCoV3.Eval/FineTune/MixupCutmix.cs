@@ -72,12 +72,18 @@ public sealed class MixupCutmix
     }
 
     /// <summary>The images of a draw: mixup blends with the mirrored batch, cutmix pastes its box.</summary>
-    public static Tensor MixImages(Tensor images, MixDraw draw)
+    /// <param name="mirrored">Null: <paramref name="images"/> is the whole batch, each image's partner is in it. In a
+    /// data-parallel run, <paramref name="images"/> are rows [o, o + c) of a global batch of n and <paramref name="mirrored"/>
+    /// the rows [n − o − c, n − o) that mirror them (augmented alike), in batch order: row i's partner is mirrored row c − 1 − i,
+    /// as in the one-process batch.</param>
+    public static Tensor MixImages(Tensor images, MixDraw draw, Tensor? mirrored = null)
     {
         ArgumentNullException.ThrowIfNull(draw);
+        if (mirrored is not null && !mirrored.shape.SequenceEqual(images.shape))
+            throw new ArgumentException($"the mirrored rows [{string.Join(", ", mirrored.shape)}] differ in shape from the images [{string.Join(", ", images.shape)}]");
         if (draw == MixDraw.None || (!draw.CutMix && draw.Lambda == 1)) return images.alias();
         using var scope = NewDisposeScope();
-        var partner = images.flip(0);
+        var partner = (mirrored ?? images).flip(0);
         if (!draw.CutMix) return (images * draw.Lambda + partner * (1 - draw.Lambda)).MoveToOuterDisposeScope();
         var mask = zeros([1, 1, images.shape[2], images.shape[3]], images.dtype, images.device);
         if (draw.Bottom > draw.Top && draw.Right > draw.Left)
@@ -86,12 +92,15 @@ public sealed class MixupCutmix
     }
 
     /// <summary><c>λ·smooth(y) + (1 − λ)·smooth(y.flip(0))</c>, <c>[N, classes]</c>.</summary>
-    public static Tensor MixTargets(Tensor labels, int classes, double smoothing, double lambda)
+    /// <param name="mirroredLabels">Null: <paramref name="labels"/> are the whole batch. In a data-parallel run, the labels of
+    /// the rows that mirror this rank's slice (see <see cref="MixImages"/>).</param>
+    public static Tensor MixTargets(Tensor labels, int classes, double smoothing, double lambda, Tensor? mirroredLabels = null)
     {
         using var scope = NewDisposeScope();
         var own = ClassificationLoss.SmoothedOneHot(labels, classes, smoothing);
         if (lambda == 1) return own.MoveToOuterDisposeScope();
-        return (own * lambda + own.flip(0) * (1 - lambda)).MoveToOuterDisposeScope();
+        var partner = mirroredLabels is null ? own : ClassificationLoss.SmoothedOneHot(mirroredLabels, classes, smoothing);
+        return (own * lambda + partner.flip(0) * (1 - lambda)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Beta(a, a) from two Gamma(a) draws.</summary>

@@ -3,6 +3,7 @@ using System.Text.Json;
 using MoCoV3.IO;
 using MoCoV3.Augment;
 using MoCoV3.Data;
+using MoCoV3.Distributed;
 using MoCoV3.Eval.Classification;
 using MoCoV3.Checkpoints;
 using MoCoV3.Models;
@@ -21,9 +22,27 @@ namespace MoCoV3.Eval.LinearEval;
 /// trained by SGD (momentum 0.9, no weight decay) with a per-epoch cosine lr; test top-1/top-5 after every epoch.
 /// At the end the backbone is checked against the weights it started from (the official <c>sanity_check</c>), and
 /// backbone + head are saved in timm/torchvision layout (<c>mocov3 export --head</c> exports them).
+/// Data-parallel (<see cref="Communicator"/> of several ranks, e.g. under <c>mpirun</c>): <see cref="LinclsOptions.Batch"/>
+/// is the global batch, split evenly over the ranks (the last, smaller batch of an epoch as evenly as it goes, each rank's
+/// loss weighted by its share of the rows); every rank draws the crops one process draws for the whole batch and applies
+/// its rows'; the backbone and head start as rank 0's; the head's gradients are averaged before the SGD step; every rank
+/// tests its share of the test set and the hits are summed. The backbone stays frozen in eval mode, so no BatchNorm is
+/// synchronised. Rank 0 alone writes metrics.csv, the checkpoint, the ONNX classifier and results.json and raises the events.
 /// </summary>
 public sealed class LinearEvaluator
 {
+    /// <summary>
+    /// The ranks this run trains on: one process by default; several (MPI's world under <c>mpirun</c>, see
+    /// <see cref="DistributedContext"/>) make it data-parallel. Only rank 0 raises the events.
+    /// </summary>
+    public ICommunicator Communicator { get; init; } = new SingleProcessCommunicator();
+
+    /// <summary>
+    /// Data-parallel control for tests: each rank draws the crops of its slice as a batch of its own (not keyed by the row
+    /// in the global batch), which does not train like one process.
+    /// </summary>
+    internal bool PerRankAugmentation { get; init; }
+
     public event Action<string>? Info;
 
     /// <summary>Raised after each epoch's test evaluation.</summary>
@@ -38,37 +57,50 @@ public sealed class LinearEvaluator
         if (o.VerifyBatch < 1) throw new ArgumentException($"the verify batch must be positive, found {o.VerifyBatch}");
         if (o.OnnxPath is { } onnx && !Path.GetExtension(onnx).Equals(".onnx", StringComparison.OrdinalIgnoreCase))
             throw new ArgumentException($"{onnx}: --onnx is the ONNX classifier to write and should end in .onnx");
-        using var run = ClassifierRun.Start(o.Weights, o.Data, o.Compute, o.OutputDir, o.Seed, Info);
+        var ranks = Communicator;
+        bool parallel = ranks.Size > 1, root = ranks.Rank == 0;
+        void OnInfo(string message) { if (root) Info?.Invoke(message); }
+        ClassifierRanks.CheckBatch(ranks, o.Batch);
+        using var run = ClassifierRun.Start(o.Weights, o.Data, o.Compute, o.OutputDir, o.Seed, OnInfo);
         var (device, preset, train, test, classes) = (run.Device, run.Preset, run.Train, run.Test, run.Classes);
+        ClassifierRanks.CheckDevice(ranks, device, "lincls");
         var backbone = run.Backbone;
         backbone.to(device);
         Freeze(backbone);
-        var initial = Snapshot(backbone);
         // The head reads the embedding the probe and kNN read (the class token for every official preset, so this is the
         // official protocol there; wider for presets such as vit-tiny-fmnist-quick's cls+mean@last4).
         using var head = NewHead(backbone.EmbeddingDim, classes);
         head.to(device);
+        if (parallel)
+        {
+            ModelBroadcast.FromRoot(backbone, ranks); // every rank starts from rank 0's weights
+            ModelBroadcast.FromRoot(head, ranks);
+        }
+        var initial = Snapshot(backbone);
 
         var settings = LinclsSettings.Resolve(o, preset);
         if (settings.MissedShippedSettings.Count > 0)
-            Info?.Invoke($"note: {o.Weights.Checkpoint} records preset '{preset.Name}' without the linear-eval settings the shipped preset has " +
-                         $"({string.Join(", ", settings.MissedShippedSettings)}; saved before presets had them): pass --arch {preset.Name} to use them");
+            OnInfo($"note: {o.Weights.Checkpoint} records preset '{preset.Name}' without the linear-eval settings the shipped preset has " +
+                   $"({string.Join(", ", settings.MissedShippedSettings)}; saved before presets had them): pass --arch {preset.Name} to use them");
         double baseLr = settings.BaseLr, peakLr = settings.PeakLr;
         using var optimizer = optim.SGD(head.parameters(), peakLr, momentum: o.Momentum, weight_decay: o.WeightDecay);
+        using var averager = parallel ? new GradientAverager(head.parameters(), ranks) : null;
         var transforms = new ImageTransforms(preset, settings.CropMin, settings.EvalCrop);
-        Info?.Invoke(FormattableString.Invariant(
+        OnInfo(FormattableString.Invariant(
             $"linear eval of {preset.Name} ({backbone.EmbeddingDim}-d embedding, frozen, eval mode) on {train.Source} ({train.Count} images, {classes} classes), ") +
             FormattableString.Invariant($"{TorchRuntime.Describe(device)}: {o.Epochs} epochs, batch {o.Batch}, lr {baseLr} ({settings.BaseLrSource}) x {o.Batch}/256 = {peakLr:G4}, SGD momentum {o.Momentum}, wd {o.WeightDecay}, ") +
             FormattableString.Invariant($"crops: random-resized from {settings.CropMin} of the area, test centre {settings.EvalCrop}"));
 
         using var stats = settings.Standardize ? FeatureStatistics.Measure(backbone, train, transforms.Eval, o.EvalBatch, device, StatisticsImages) : null;
         if (stats is not null)
-            Info?.Invoke($"features standardised by their mean and std over {stats.Count} training images (eval view); folded into the head at the end");
+            OnInfo($"features standardised by their mean and std over {stats.Count} training images (eval view); folded into the head at the end");
         Tensor Logits(Tensor features) => head.forward(stats is null ? features : stats.Standardize(features));
+        if (parallel)
+            OnInfo($"data-parallel over {ranks.Size} ranks ({ranks.Description}): {o.Batch / ranks.Size} images per rank of each global batch of {o.Batch}");
 
         var history = new List<LinclsEpoch>();
         var clock = Stopwatch.StartNew();
-        using (var log = new CsvLog(Path.Combine(o.OutputDir, "metrics.csv"), "epoch", "loss", "lr", "top1", "top5", "elapsed_s"))
+        using (var log = root ? new CsvLog(Path.Combine(o.OutputDir, "metrics.csv"), "epoch", "loss", "lr", "top1", "top5", "elapsed_s") : null)
         using (var loader = new PrefetchLoader(train, Math.Min(o.Batch, train.Count), o.Seed, shuffle: true, dropLast: false))
         {
             for (int epoch = 0; epoch < o.Epochs; epoch++)
@@ -84,23 +116,41 @@ public sealed class LinearEvaluator
                     using var batch = data;
                     using var scope = NewDisposeScope();
                     var rng = new Random(SeedSequence.Derive(o.Seed, epoch, stepInEpoch++, 4));
-                    var x = transforms.Train(batch.Pixels.to(device), rng);
-                    Tensor features;
-                    using (no_grad()) features = backbone.Embed(x);
-                    var loss = nn.functional.cross_entropy(Logits(features), batch.Labels.to(device));
+                    // This rank's rows: the global batch's share (the last batch of an epoch may split unevenly, even leave a rank none).
+                    var rows = parallel ? BatchSlice.Spread(batch.Count, ranks.Rank, ranks.Size) : BatchSlice.Whole(batch.Count);
+                    double rowsLoss = 0; // Σ of the per-image losses of this rank's rows
                     optimizer.zero_grad();
-                    loss.backward();
+                    if (rows.Count > 0)
+                    {
+                        var pixels = batch.Pixels.to(device);
+                        var labels = batch.Labels.to(device);
+                        if (!rows.IsWhole)
+                        {
+                            pixels = pixels.narrow(0, rows.Offset, rows.Count);
+                            labels = labels.narrow(0, rows.Offset, rows.Count);
+                        }
+                        var x = rows.IsWhole || PerRankAugmentation ? transforms.Train(pixels, rng) : transforms.Train(pixels, rng, (rows.Offset, rows.GlobalCount));
+                        Tensor features;
+                        using (no_grad()) features = backbone.Embed(x);
+                        var loss = nn.functional.cross_entropy(Logits(features), labels);
+                        // The mean over the global batch is Σ_ranks (rows/batch)·(this rank's mean); the averager divides by the ranks.
+                        double weight = (double)((long)rows.Count * ranks.Size) / rows.GlobalCount;
+                        (weight == 1 ? loss : loss * weight).backward();
+                        rowsLoss = loss.item<float>() * (double)rows.Count;
+                    }
+                    averager?.Average();
                     optimizer.step();
-                    double value = loss.item<float>();
+                    double batchLoss = ClassifierRanks.Sum(ranks, rowsLoss); // the same on every rank, so all stop together on a NaN
+                    double value = batchLoss / batch.Count;
                     if (!double.IsFinite(value)) throw new NonFiniteLossException(epoch * (long)loader.StepsPerEpoch + stepInEpoch, value, null);
-                    lossSum += value * batch.Count;
+                    lossSum += batchLoss;
                     seen += batch.Count;
                 }
-                var accuracy = ClassifierEvaluation.Run(test, o.EvalBatch, device, transforms.Eval, t => Logits(backbone.Embed(t)));
+                var accuracy = ClassifierEvaluation.Run(test, o.EvalBatch, device, transforms.Eval, t => Logits(backbone.Embed(t)), ranks);
                 var row = new LinclsEpoch(epoch + 1, o.Epochs, lossSum / seen, lr, accuracy.Top1, accuracy.Top5, clock.Elapsed.TotalSeconds);
                 history.Add(row);
-                log.Write(row.Epoch, row.Loss, row.Lr, row.Top1, row.Top5, row.ElapsedSeconds);
-                EpochDone?.Invoke(row);
+                log?.Write(row.Epoch, row.Loss, row.Lr, row.Top1, row.Top5, row.ElapsedSeconds);
+                if (root) EpochDone?.Invoke(row);
             }
         }
 
@@ -109,6 +159,8 @@ public sealed class LinearEvaluator
         SanityCheck(backbone, initial, o.Weights.Checkpoint);
         foreach (var t in initial.Values) t.Dispose();
         var model = new BackboneClassifier(backbone, head);
+        if (!root) // rank 0 writes the files; the others are done
+            return new LinclsResult { History = history, TestCount = test.Count, Checkpoint = run.CheckpointPath, ElapsedSeconds = clock.Elapsed.TotalSeconds, OnnxPath = o.OnnxPath };
         string checkpoint = run.SaveCheckpoint(model);
         double seconds = clock.Elapsed.TotalSeconds;
         ClassifierVerifyResult? verify = null;
@@ -117,7 +169,7 @@ public sealed class LinearEvaluator
             var last = history[^1];
             verify = run.ExportAndVerify(model, o.OnnxPath, "mocov3.lincls", FormattableString.Invariant(
                 $"{o.Epochs} epochs, batch {o.Batch}, lr {baseLr} x {o.Batch}/256, test top1 {last.Top1:F2} on {test.Count} images of {test.Source}"), o.VerifyBatch);
-            Info?.Invoke($"exported {o.OnnxPath} ({classes} classes: {string.Join(", ", train.ClassNames.Take(5))}{(classes > 5 ? ", …" : "")})");
+            OnInfo($"exported {o.OnnxPath} ({classes} classes: {string.Join(", ", train.ClassNames.Take(5))}{(classes > 5 ? ", …" : "")})");
         }
         var result = new LinclsResult
         {

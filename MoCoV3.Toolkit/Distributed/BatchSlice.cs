@@ -24,6 +24,22 @@ public readonly record struct BatchSlice(int Offset, int Count, int GlobalCount)
         return new BatchSlice(rank * count, count, batch);
     }
 
+    /// <summary>
+    /// The rows of rank <paramref name="rank"/> of <paramref name="ranks"/> in a set of <paramref name="rows"/> that need not
+    /// split evenly (the last, smaller batch of an epoch; a test set shared out for evaluation): rank r takes
+    /// [⌊r·n/ranks⌋, ⌊(r+1)·n/ranks⌋), so the slices differ by one row at most and a rank may get none. When the rows do
+    /// split evenly this is <see cref="Of"/>.
+    /// </summary>
+    public static BatchSlice Spread(int rows, int rank, int ranks)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(rows);
+        ArgumentOutOfRangeException.ThrowIfLessThan(ranks, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(rank);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(rank, ranks);
+        int start = (int)((long)rank * rows / ranks), end = (int)((long)(rank + 1) * rows / ranks);
+        return new BatchSlice(start, end - start, rows);
+    }
+
     /// <summary>Whether this is the whole batch.</summary>
     public bool IsWhole => Offset == 0 && Count == GlobalCount;
 }

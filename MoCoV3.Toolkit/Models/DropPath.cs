@@ -25,15 +25,27 @@ public sealed class DropPath : nn.Module<Tensor, Tensor>
         }
     }
 
+    /// <summary>
+    /// Null: the input is the whole batch. In a data-parallel run, the input's rows are [Offset, Offset + N) of a global batch
+    /// of GlobalCount (this rank's slice): the draws are made for the whole global batch, as one process makes them (every
+    /// rank's generator is seeded alike), and the slice's rows kept, so each sample is dropped as in a one-process run.
+    /// </summary>
+    public (int Offset, int GlobalCount)? Rows { get; set; }
+
     public override Tensor forward(Tensor x)
     {
         if (rate == 0 || !training) return x;
         double keep = 1 - rate;
+        long local = x.shape[0];
+        var (offset, n) = Rows ?? (0, (int)local);
+        if (offset < 0 || offset + local > n)
+            throw new ArgumentException($"drop path: rows [{offset}, {offset + local}) do not lie in a global batch of {n}");
         // One Bernoulli(keep) draw per sample, broadcast over the other dimensions.
         var shape = new long[x.dim()];
-        shape[0] = x.shape[0];
+        shape[0] = n;
         for (int i = 1; i < shape.Length; i++) shape[i] = 1;
-        using var mask = empty(shape, x.dtype, x.device).bernoulli_(keep);
+        using var drawn = empty(shape, x.dtype, x.device).bernoulli_(keep);
+        using var mask = n == local ? drawn.alias() : drawn.narrow(0, offset, local);
         return x * mask / keep;
     }
 }

@@ -32,6 +32,13 @@ public sealed class TransformerBlock : nn.Module<Tensor, Tensor>
         set => drop_path.Rate = value;
     }
 
+    /// <summary>This rank's rows of the global batch, for the drop-path draws (see <see cref="DropPath.Rows"/>); null: the whole batch.</summary>
+    public (int Offset, int GlobalCount)? DropPathRows
+    {
+        get => drop_path.Rows;
+        set => drop_path.Rows = value;
+    }
+
     public override Tensor forward(Tensor x)
     {
         // Intermediates are released as soon as the block returns (autograd keeps what backward needs),

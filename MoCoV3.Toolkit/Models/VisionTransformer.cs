@@ -61,6 +61,15 @@ public sealed class VisionTransformer : Backbone
             blocks[i].DropPathRate = depth == 1 ? maxRate : maxRate * i / (depth - 1);
     }
 
+    /// <summary>
+    /// Data-parallel fine-tuning: the forward passes see rows [Offset, Offset + N) of a global batch of GlobalCount, and drop
+    /// path draws for the whole global batch and keeps those rows (<see cref="DropPath.Rows"/>); null: the whole batch.
+    /// </summary>
+    public void SetDropPathRows((int Offset, int GlobalCount)? rows)
+    {
+        foreach (var block in blocks) block.DropPathRows = rows;
+    }
+
     /// <summary>The stochastic-depth rate of each block, first to last.</summary>
     public IReadOnlyList<double> DropPathRates => blocks.Select(b => b.DropPathRate).ToList();
 

@@ -58,9 +58,9 @@ public sealed class ClassifierExportTests
         var preset = EvalTestModels.MicroVit28.WithEmbedding(embedding);
         var result = new FineTuner().Run(PlainLabelFineTune(EvalTestModels.ToolkitCheckpoint(preset, dir), Path.Combine(dir, "classifier.onnx"), dir,
                                                              steps: 2, batch: 32, new() { Limit = 64, TestLimit = 32 }));
-        TestContext.WriteLine($"{embedding}: logits {result.Verify.Logits}; embedding {result.Verify.Embedding}");
-        Assert.IsTrue(result.Verify.Passed, $"{result.Verify.Logits} / {result.Verify.Embedding}");
-        Assert.AreEqual(16, result.Verify.Embedding.Batch);
+        TestContext.WriteLine($"{embedding}: logits {result.Verify!.Logits}; embedding {result.Verify!.Embedding}");
+        Assert.IsTrue(result.Verify!.Passed, $"{result.Verify!.Logits} / {result.Verify!.Embedding}");
+        Assert.AreEqual(16, result.Verify!.Embedding.Batch);
 
         using var classifier = ImageClassifier.Load(result.OnnxPath);
         Assert.AreEqual(embedding, classifier.Metadata.Embedding);
@@ -79,8 +79,8 @@ public sealed class ClassifierExportTests
         var preset = EvalTestModels.MicroResNet28;
         var result = new FineTuner().Run(PlainLabelFineTune(EvalTestModels.ToolkitCheckpoint(preset, dir), Path.Combine(dir, "resnet.onnx"), dir,
                                                              steps: 8, batch: 16, new() { Path = csv }));
-        TestContext.WriteLine($"logits {result.Verify.Logits}; embedding {result.Verify.Embedding}");
-        Assert.IsTrue(result.Verify.Passed, $"{result.Verify.Logits} / {result.Verify.Embedding}");
+        TestContext.WriteLine($"logits {result.Verify!.Logits}; embedding {result.Verify!.Embedding}");
+        Assert.IsTrue(result.Verify!.Passed, $"{result.Verify!.Logits} / {result.Verify!.Embedding}");
 
         using var classifier = ImageClassifier.Load(result.OnnxPath);
         Assert.AreEqual(512, classifier.Metadata.EmbeddingDim);

@@ -191,7 +191,7 @@ public sealed class FineTuneTests
         var result = new FineTuner().Run(options);
         double first = result.Losses.Take(3).Average(), last = result.Losses.TakeLast(3).Average();
         TestContext.WriteLine(FormattableString.Invariant(
-            $"loss {first:F4} -> {last:F4}; top1 {result.Test.Top1:F2} top5 {result.Test.Top5:F2}; {result.ElapsedSeconds:F1}s; {result.Verify.Logits}"));
+            $"loss {first:F4} -> {last:F4}; top1 {result.Test.Top1:F2} top5 {result.Test.Top5:F2}; {result.ElapsedSeconds:F1}s; {result.Verify!.Logits}"));
 
         Assert.AreEqual(60, result.Steps);
         Assert.IsTrue(first > 2.0, $"initial loss {first}: 10 classes start near ln 10 = 2.30");
@@ -199,9 +199,9 @@ public sealed class FineTuneTests
         Assert.AreEqual(500, result.Test.Count);
         Assert.IsTrue(result.Test.Top1 > 25, $"top1 {result.Test.Top1} is near chance (10)");
         Assert.IsTrue(result.Test.Top5 >= result.Test.Top1);
-        Assert.IsTrue(result.Verify.Logits.MaxAbsDiff <= 1e-4, result.Verify.Logits.ToString());
-        Assert.IsTrue(result.Verify.Embedding.MaxAbsDiff <= 1e-4, result.Verify.Embedding.ToString());
-        Assert.AreEqual(16, result.Verify.Logits.Batch);
+        Assert.IsTrue(result.Verify!.Logits.MaxAbsDiff <= 1e-4, result.Verify!.Logits.ToString());
+        Assert.IsTrue(result.Verify!.Embedding.MaxAbsDiff <= 1e-4, result.Verify!.Embedding.ToString());
+        Assert.AreEqual(16, result.Verify!.Logits.Batch);
         Assert.AreEqual(13, CsvLog.ReadColumn(Path.Combine(options.OutputDir, "metrics.csv"), "loss").Count);
 
         // The run's checkpoint is a timm state dict with the head: it imports back with the same logits.
@@ -240,9 +240,9 @@ public sealed class FineTuneTests
             Data = new() { Limit = 256, TestLimit = 64 },
             Compute = new() { Threads = 1 },
         });
-        TestContext.WriteLine($"{result.Verify.Logits}");
+        TestContext.WriteLine($"{result.Verify!.Logits}");
         Assert.AreEqual(4, result.Steps);
-        Assert.IsTrue(result.Verify.Passed, result.Verify.Logits.ToString());
+        Assert.IsTrue(result.Verify!.Passed, result.Verify!.Logits.ToString());
         Assert.IsTrue(result.Losses.All(double.IsFinite));
     }
 
