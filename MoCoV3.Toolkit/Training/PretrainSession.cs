@@ -75,6 +75,7 @@ internal sealed class PretrainSession : IDisposable
         }
         if (ranks.Size > 1)
         {
+            ranks.SetActivity("the start (rank 0's weights broadcast to every rank)");
             ModelBroadcast.FromRoot(model, ranks); // every rank starts from rank 0's weights (and its --init / --resume)
             model.DataParallel(ranks, events.SyncBatchNorm);
             averager = new GradientAverager(optimizer.Parameters, ranks);
@@ -96,7 +97,11 @@ internal sealed class PretrainSession : IDisposable
 
         events.OnInfo(run.Describe(dataset, device));
         if (ranks.Size > 1)
+        {
             events.OnInfo($"data-parallel over {ranks.Size} ranks ({ranks.Description}): {slice.Count} images per rank of each global batch of {plan.Batch}");
+            var processes = RankProcesses.Gather(ranks);
+            events.OnInfo($"ranks: {string.Join(", ", processes)}");
+        }
         if (knn is not null) events.OnInfo($"{knn.Describe()}, every {options.KnnEvery} steps and at the end");
         if (lrScale != 1) events.OnInfo($"learning rate scaled by {lrScale} (earlier --on-nan rollbacks)");
     }
@@ -119,6 +124,7 @@ internal sealed class PretrainSession : IDisposable
             {
                 using var batchData = data;
                 using var scope = NewDisposeScope();
+                if (ranks.Size > 1) ranks.SetActivity(Activity());
                 var (loss, lr, m) = TrainOn(data);
                 var actions = policy.After(step, run.Plan.TotalSteps);
                 bool stop = cancel.IsCancellationRequested;
@@ -236,6 +242,11 @@ internal sealed class PretrainSession : IDisposable
     });
 
     private double Elapsed => priorElapsed + clock.Elapsed.TotalSeconds;
+
+    /// <summary>The step being trained and the checkpoint a resume continues from, for the error of a collective that times out.</summary>
+    private string Activity() =>
+        $"step {step + 1}/{run.Plan.TotalSteps}; " +
+        (checkpoints is { Last: string last, LastStep: long saved } ? $"{last} holds step {saved}, which --resume auto continues from" : "no checkpoint written yet");
 
     private bool IsRoot => ranks.Rank == 0;
 
