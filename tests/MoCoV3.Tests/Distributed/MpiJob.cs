@@ -25,8 +25,9 @@ internal sealed class MpiJob : IDisposable
         stderr = launcher.StandardError.ReadToEndAsync();
     }
 
-    public static MpiJob Start(MpiFlavour flavour, int ranks, IReadOnlyList<string> args) =>
-        new(Process.Start(MpiRun.StartInfo(flavour, ranks, args))!);
+    public static MpiJob Start(MpiFlavour flavour, int ranks, IReadOnlyList<string> args) => Start(MpiRun.StartInfo(flavour, ranks, args));
+
+    public static MpiJob Start(ProcessStartInfo launch) => new(Process.Start(launch)!);
 
     public int ExitCode => launcher.ExitCode;
     public string Out => stdout.Result;

@@ -70,6 +70,19 @@ internal static class MpiRun
         return start;
     }
 
+    /// <summary>
+    /// How to start one rank per entry of <paramref name="argsOfEachRank"/> under <paramref name="flavour"/>'s launcher, rank r
+    /// running <c>mocov3</c> with the r-th arguments (the launchers' multiple-program syntax, <c>A : B</c>).
+    /// </summary>
+    public static ProcessStartInfo PerRankStartInfo(MpiFlavour flavour, IReadOnlyList<IReadOnlyList<string>> argsOfEachRank)
+    {
+        var start = StartInfo(flavour, 1, argsOfEachRank[0]);
+        foreach (var args in argsOfEachRank.Skip(1))
+            foreach (string a in (string[])[":", flavour == MpiFlavour.OpenMpi ? "-np" : "-n", "1", "dotnet", Path.Combine(AppContext.BaseDirectory, "mocov3.dll"), .. args])
+                start.ArgumentList.Add(a);
+        return start;
+    }
+
     /// <summary>Runs <c>mocov3 mpi check</c> and returns each rank's result, in rank order.</summary>
     public static IReadOnlyList<CollectiveCheck.Result> Check(MpiFlavour? flavour, int ranks, IReadOnlyDictionary<string, string?>? environment = null,
                                                               params string[] extraArgs)
