@@ -200,11 +200,18 @@ public sealed unsafe class MpiCommunicator : ICommunicator
         if (code != MpiNative.Success) mpi.Check(code, $"{call} (rank {Rank}, collective {collectives}, {activity})");
     }
 
-    /// <summary>Names the ranks that do not answer, writes the error and ends the job; does not return.</summary>
+    /// <summary>
+    /// Names the ranks that do not answer, writes the error and ends the job; does not return. One rank reports: a rank
+    /// that has answered another's roll call before its own timeout, or during its own call the call of a lower rank,
+    /// leaves the report and the abort to that rank, and ends the job itself only if it is still running well after.
+    /// </summary>
     private void TimedOut(string call, int count, Type? element, TimeSpan waited, Func<string> state)
     {
         var grace = TimeSpan.FromSeconds(Math.Clamp(Timeout!.Value.TotalSeconds / 10, 2, 10));
+        bool deferred = rollCall.LowestCaller is not null;
+        if (deferred) AwaitTheEnd(grace, state);
         var answers = rollCall.Call(grace, state);
+        if (!deferred && rollCall.LowestCaller < Rank) AwaitTheEnd(grace, state);
         var silent = Enumerable.Range(0, Size).Where(q => q != Rank && answers[q] is null).ToList();
         string what = element is null ? call : $"{call} of {count:N0} {ElementName(element)}{(count == 1 ? "" : "s")}";
         string message =
@@ -217,6 +224,17 @@ public sealed unsafe class MpiCommunicator : ICommunicator
             "Ending the job (MPI_Abort).";
         Console.Error.WriteLine($"error: {message}");
         Abort(RankTimeout.ExitCode);
+    }
+
+    /// <summary>Keeps answering roll calls while the rank that called first ends the job (2 grace periods and 10 s at most).</summary>
+    private void AwaitTheEnd(TimeSpan grace, Func<string> state)
+    {
+        long end = Stopwatch.GetTimestamp() + (long)((2 * grace.TotalSeconds + 10) * Stopwatch.Frequency);
+        while (Stopwatch.GetTimestamp() < end)
+        {
+            rollCall.Answer(state);
+            Thread.Sleep(10);
+        }
     }
 
     private static string ElementName(Type element) =>

@@ -17,6 +17,9 @@ internal sealed unsafe class RollCall(MpiNative mpi, int rank, int size)
     private const int CallTag = 30_517, AnswerTag = 30_518;
     private const int AnswerBytes = 240;
 
+    /// <summary>The lowest rank whose call this rank has answered; null before any call came.</summary>
+    public int? LowestCaller { get; private set; }
+
     /// <summary>Answers every call that has arrived with this rank's <paramref name="state"/>.</summary>
     public void Answer(Func<string> state)
     {
@@ -27,6 +30,7 @@ internal sealed unsafe class RollCall(MpiNative mpi, int rank, int size)
             int caller = -1;
             if (mpi.Recv(&caller, 1, mpi.Int32, mpi.AnySource, CallTag, mpi.CommWorld, mpi.StatusIgnore) != MpiNative.Success) return;
             if (caller < 0 || caller >= size || caller == rank) continue;
+            LowestCaller = Math.Min(LowestCaller ?? caller, caller);
             byte* text = Text(state());
             nint request = 0;
             if (mpi.Isend(text, AnswerBytes, mpi.Byte, caller, AnswerTag, mpi.CommWorld, &request) == MpiNative.Success)
