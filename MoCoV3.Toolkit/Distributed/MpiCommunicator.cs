@@ -219,7 +219,8 @@ public sealed unsafe class MpiCommunicator : ICommunicator
             $"{Timeout.Value.TotalSeconds:G} s (--rank-timeout, {RankTimeout.EnvironmentVariable}). " +
             (silent.Count == 0
                 ? "Every other rank answered: "
-                : $"{Ranks(silent)} did not answer within {grace.TotalSeconds:G} s: dead, stopped, hung, or busy outside the collectives for that long. ") +
+                : $"{Ranks(silent)} did not answer within {grace.TotalSeconds:G} s: dead, stopped, hung, or busy outside the collectives for that long " +
+                  "(a rank that is only slow, e.g. rank 0 in a long kNN evaluation or checkpoint write, needs a larger timeout). ") +
             (silent.Count == Size - 1 ? "" : $"{(silent.Count == 0 ? "" : "The others answered: ")}{string.Join("; ", answers.Where(a => a is not null).Take(8))}{(answers.Count(a => a is not null) > 8 ? "; …" : "")}. ") +
             "Ending the job (MPI_Abort).";
         Console.Error.WriteLine($"error: {message}");

@@ -48,6 +48,7 @@ internal sealed class PretrainSession : IDisposable
     private double priorElapsed;
     private double lrScale = 1; // halved by each --on-nan rollback
     private double knnSeconds;  // left out of the step timing of --minutes
+    private string? soloWork;   // what rank 0 did alone after the last step, which the others waited for
 
     public PretrainSession(PretrainRun run, IImageDataset dataset, KnnMonitor? knn, Device device, Pretrainer events)
     {
@@ -127,6 +128,7 @@ internal sealed class PretrainSession : IDisposable
                 if (ranks.Size > 1) ranks.SetActivity(Activity());
                 var (loss, lr, m) = TrainOn(data);
                 var actions = policy.After(step, run.Plan.TotalSteps);
+                soloWork = actions.Knn ? $"rank 0's kNN evaluation after step {step}" : actions.Save ? $"rank 0's checkpoint of step {step}" : null;
                 bool stop = cancel.IsCancellationRequested;
                 if (actions.Log || actions.Save || stop || device.type == DeviceType.CPU)
                 {
@@ -245,7 +247,7 @@ internal sealed class PretrainSession : IDisposable
 
     /// <summary>The step being trained and the checkpoint a resume continues from, for the error of a collective that times out.</summary>
     private string Activity() =>
-        $"step {step + 1}/{run.Plan.TotalSteps}; " +
+        $"step {step + 1}/{run.Plan.TotalSteps}{(soloWork is null ? "" : $", after {soloWork}")}; " +
         (checkpoints is { Last: string last, LastStep: long saved } ? $"{last} holds step {saved}, which --resume auto continues from" : "no checkpoint written yet");
 
     private bool IsRoot => ranks.Rank == 0;

@@ -122,8 +122,9 @@ public sealed class RankFailureTests
         TestContext.WriteLine($"{flavour}, rank 1 of 3 stopped: job ended in {job.Seconds:F1} s, code {job.ExitCode}\n{job.Err}");
         Assert.IsTrue(job.Seconds >= 5, $"the job ended after {job.Seconds:F1} s, before the rank timeout");
         Assert.AreEqual(RankTimeout.ExitCode, job.ExitCode);
-        var error = Regex.Match(job.Err, @"error: rank (0|2) waited \d+ s in MPI_\w+.*?collective \d+ of this rank, step (\d+)/20;.*?longer than the rank timeout of 5 s.*? " +
-                                         @"rank 1 did not answer within 2 s: dead, stopped, hung, or busy outside the collectives for that long\. The others answered: rank (0|2) waits in MPI_\w+");
+        var error = Regex.Match(job.Err, @"error: rank (0|2) waited \d+ s in MPI_\w+.*?collective \d+ of this rank, step (\d+)/20[;,].*?longer than the rank timeout of 5 s.*? " +
+                                         @"rank 1 did not answer within 2 s: dead, stopped, hung, or busy outside the collectives for that long \(.*?\)\. " +
+                                         @"The others answered: rank (0|2) waits in MPI_\w+");
         Assert.IsTrue(error.Success, job.Err);
         Assert.AreNotEqual(error.Groups[1].Value, error.Groups[3].Value, "the answer is the other waiting rank's");
         Assert.IsTrue(long.Parse(error.Groups[2].Value) > 6, "the step of the hang");
