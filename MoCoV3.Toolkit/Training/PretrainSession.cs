@@ -134,8 +134,10 @@ internal sealed class PretrainSession : IDisposable
                 {
                     if (!AfterStep(GlobalLoss(loss), lr, m, actions)) break; // rolled back: the epoch restarts at the checkpoint's step
                 }
-                stop = cancel.IsCancellationRequested; // a handler of Logged may have asked to stop at this step
+                stop = StopRequested(cancel); // a handler of Logged may have asked to stop at this step
                 if (actions.Save || stop) Save();
+                // Stopped early, the other ranks exit non-zero (interrupted), and a launcher may then end rank 0: not before its checkpoint is written.
+                if (stop && ranks.Size > 1) ranks.Barrier();
                 if (stop) stopped = true;
                 if (stop || actions.Last) break;
             }
@@ -251,6 +253,18 @@ internal sealed class PretrainSession : IDisposable
         (checkpoints is { Last: string last, LastStep: long saved } ? $"{last} holds step {saved}, which --resume auto continues from" : "no checkpoint written yet");
 
     private bool IsRoot => ranks.Rank == 0;
+
+    /// <summary>
+    /// Whether to stop after this step: in a data-parallel run, whether any rank was asked to (a signal reaches the ranks
+    /// one by one, a Logged handler only rank 0), so that every rank stops at the same step and rank 0 writes its checkpoint.
+    /// </summary>
+    private bool StopRequested(CancellationToken cancel)
+    {
+        if (ranks.Size == 1) return cancel.IsCancellationRequested;
+        int[] requests = [cancel.IsCancellationRequested ? 1 : 0];
+        ranks.AllReduceSum<int>(requests);
+        return requests[0] > 0;
+    }
 
     /// <summary>The step's loss; in a data-parallel run its mean over ranks (the one-process loss of the global batch), the same on every rank.</summary>
     private double GlobalLoss(Tensor loss)

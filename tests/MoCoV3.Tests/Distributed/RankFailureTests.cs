@@ -73,6 +73,28 @@ public sealed class RankFailureTests
     public void OpenMpiARankStoppedMidRunEndsTheJobAfterTheRankTimeoutNamingIt() => StoppedRank(MpiFlavour.OpenMpi);
 
     /// <summary>
+    /// SIGTERM to rank 1 alone (a signal reaches the ranks one by one): every rank stops after the same step, rank 0
+    /// writes the checkpoint of that step and prints how to continue, and the job exits 130 (before, rank 1 stopped alone
+    /// and rank 0 waited for it in the next step's collective).
+    /// </summary>
+    [TestMethod]
+    public void OpenMpiSigtermToOneRankStopsEveryRankAtTheSameStepWithItsCheckpoint()
+    {
+        TestData.RequireFashionMnist();
+        string root = TestData.NewFolder("rank-term-");
+        string preset = EvalTestModels.PresetFile(TestPresets.MicroVit, root);
+        var job = KillRankOne(MpiFlavour.OpenMpi, 2, Args(preset, root, batch: 16), signal: 15, root);
+        TestContext.WriteLine($"rank 1 got SIGTERM: job ended in {job.Seconds:F1} s, code {job.ExitCode}\n{job.Err}");
+        Assert.AreEqual(130, job.ExitCode);
+        var stopped = Regex.Match(job.Err, @"stopped at step (\d+); checkpoint .*checkpoint\.ckpt\. Continue with: mocov3 pretrain .* --resume auto");
+        Assert.IsTrue(stopped.Success, job.Err);
+        long step = long.Parse(stopped.Groups[1].Value);
+        Assert.IsTrue(step >= 6 && step < Steps, $"stopped at step {step}");
+        Assert.AreEqual(step, CheckpointFile.ReadHeader(Path.Combine(root, CheckpointFile.DefaultName)).Step, "the checkpoint of the step every rank stopped at");
+        Assert.AreEqual(step, MpiJob.LastStep(Path.Combine(root, "metrics.csv")));
+    }
+
+    /// <summary>
     /// Rank 1 of 2 fails on its own before the first collective (its --data does not exist): it ends the whole job at once
     /// with its error (before, it waited in MPI_Finalize and rank 0 in the first broadcast, forever, under both launchers).
     /// </summary>
