@@ -39,12 +39,17 @@ internal static class PretrainCommand
         var clipGrad = new Option<double?>("--clip-grad") { Description = "Clip the joint gradient norm to this before each step (default: no clipping)" };
         var onNan = new Option<string>("--on-nan") { Description = "stop | rollback: on a NaN/inf loss, stop, or reload the last checkpoint and halve the lr", DefaultValueFactory = _ => OnNanPolicy.Stop.Name() };
         onNan.AcceptOnlyFromAmong([.. JsonEnum.Names<OnNanPolicy>()]);
+        var rankTimeout = new Option<double?>("--rank-timeout")
+        {
+            Description = $"Data-parallel runs: seconds a rank waits in one collective before it ends the job, naming the ranks that do not answer " +
+                          $"(default: ${RankTimeout.EnvironmentVariable}, else {RankTimeout.DefaultSeconds:G}; 0: forever)",
+        };
         var spikeFactor = new Option<double>("--spike-factor") { Description = "Warn when the loss or a gradient norm exceeds this many times its running median", DefaultValueFactory = _ => InstabilityMonitor.DefaultSpikeFactor };
 
         var command = new Command("pretrain", "Pretrain a MoCo v3 encoder")
         {
             preset, data, dataset, epochs, maxSteps, minutes, batch, lr, warmup, device, libtorch, amp, threads, output, resume, init,
-            augment, seed, logEvery, saveEvery, limit, knnEvery, knnTrain, knnTest, knnK, clipGrad, onNan, spikeFactor,
+            augment, seed, logEvery, saveEvery, limit, knnEvery, knnTrain, knnTest, knnK, clipGrad, onNan, spikeFactor, rankTimeout,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -74,17 +79,30 @@ internal static class PretrainCommand
                 OnNan = JsonEnum.Parse<OnNanPolicy>(r.GetValue(onNan), "--on-nan"),
                 SpikeFactor = r.GetValue(spikeFactor),
             };
-            return Run(PresetCatalog.Get(r.GetValue(preset)!), options);
+            return Run(PresetCatalog.Get(r.GetValue(preset)!), options, r.GetValue(rankTimeout));
         }));
         return command;
     }
 
-    private static int Run(ModelPreset preset, PretrainOptions options)
+    private static int Run(ModelPreset preset, PretrainOptions options, double? rankTimeout)
     {
         // Under mpirun / mpiexec every rank runs this command: a data-parallel run over MPI's world, --batch the global batch.
-        using var context = DistributedContext.Open();
+        using var context = DistributedContext.Open(rankTimeoutSeconds: rankTimeout);
         var trainer = new Pretrainer { Communicator = context.Communicator };
-        var result = PretrainProgress.Run(trainer, cancel => trainer.Run(preset, options, cancel));
+        PretrainResult result;
+        try
+        {
+            result = PretrainProgress.Run(trainer, cancel => trainer.Run(preset, options, cancel));
+        }
+        catch (Exception e) when (context.Size > 1 && e is not NonFiniteLossException)
+        {
+            // This rank failed on its own (its data, its disk, a bug): the others would wait for it in their next collective.
+            // A NaN/inf loss is every rank's decision (the loss is averaged over ranks): those ranks end together, without this.
+            int? code = CliErrors.CodeOf(e);
+            Console.Error.WriteLine($"error: rank {context.Rank} of {context.Size}: {(code is null ? e.ToString() : e.Message)}; ending the job (MPI_Abort)");
+            context.Abort(code ?? CliErrors.Unexpected);
+            throw;
+        }
 
         if (context.Rank != 0) return result.Interrupted ? CliErrors.Interrupted : 0; // rank 0 reports
         if (result.Interrupted)

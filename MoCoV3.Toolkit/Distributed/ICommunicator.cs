@@ -25,4 +25,9 @@ public interface ICommunicator : IDisposable
 
     /// <summary>Returns once every rank has called it.</summary>
     void Barrier();
+
+    /// <summary>Names what the ranks do now (e.g. "step 12"), for the error of a collective that fails or times out.</summary>
+    void SetActivity(string activity)
+    {
+    }
 }

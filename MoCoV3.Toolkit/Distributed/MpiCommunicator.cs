@@ -1,10 +1,14 @@
+using System.Diagnostics;
+
 namespace MoCoV3.Distributed;
 
 /// <summary>
 /// <c>MPI_COMM_WORLD</c> of the MPI library chosen by <see cref="MpiLibraryLocator"/>. MPI is initialised once per process
 /// (<c>MPI_THREAD_SERIALIZED</c>: calls may come from any thread, one at a time) and finalised once, by <see cref="Dispose"/>
 /// or at process exit; it cannot be initialised again afterwards. Errors come back as <see cref="MpiException"/> instead of
-/// aborting the job. Without a launcher, MPI gives a world of one rank.
+/// aborting the job, except a collective that waits longer than <see cref="Timeout"/>: that ends the job with an error naming
+/// the ranks that did not answer. Collectives are MPI's nonblocking ones, polled to completion. Without a launcher, MPI
+/// gives a world of one rank.
 /// </summary>
 public sealed unsafe class MpiCommunicator : ICommunicator
 {
@@ -12,8 +16,14 @@ public sealed unsafe class MpiCommunicator : ICommunicator
     private static MpiCommunicator? world;
     private static bool finalized;
 
+    /// <summary>How long a collective waits before it answers roll calls (<see cref="RollCall"/>).</summary>
+    private static readonly TimeSpan AnswerAfter = TimeSpan.FromMilliseconds(50);
+
     private readonly MpiNative mpi;
     private readonly bool ownsInitialization;
+    private readonly RollCall rollCall;
+    private long collectives;          // collectives this rank has started
+    private string activity = "starting";
 
     private MpiCommunicator(MpiNative mpi, int rank, int size, bool ownsInitialization)
     {
@@ -21,6 +31,7 @@ public sealed unsafe class MpiCommunicator : ICommunicator
         Rank = rank;
         Size = size;
         this.ownsInitialization = ownsInitialization;
+        rollCall = new RollCall(mpi, rank, size);
     }
 
     public int Rank { get; }
@@ -43,6 +54,7 @@ public sealed unsafe class MpiCommunicator : ICommunicator
             if (world is not null) return world;
             if (finalized) throw new InvalidOperationException("MPI was finalised in this process and cannot be initialised again");
             var launch = LaunchEnvironment.FromProcess();
+            var timeout = RankTimeout.Resolve(null);
             MpiNative.LeaveSignalsToDotNet();   // before loading: UCX reads it when its library is loaded
             var mpi = MpiNative.Load(MpiLibraryLocator.Candidates(library, launch.Launcher));
 
@@ -70,11 +82,23 @@ public sealed unsafe class MpiCommunicator : ICommunicator
                 communicator.Dispose();
                 throw;
             }
-            world = new MpiCommunicator(mpi, rank, size, owns);
+            world = new MpiCommunicator(mpi, rank, size, owns) { Timeout = timeout };
             if (owns) AppDomain.CurrentDomain.ProcessExit += (_, _) => world?.Dispose();
             return world;
         }
     }
+
+    /// <summary>
+    /// How long one collective may wait for the other ranks (null: forever; from <see cref="RankTimeout"/> at start). When a
+    /// collective waits longer, this rank asks the others who is still there (<see cref="RollCall"/>), writes an error naming
+    /// itself, the collective, <see cref="SetActivity">the activity</see>, how long it waited and the ranks that did not
+    /// answer, and ends the job (<c>MPI_Abort</c>, exit code <see cref="RankTimeout.ExitCode"/>). It does not throw: collectives
+    /// also run inside autograd's backward pass, where an exception would not reach the caller.
+    /// </summary>
+    public TimeSpan? Timeout { get; set; }
+
+    /// <summary>Names what the ranks are doing (e.g. "step 12"), for the error of a collective that times out.</summary>
+    public void SetActivity(string activity) => this.activity = activity;
 
     public void AllReduceSum<T>(Span<T> buffer) where T : unmanaged
     {
@@ -82,8 +106,12 @@ public sealed unsafe class MpiCommunicator : ICommunicator
         if (buffer.IsEmpty) return;
         lock (Gate)
         {
+            nint request = 0;
             fixed (T* data = buffer)
-                mpi.Check(mpi.Allreduce((void*)mpi.InPlace, data, buffer.Length, Datatype<T>(), mpi.OpSum, mpi.CommWorld), "MPI_Allreduce");
+            {
+                Started(mpi.Iallreduce((void*)mpi.InPlace, data, buffer.Length, Datatype<T>(), mpi.OpSum, mpi.CommWorld, &request), "MPI_Iallreduce");
+                Wait(&request, "MPI_Allreduce", buffer.Length, typeof(T));
+            }
         }
     }
 
@@ -94,9 +122,13 @@ public sealed unsafe class MpiCommunicator : ICommunicator
         if (local.IsEmpty) return;
         lock (Gate)
         {
+            nint request = 0;
             fixed (T* send = local)
             fixed (T* receive = all)
-                mpi.Check(mpi.Allgather(send, local.Length, Datatype<T>(), receive, local.Length, Datatype<T>(), mpi.CommWorld), "MPI_Allgather");
+            {
+                Started(mpi.Iallgather(send, local.Length, Datatype<T>(), receive, local.Length, Datatype<T>(), mpi.CommWorld, &request), "MPI_Iallgather");
+                Wait(&request, "MPI_Allgather", local.Length, typeof(T));
+            }
         }
     }
 
@@ -107,21 +139,111 @@ public sealed unsafe class MpiCommunicator : ICommunicator
         if (buffer.IsEmpty) return;
         lock (Gate)
         {
+            nint request = 0;
             fixed (T* data = buffer)
-                mpi.Check(mpi.Bcast(data, buffer.Length, Datatype<T>(), root, mpi.CommWorld), "MPI_Bcast");
+            {
+                Started(mpi.Ibcast(data, buffer.Length, Datatype<T>(), root, mpi.CommWorld, &request), "MPI_Ibcast");
+                Wait(&request, $"MPI_Bcast from rank {root}", buffer.Length, typeof(T));
+            }
         }
     }
 
     public void Barrier()
     {
-        lock (Gate) mpi.Check(mpi.Barrier(mpi.CommWorld), "MPI_Barrier");
+        lock (Gate)
+        {
+            nint request = 0;
+            Started(mpi.Ibarrier(mpi.CommWorld, &request), "MPI_Ibarrier");
+            Wait(&request, "MPI_Barrier", 0, null);
+        }
     }
 
-    /// <summary>Ends every rank of the job with <paramref name="code"/> (<c>MPI_Abort</c>): for a rank that cannot go on alone.</summary>
+    /// <summary>Ends every rank of the job with <paramref name="code"/> (<c>MPI_Abort</c>): for a rank that cannot go on alone. Does not return.</summary>
     public void Abort(int code)
     {
+        Console.Out.Flush();
+        Console.Error.Flush();
         _ = mpi.Abort(mpi.CommWorld, code);
+        MpiNative.Exit(code); // MPI_Abort does not return; if it did, this rank still must not go on
     }
+
+    private void Started(int code, string call)
+    {
+        collectives++;
+        if (code != MpiNative.Success) mpi.Check(code, $"{call} (rank {Rank}, collective {collectives}, {activity})");
+    }
+
+    /// <summary>
+    /// Polls the collective until it completes: no slower than a blocking call, which polls too. After
+    /// <see cref="AnswerAfter"/> it answers roll calls; after <see cref="Timeout"/> it ends the job (see there).
+    /// </summary>
+    private void Wait(nint* request, string call, int count, Type? element)
+    {
+        int done = 0;
+        int code = mpi.Test(request, &done, mpi.StatusIgnore);
+        if (code == MpiNative.Success && done != 0) return;
+        long start = Stopwatch.GetTimestamp();
+        long answerAt = start + (long)(AnswerAfter.TotalSeconds * Stopwatch.Frequency);
+        long deadline = Timeout is TimeSpan limit ? start + (long)(limit.TotalSeconds * Stopwatch.Frequency) : long.MaxValue;
+        string State() => $"rank {Rank} waits in {call} (collective {collectives}, {activity}) for {Stopwatch.GetElapsedTime(start).TotalSeconds:F1} s";
+        while (code == MpiNative.Success && done == 0)
+        {
+            long now = Stopwatch.GetTimestamp();
+            if (now >= answerAt)
+            {
+                rollCall.Answer(State);
+                answerAt = now + Stopwatch.Frequency / 1000;
+            }
+            if (now >= deadline) TimedOut(call, count, element, Stopwatch.GetElapsedTime(start), State);
+            code = mpi.Test(request, &done, mpi.StatusIgnore);
+        }
+        if (code != MpiNative.Success) mpi.Check(code, $"{call} (rank {Rank}, collective {collectives}, {activity})");
+    }
+
+    /// <summary>
+    /// Names the ranks that do not answer, writes the error and ends the job; does not return. One rank reports: a rank
+    /// that has answered another's roll call before its own timeout, or during its own call the call of a lower rank,
+    /// leaves the report and the abort to that rank, and ends the job itself only if it is still running well after.
+    /// </summary>
+    private void TimedOut(string call, int count, Type? element, TimeSpan waited, Func<string> state)
+    {
+        var grace = TimeSpan.FromSeconds(Math.Clamp(Timeout!.Value.TotalSeconds / 10, 2, 10));
+        bool deferred = rollCall.LowestCaller is not null;
+        if (deferred) AwaitTheEnd(grace, state);
+        var answers = rollCall.Call(grace, state);
+        if (!deferred && rollCall.LowestCaller < Rank) AwaitTheEnd(grace, state);
+        var silent = Enumerable.Range(0, Size).Where(q => q != Rank && answers[q] is null).ToList();
+        string what = element is null ? call : $"{call} of {count:N0} {ElementName(element)}{(count == 1 ? "" : "s")}";
+        string message =
+            $"rank {Rank} waited {waited.TotalSeconds:F0} s in {what} (collective {collectives} of this rank, {activity}), longer than the rank timeout of " +
+            $"{Timeout.Value.TotalSeconds:G} s (--rank-timeout, {RankTimeout.EnvironmentVariable}). " +
+            (silent.Count == 0
+                ? "Every other rank answered: "
+                : $"{Ranks(silent)} did not answer within {grace.TotalSeconds:G} s: dead, stopped, hung, or busy outside the collectives for that long " +
+                  "(a rank that is only slow, e.g. rank 0 in a long kNN evaluation or checkpoint write, needs a larger timeout). ") +
+            (silent.Count == Size - 1 ? "" : $"{(silent.Count == 0 ? "" : "The others answered: ")}{string.Join("; ", answers.Where(a => a is not null).Take(8))}{(answers.Count(a => a is not null) > 8 ? "; …" : "")}. ") +
+            "Ending the job (MPI_Abort).";
+        Console.Error.WriteLine($"error: {message}");
+        Abort(RankTimeout.ExitCode);
+    }
+
+    /// <summary>Keeps answering roll calls while the rank that called first ends the job (2 grace periods and 10 s at most).</summary>
+    private void AwaitTheEnd(TimeSpan grace, Func<string> state)
+    {
+        long end = Stopwatch.GetTimestamp() + (long)((2 * grace.TotalSeconds + 10) * Stopwatch.Frequency);
+        while (Stopwatch.GetTimestamp() < end)
+        {
+            rollCall.Answer(state);
+            Thread.Sleep(10);
+        }
+    }
+
+    private static string ElementName(Type element) =>
+        element == typeof(float) ? "float" : element == typeof(double) ? "double" : element == typeof(int) ? "int"
+        : element == typeof(long) ? "long" : "byte";
+
+    private static string Ranks(List<int> ranks) =>
+        ranks.Count == 1 ? $"rank {ranks[0]}" : $"ranks {string.Join(", ", ranks.Take(16))}{(ranks.Count > 16 ? $", … ({ranks.Count} in all)" : "")}";
 
     /// <summary>Finalises MPI (once per process; only if this communicator initialised it).</summary>
     public void Dispose()

@@ -30,6 +30,10 @@ internal sealed unsafe class MpiNative
     public nint OpSum { get; private init; }
     public nint ErrorsReturn { get; private init; }
     public nint InPlace { get; private init; }
+    /// <summary><c>MPI_ANY_SOURCE</c>: −1 in Open MPI, −2 in MPICH.</summary>
+    public int AnySource { get; private init; }
+    /// <summary><c>MPI_STATUS_IGNORE</c>: NULL in Open MPI, (MPI_Status*)1 in MPICH.</summary>
+    public nint StatusIgnore { get; private init; }
 
     public delegate* unmanaged<int*, int> Initialized { get; private init; }
     public delegate* unmanaged<int*, int> Finalized { get; private init; }
@@ -43,6 +47,18 @@ internal sealed unsafe class MpiNative
     public delegate* unmanaged<void*, int, nint, int, nint, int> Bcast { get; private init; }
     public delegate* unmanaged<nint, int> Barrier { get; private init; }
     public delegate* unmanaged<nint, int, int> Abort { get; private init; }
+    // Nonblocking collectives and point-to-point messages: MPI_Request is a pointer in Open MPI and an int in MPICH; both are
+    // passed by address in an nint that starts at zero (MPICH writes its low 32 bits, little-endian).
+    public delegate* unmanaged<void*, void*, int, nint, nint, nint, nint*, int> Iallreduce { get; private init; }
+    public delegate* unmanaged<void*, int, nint, void*, int, nint, nint, nint*, int> Iallgather { get; private init; }
+    public delegate* unmanaged<void*, int, nint, int, nint, nint*, int> Ibcast { get; private init; }
+    public delegate* unmanaged<nint, nint*, int> Ibarrier { get; private init; }
+    public delegate* unmanaged<nint*, int*, nint, int> Test { get; private init; }
+    public delegate* unmanaged<void*, int, nint, int, int, nint, nint*, int> Isend { get; private init; }
+    public delegate* unmanaged<void*, int, nint, int, int, nint, nint*, int> Irecv { get; private init; }
+    public delegate* unmanaged<int, int, nint, int*, nint, int> Iprobe { get; private init; }
+    public delegate* unmanaged<void*, int, nint, int, int, nint, nint, int> Recv { get; private init; }
+    public delegate* unmanaged<nint*, int> RequestFree { get; private init; }
     private delegate* unmanaged<int, byte*, int*, int> ErrorString { get; init; }
 
     /// <summary>Loads the first of <paramref name="candidates"/> that the dynamic loader finds and binds it.</summary>
@@ -106,6 +122,8 @@ internal sealed unsafe class MpiNative
             OpSum = openMpi ? Export("ompi_mpi_op_sum") : 0x58000003,
             ErrorsReturn = openMpi ? Export("ompi_mpi_errors_return") : 0x54000001,
             InPlace = openMpi ? 1 : -1,
+            AnySource = openMpi ? -1 : -2,
+            StatusIgnore = openMpi ? 0 : 1,
             Initialized = (delegate* unmanaged<int*, int>)Export("MPI_Initialized"),
             Finalized = (delegate* unmanaged<int*, int>)Export("MPI_Finalized"),
             InitThread = (delegate* unmanaged<int*, byte***, int, int*, int>)Export("MPI_Init_thread"),
@@ -118,6 +136,16 @@ internal sealed unsafe class MpiNative
             Bcast = (delegate* unmanaged<void*, int, nint, int, nint, int>)Export("MPI_Bcast"),
             Barrier = (delegate* unmanaged<nint, int>)Export("MPI_Barrier"),
             Abort = (delegate* unmanaged<nint, int, int>)Export("MPI_Abort"),
+            Iallreduce = (delegate* unmanaged<void*, void*, int, nint, nint, nint, nint*, int>)Export("MPI_Iallreduce"),
+            Iallgather = (delegate* unmanaged<void*, int, nint, void*, int, nint, nint, nint*, int>)Export("MPI_Iallgather"),
+            Ibcast = (delegate* unmanaged<void*, int, nint, int, nint, nint*, int>)Export("MPI_Ibcast"),
+            Ibarrier = (delegate* unmanaged<nint, nint*, int>)Export("MPI_Ibarrier"),
+            Test = (delegate* unmanaged<nint*, int*, nint, int>)Export("MPI_Test"),
+            Isend = (delegate* unmanaged<void*, int, nint, int, int, nint, nint*, int>)Export("MPI_Isend"),
+            Irecv = (delegate* unmanaged<void*, int, nint, int, int, nint, nint*, int>)Export("MPI_Irecv"),
+            Iprobe = (delegate* unmanaged<int, int, nint, int*, nint, int>)Export("MPI_Iprobe"),
+            Recv = (delegate* unmanaged<void*, int, nint, int, int, nint, nint, int>)Export("MPI_Recv"),
+            RequestFree = (delegate* unmanaged<nint*, int>)Export("MPI_Request_free"),
             ErrorString = (delegate* unmanaged<int, byte*, int*, int>)Export("MPI_Error_string"),
         };
     }
@@ -145,8 +173,14 @@ internal sealed unsafe class MpiNative
         _ = Dl.setenv("UCX_ERROR_SIGNALS", "", 0);   // overwrite 0: a value the user set stays
     }
 
+    /// <summary>Ends the process at once with <paramref name="code"/>: no .NET shutdown, no <c>MPI_Finalize</c>.</summary>
+    public static void Exit(int code) => Dl._exit(code);
+
     private static class Dl
     {
+        [DllImport("libc", EntryPoint = "_exit")]
+        public static extern void _exit(int code);
+
         [DllImport("libc", EntryPoint = "setenv", CharSet = CharSet.Ansi, BestFitMapping = false)]
         public static extern int setenv(string name, string value, int overwrite);
 

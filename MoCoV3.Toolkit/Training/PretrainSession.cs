@@ -48,6 +48,7 @@ internal sealed class PretrainSession : IDisposable
     private double priorElapsed;
     private double lrScale = 1; // halved by each --on-nan rollback
     private double knnSeconds;  // left out of the step timing of --minutes
+    private string? soloWork;   // what rank 0 did alone after the last step, which the others waited for
 
     public PretrainSession(PretrainRun run, IImageDataset dataset, KnnMonitor? knn, Device device, Pretrainer events)
     {
@@ -75,6 +76,7 @@ internal sealed class PretrainSession : IDisposable
         }
         if (ranks.Size > 1)
         {
+            ranks.SetActivity("the start (rank 0's weights broadcast to every rank)");
             ModelBroadcast.FromRoot(model, ranks); // every rank starts from rank 0's weights (and its --init / --resume)
             model.DataParallel(ranks, events.SyncBatchNorm);
             averager = new GradientAverager(optimizer.Parameters, ranks);
@@ -96,7 +98,11 @@ internal sealed class PretrainSession : IDisposable
 
         events.OnInfo(run.Describe(dataset, device));
         if (ranks.Size > 1)
+        {
             events.OnInfo($"data-parallel over {ranks.Size} ranks ({ranks.Description}): {slice.Count} images per rank of each global batch of {plan.Batch}");
+            var processes = RankProcesses.Gather(ranks);
+            events.OnInfo($"ranks: {string.Join(", ", processes)}");
+        }
         if (knn is not null) events.OnInfo($"{knn.Describe()}, every {options.KnnEvery} steps and at the end");
         if (lrScale != 1) events.OnInfo($"learning rate scaled by {lrScale} (earlier --on-nan rollbacks)");
     }
@@ -119,15 +125,19 @@ internal sealed class PretrainSession : IDisposable
             {
                 using var batchData = data;
                 using var scope = NewDisposeScope();
+                if (ranks.Size > 1) ranks.SetActivity(Activity());
                 var (loss, lr, m) = TrainOn(data);
                 var actions = policy.After(step, run.Plan.TotalSteps);
+                soloWork = actions.Knn ? $"rank 0's kNN evaluation after step {step}" : actions.Save ? $"rank 0's checkpoint of step {step}" : null;
                 bool stop = cancel.IsCancellationRequested;
                 if (actions.Log || actions.Save || stop || device.type == DeviceType.CPU)
                 {
                     if (!AfterStep(GlobalLoss(loss), lr, m, actions)) break; // rolled back: the epoch restarts at the checkpoint's step
                 }
-                stop = cancel.IsCancellationRequested; // a handler of Logged may have asked to stop at this step
+                stop = StopRequested(cancel); // a handler of Logged may have asked to stop at this step
                 if (actions.Save || stop) Save();
+                // Stopped early, the other ranks exit non-zero (interrupted), and a launcher may then end rank 0: not before its checkpoint is written.
+                if (stop && ranks.Size > 1) ranks.Barrier();
                 if (stop) stopped = true;
                 if (stop || actions.Last) break;
             }
@@ -237,7 +247,24 @@ internal sealed class PretrainSession : IDisposable
 
     private double Elapsed => priorElapsed + clock.Elapsed.TotalSeconds;
 
+    /// <summary>The step being trained and the checkpoint a resume continues from, for the error of a collective that times out.</summary>
+    private string Activity() =>
+        $"step {step + 1}/{run.Plan.TotalSteps}{(soloWork is null ? "" : $", after {soloWork}")}; " +
+        (checkpoints is { Last: string last, LastStep: long saved } ? $"{last} holds step {saved}, which --resume auto continues from" : "no checkpoint written yet");
+
     private bool IsRoot => ranks.Rank == 0;
+
+    /// <summary>
+    /// Whether to stop after this step: in a data-parallel run, whether any rank was asked to (a signal reaches the ranks
+    /// one by one, a Logged handler only rank 0), so that every rank stops at the same step and rank 0 writes its checkpoint.
+    /// </summary>
+    private bool StopRequested(CancellationToken cancel)
+    {
+        if (ranks.Size == 1) return cancel.IsCancellationRequested;
+        int[] requests = [cancel.IsCancellationRequested ? 1 : 0];
+        ranks.AllReduceSum<int>(requests);
+        return requests[0] > 0;
+    }
 
     /// <summary>The step's loss; in a data-parallel run its mean over ranks (the one-process loss of the global batch), the same on every rank.</summary>
     private double GlobalLoss(Tensor loss)

@@ -3,6 +3,7 @@ using MoCoV3.Distributed;
 using MoCoV3.Method;
 using MoCoV3.Models;
 using MoCoV3.Training;
+using static MoCoV3.Tests.Distributed.RunWeights;
 using static TorchSharp.torch;
 
 namespace MoCoV3.Tests.Distributed;
@@ -147,33 +148,5 @@ public sealed class DataParallelPretrainTests
     {
         manual_seed(seed);
         return new MoCo(preset, BackboneFactory.Create);
-    }
-
-    private static MoCo Load(string dir)
-    {
-        string path = Path.Combine(dir, CheckpointFile.DefaultName);
-        var model = new MoCo(CheckpointFile.ReadHeader(path).Preset, BackboneFactory.Create);
-        CheckpointFile.Load(path, model, null);
-        return model;
-    }
-
-    private static IEnumerable<(string Name, Tensor Value)> Parameters(MoCo model) => model.named_parameters().Select(p => (p.name, (Tensor)p.parameter));
-
-    private static IEnumerable<(string Name, Tensor Value)> Buffers(MoCo model) =>
-        model.named_buffers().Where(b => b.buffer.is_floating_point()).Select(b => (b.name, b.buffer));
-
-    private static double MaxAbs(MoCo model, Func<MoCo, IEnumerable<(string Name, Tensor Value)>> tensors) =>
-        tensors(model).Max(t => t.Value.abs().max().to_type(ScalarType.Float64).item<double>());
-
-    private static double MaxDiff(MoCo a, MoCo b, Func<MoCo, IEnumerable<(string Name, Tensor Value)>> tensors)
-    {
-        var other = tensors(b).ToDictionary(t => t.Name, t => t.Value);
-        return tensors(a).Max(t => (t.Value.to_type(ScalarType.Float64) - other[t.Name].to_type(ScalarType.Float64)).abs().max().item<double>());
-    }
-
-    private static string Worst(MoCo a, MoCo b, Func<MoCo, IEnumerable<(string Name, Tensor Value)>> tensors)
-    {
-        var other = tensors(b).ToDictionary(t => t.Name, t => t.Value);
-        return tensors(a).MaxBy(t => (t.Value.to_type(ScalarType.Float64) - other[t.Name].to_type(ScalarType.Float64)).abs().max().item<double>()).Name;
     }
 }

@@ -29,6 +29,22 @@ internal static class MpiRun
     /// <summary>Runs <c>mocov3 ARGS</c> on <paramref name="ranks"/> ranks under <paramref name="flavour"/>'s launcher, or once without a launcher when null.</summary>
     public static Outcome Mocov3(MpiFlavour? flavour, int ranks, IReadOnlyList<string> args, IReadOnlyDictionary<string, string?>? environment = null)
     {
+        var start = StartInfo(flavour, ranks, args, environment);
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(2)))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"{start.FileName} {string.Join(' ', start.ArgumentList)} did not finish in 2 minutes");
+        }
+        process.WaitForExit();
+        return new Outcome(process.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    /// <summary>How <see cref="Mocov3"/> starts <c>mocov3 ARGS</c> (output redirected).</summary>
+    public static ProcessStartInfo StartInfo(MpiFlavour? flavour, int ranks, IReadOnlyList<string> args, IReadOnlyDictionary<string, string?>? environment = null)
+    {
         var start = new ProcessStartInfo { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         if (flavour is MpiFlavour f)
         {
@@ -51,17 +67,20 @@ internal static class MpiRun
         start.Environment["UCX_ERROR_SIGNALS"] = "";       // UCX (MPICH) must not take SIGSEGV from .NET
         foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
             if (value is null) start.Environment.Remove(name); else start.Environment[name] = value;
+        return start;
+    }
 
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(2)))
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail($"{start.FileName} {string.Join(' ', start.ArgumentList)} did not finish in 2 minutes");
-        }
-        process.WaitForExit();
-        return new Outcome(process.ExitCode, stdout.Result, stderr.Result);
+    /// <summary>
+    /// How to start one rank per entry of <paramref name="argsOfEachRank"/> under <paramref name="flavour"/>'s launcher, rank r
+    /// running <c>mocov3</c> with the r-th arguments (the launchers' multiple-program syntax, <c>A : B</c>).
+    /// </summary>
+    public static ProcessStartInfo PerRankStartInfo(MpiFlavour flavour, IReadOnlyList<IReadOnlyList<string>> argsOfEachRank)
+    {
+        var start = StartInfo(flavour, 1, argsOfEachRank[0]);
+        foreach (var args in argsOfEachRank.Skip(1))
+            foreach (string a in (string[])[":", flavour == MpiFlavour.OpenMpi ? "-np" : "-n", "1", "dotnet", Path.Combine(AppContext.BaseDirectory, "mocov3.dll"), .. args])
+                start.ArgumentList.Add(a);
+        return start;
     }
 
     /// <summary>Runs <c>mocov3 mpi check</c> and returns each rank's result, in rank order.</summary>
