@@ -102,7 +102,8 @@ public sealed class FineTuner
             peakLr);
         using var averager = parallel ? new GradientAverager(model.parameters(), ranks) : null;
         var transforms = new ImageTransforms(preset, o.CropMin, o.EvalCropRatio);
-        var mixing = new MixupCutmix(o.MixupAlpha, o.CutmixAlpha, o.MixSwitchProb, o.MixProb, o.LabelSmoothing);
+        var views = new FineTuneViews(transforms, new MixupCutmix(o.MixupAlpha, o.CutmixAlpha, o.MixSwitchProb, o.MixProb, o.LabelSmoothing),
+                                      slice, o.Seed, classes, device, PerRankAugmentation);
 
         OnInfo($"fine-tune {preset.Name} on {train.Source} ({train.Count} images, {classes} classes), {TorchRuntime.Describe(device)}: " +
                $"batch {o.Batch}, {(planFixed ? $"{schedule.TotalSteps} steps ({(double)schedule.TotalSteps / stepsPerEpoch:F2} epochs)" : $"{o.Minutes} minutes")}, " +
@@ -111,27 +112,6 @@ public sealed class FineTuner
         if (parallel)
             OnInfo($"data-parallel over {ranks.Size} ranks ({ranks.Description}): {slice.Count} images per rank of each global batch of {o.Batch}" +
                    (SyncBatchNorm && backbone is ResNet ? ", BatchNorm synchronised" : ""));
-
-        // One step's images and soft targets for this rank's rows: RandomResizedCrop + flip, then Mixup/CutMix, all drawn
-        // from one generator per step; in a data-parallel run drawn for the whole global batch, the slice's rows applied.
-        (Tensor Images, Tensor Targets) Augment(ImageBatch batch, long step)
-        {
-            var rng = new Random(SeedSequence.Derive(o.Seed, step, 3));
-            var pixels = batch.Pixels.to(device);
-            var labels = batch.Labels.to(device);
-            if (slice.IsWhole) return mixing.Apply(transforms.Train(pixels, rng), labels, classes, rng);
-            var own = pixels.narrow(0, slice.Offset, slice.Count);
-            var ownLabels = labels.narrow(0, slice.Offset, slice.Count);
-            if (PerRankAugmentation) return mixing.Apply(transforms.Train(own, rng), ownLabels, classes, rng);
-            var x = transforms.Train(own, rng, (slice.Offset, slice.GlobalCount));
-            var draw = mixing.Draw(rng, (int)x.shape[2], (int)x.shape[3]);
-            if (draw == MixDraw.None) return (x, MixupCutmix.MixTargets(ownLabels, classes, mixing.Smoothing, draw.Lambda));
-            // The partners of rows [o, o + c) are rows [n − o − c, n − o), augmented with the same draws as one process makes.
-            int mirror = slice.GlobalCount - slice.Offset - slice.Count;
-            var mirrored = transforms.Train(pixels.narrow(0, mirror, slice.Count), new Random(SeedSequence.Derive(o.Seed, step, 3)), (mirror, slice.GlobalCount));
-            return (MixupCutmix.MixImages(x, draw, mirrored),
-                    MixupCutmix.MixTargets(ownLabels, classes, mixing.Smoothing, draw.Lambda, labels.narrow(0, mirror, slice.Count)));
-        }
 
         var losses = new List<double>();
         var clock = Stopwatch.StartNew();
@@ -150,7 +130,7 @@ public sealed class FineTuner
                     double lr = schedule.LearningRate(step);
                     foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
 
-                    var (mixed, targets) = Augment(batch, step);
+                    var (mixed, targets) = views.For(batch, step);
                     var loss = ClassificationLoss.SoftTarget(model.forward(mixed), targets);
                     optimizer.zero_grad();
                     loss.backward();

@@ -48,7 +48,7 @@ public sealed class LinearEvaluator
     /// <summary>Raised after each epoch's test evaluation.</summary>
     public event Action<LinclsEpoch>? EpochDone;
 
-    public LinclsResult Run(LinclsOptions o)
+    private static void Validate(LinclsOptions o)
     {
         ArgumentNullException.ThrowIfNull(o);
         if (o.Epochs < 1) throw new ArgumentException($"--epochs must be positive, found {o.Epochs}");
@@ -57,6 +57,11 @@ public sealed class LinearEvaluator
         if (o.VerifyBatch < 1) throw new ArgumentException($"the verify batch must be positive, found {o.VerifyBatch}");
         if (o.OnnxPath is { } onnx && !Path.GetExtension(onnx).Equals(".onnx", StringComparison.OrdinalIgnoreCase))
             throw new ArgumentException($"{onnx}: --onnx is the ONNX classifier to write and should end in .onnx");
+    }
+
+    public LinclsResult Run(LinclsOptions o)
+    {
+        Validate(o);
         var ranks = Communicator;
         bool parallel = ranks.Size > 1, root = ranks.Rank == 0;
         void OnInfo(string message) { if (root) Info?.Invoke(message); }
