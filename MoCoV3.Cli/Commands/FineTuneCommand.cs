@@ -65,7 +65,8 @@ internal static class FineTuneCommand
     private static int Run(FineTuneOptions options)
     {
         // Under mpirun / mpiexec every rank runs this command: a data-parallel run over MPI's world, --batch the global batch.
-        using var context = DistributedContext.Open();
+        using var context = DistributedContext.Open(compute: options.Compute);
+        options = options with { Compute = options.Compute with { Device = context.RankDevice(options.Compute.Device) } };
         var tuner = new FineTuner { Communicator = context.Communicator };
         tuner.Info += Console.WriteLine;
         tuner.Logged += row => Console.WriteLine(FormattableString.Invariant(

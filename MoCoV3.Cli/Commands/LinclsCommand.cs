@@ -43,7 +43,8 @@ internal static class LinclsCommand
                 Compute = shared.Compute(r),
             };
             // Under mpirun / mpiexec every rank runs this command: a data-parallel run over MPI's world, --batch the global batch.
-            using var context = DistributedContext.Open();
+            using var context = DistributedContext.Open(compute: options.Compute);
+            options = options with { Compute = options.Compute with { Device = context.RankDevice(options.Compute.Device) } };
             var evaluator = new LinearEvaluator { Communicator = context.Communicator };
             evaluator.Info += Console.WriteLine;
             evaluator.EpochDone += e => Console.WriteLine(FormattableString.Invariant(

@@ -87,7 +87,9 @@ internal static class PretrainCommand
     private static int Run(ModelPreset preset, PretrainOptions options, double? rankTimeout)
     {
         // Under mpirun / mpiexec every rank runs this command: a data-parallel run over MPI's world, --batch the global batch.
-        using var context = DistributedContext.Open(rankTimeoutSeconds: rankTimeout);
+        // With --device cuda: NCCL for tensors, and plain cuda is cuda:LOCAL_RANK.
+        using var context = DistributedContext.Open(rankTimeoutSeconds: rankTimeout, compute: options.Compute);
+        options = options with { Compute = options.Compute with { Device = context.RankDevice(options.Compute.Device) } };
         var trainer = new Pretrainer { Communicator = context.Communicator };
         PretrainResult result;
         try

@@ -17,11 +17,11 @@ internal static class ClassifierRanks
         if (ranks.Size > 1) BatchSlice.Of(batch, ranks.Rank, ranks.Size);
     }
 
-    /// <summary>Refuses a device the collectives cannot take (CUDA needs NCCL, which is not wired yet).</summary>
+    /// <summary>Refuses a device the collectives cannot take (CUDA needs NCCL).</summary>
     public static void CheckDevice(ICommunicator ranks, Device device, string command)
     {
-        if (ranks.Size > 1 && device.type != DeviceType.CPU)
-            throw new NotSupportedException($"data-parallel {command} runs on CPU tensors over MPI; --device {device} needs NCCL, which is not wired yet");
+        if (ranks.Size > 1 && !ranks.Takes(device))
+            throw new NotSupportedException($"data-parallel {command} over {ranks.Description} takes CPU tensors; --device {device} needs NCCL (DistributedContext.Open with that device)");
     }
 
     /// <summary>Σ over the ranks of <paramref name="value"/> (the value itself for one process).</summary>

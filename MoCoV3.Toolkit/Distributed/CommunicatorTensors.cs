@@ -7,13 +7,18 @@ namespace MoCoV3.Distributed;
 /// <summary>
 /// Collectives on CPU tensors, without copies: the communicator reads and writes the tensor's own memory (a contiguous
 /// tensor, views of a larger buffer included). Autograd does not see these writes; a gathered tensor has no gradient, as
-/// keys gathered for the MoCo loss have none. CUDA tensors need NCCL, which is not wired yet.
+/// keys gathered for the MoCo loss have none. CUDA tensors go to NCCL (<see cref="NcclCommunicator"/>), in place as well.
 /// </summary>
 public static class CommunicatorTensors
 {
     /// <summary>Replaces <paramref name="tensor"/> on every rank by the element-wise sum over ranks (float32, float64, int32, int64).</summary>
     public static void AllReduceSum(this ICommunicator communicator, Tensor tensor)
     {
+        if (communicator is NcclCommunicator nccl && tensor.device_type == DeviceType.CUDA)
+        {
+            nccl.AllReduce(tensor);
+            return;
+        }
         var data = Memory(tensor, "all-reduce");
         switch (tensor.dtype)
         {
@@ -30,6 +35,7 @@ public static class CommunicatorTensors
     public static Tensor AllGather(this ICommunicator communicator, Tensor local)
     {
         if (local.dim() == 0) throw new ArgumentException("all-gather needs a tensor of at least one dimension (rows are stacked along dimension 0)");
+        if (communicator is NcclCommunicator nccl && local.device_type == DeviceType.CUDA) return nccl.AllGather(local);
         var send = Memory(local, "all-gather");
         long[] shape = local.shape.ToArray();
         shape[0] *= communicator.Size;
@@ -50,14 +56,23 @@ public static class CommunicatorTensors
     /// <summary>Replaces <paramref name="tensor"/> on every rank by the one of rank <paramref name="root"/> (any dtype).</summary>
     public static void Broadcast(this ICommunicator communicator, Tensor tensor, int root)
     {
+        if (communicator is NcclCommunicator nccl && tensor.device_type == DeviceType.CUDA)
+        {
+            nccl.Broadcast(tensor, root);
+            return;
+        }
         communicator.Broadcast(Memory(tensor, "broadcast"), root);
         GC.KeepAlive(tensor);
     }
 
+    /// <summary>Whether <paramref name="communicator"/> takes tensors on <paramref name="device"/>: CPU always, CUDA over NCCL.</summary>
+    public static bool Takes(this ICommunicator communicator, Device device) =>
+        device.type == DeviceType.CPU || (communicator is NcclCommunicator && device.type == DeviceType.CUDA);
+
     private static Span<byte> Memory(Tensor tensor, string collective)
     {
         if (tensor.device_type != DeviceType.CPU)
-            throw new NotSupportedException($"{collective} of a {tensor.device_type} tensor: MPI collectives take CPU tensors (NCCL for CUDA tensors is not wired yet)");
+            throw new NotSupportedException($"{collective} of a {tensor.device_type} tensor: MPI collectives take CPU tensors (CUDA tensors need NCCL: --device cuda under mpirun or a torchrun-style launcher)");
         if (!tensor.is_contiguous())
             throw new ArgumentException($"{collective} needs a contiguous tensor (shape [{string.Join(", ", tensor.shape)}] is a strided view): call .contiguous() first");
         return tensor.bytes;

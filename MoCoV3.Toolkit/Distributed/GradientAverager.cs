@@ -19,7 +19,7 @@ public sealed class GradientAverager : IDisposable
     private readonly Parameter[] parameters;
     private readonly Tensor[] views;
 
-    /// <param name="parameters">The trained parameters (those with <c>requires_grad</c>), CPU, one dtype, same order on every rank.</param>
+    /// <param name="parameters">The trained parameters (those with <c>requires_grad</c>), CPU (or CUDA over NCCL), one dtype and device, same order on every rank.</param>
     public GradientAverager(IEnumerable<Parameter> parameters, ICommunicator communicator)
     {
         this.communicator = communicator;
@@ -28,13 +28,13 @@ public sealed class GradientAverager : IDisposable
         var dtype = this.parameters[0].dtype;
         foreach (var p in this.parameters)
         {
-            if (p.device_type != DeviceType.CPU)
-                throw new NotSupportedException($"gradient averaging over MPI takes CPU parameters, not {p.device_type} (NCCL is not wired yet)");
+            if (!communicator.Takes(p.device))
+                throw new NotSupportedException($"gradient averaging over {communicator.Description} takes CPU parameters, not {p.device_type} (CUDA needs NCCL: --device cuda)");
             if (p.dtype != dtype)
                 throw new ArgumentException($"one flat gradient buffer needs one dtype: parameters are {dtype} and {p.dtype}");
         }
         long total = this.parameters.Sum(p => p.numel());
-        Buffer = zeros(total, dtype);
+        Buffer = zeros(total, dtype, device: this.parameters[0].device);
         views = new Tensor[this.parameters.Length];
         long offset = 0;
         using var _ = no_grad();
@@ -82,9 +82,13 @@ public sealed class GradientAverager : IDisposable
         return grad is not null && SameMemory(grad, views[index]);
     }
 
-    private static unsafe bool SameMemory(Tensor a, Tensor b) =>
-        a.is_contiguous() && a.numel() == b.numel() && a.dtype == b.dtype
-        && Unsafe.AsPointer(ref MemoryMarshal.GetReference(a.bytes)) == Unsafe.AsPointer(ref MemoryMarshal.GetReference(b.bytes));
+    private static unsafe bool SameMemory(Tensor a, Tensor b)
+    {
+        if (!a.is_contiguous() || a.numel() != b.numel() || a.dtype != b.dtype
+            || a.device_type != b.device_type || a.device_index != b.device_index) return false;
+        if (a.device_type != DeviceType.CPU) return TensorMemory.Address(a) == TensorMemory.Address(b);
+        return Unsafe.AsPointer(ref MemoryMarshal.GetReference(a.bytes)) == Unsafe.AsPointer(ref MemoryMarshal.GetReference(b.bytes));
+    }
 
     public void Dispose()
     {

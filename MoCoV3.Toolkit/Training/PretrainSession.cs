@@ -56,7 +56,7 @@ internal sealed class PretrainSession : IDisposable
         var (preset, plan, options) = (run.Preset, run.Plan, run.Options);
         ranks = events.Communicator;
         slice = BatchSlice.Of(plan.Batch, ranks.Rank, ranks.Size);
-        if (ranks.Size > 1) CheckDataParallel(run, device);
+        if (ranks.Size > 1) CheckDataParallel(run, device, ranks);
         this.knn = IsRoot ? knn : null; // kNN monitoring on rank 0 alone
         budget = run.LengthFixed ? null : new TimeBudget(options.Minutes!.Value);
 
@@ -277,10 +277,10 @@ internal sealed class PretrainSession : IDisposable
     }
 
     /// <summary>What data-parallel pretraining does not support yet, named before anything is built.</summary>
-    private static void CheckDataParallel(PretrainRun run, Device device)
+    private static void CheckDataParallel(PretrainRun run, Device device, ICommunicator ranks)
     {
-        if (device.type != DeviceType.CPU)
-            throw new NotSupportedException($"data-parallel pretraining runs on CPU tensors over MPI; --device {device} needs NCCL, which is not wired yet");
+        if (!ranks.Takes(device))
+            throw new NotSupportedException($"data-parallel pretraining over {ranks.Description} takes CPU tensors; --device {device} needs NCCL (DistributedContext.Open with that device)");
         if (run.Options.Amp) throw new NotSupportedException("--amp is not supported in data-parallel pretraining yet: run in fp32");
         if (!run.LengthFixed) throw new NotSupportedException("--minutes is not supported in data-parallel pretraining yet (each rank would time its own steps): use --epochs or --max-steps");
     }
