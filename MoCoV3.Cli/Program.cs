@@ -15,5 +15,6 @@ var root = new RootCommand("MoCoV3.NET: MoCo v3 self-supervised pretraining, exp
     EmbedCommand.Create(),
     QuickstartCommand.Create(),
     MpiCommand.Create(),
+    NcclCommand.Create(),
 };
 return root.Parse(args).Invoke();

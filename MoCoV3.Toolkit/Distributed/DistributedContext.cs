@@ -35,8 +35,8 @@ public sealed class DistributedContext : IDisposable
             Engine.SingleProcess => new DistributedContext(launch, new SingleProcessCommunicator()),
             Engine.Mpi => new DistributedContext(launch, WithTimeout(MpiCommunicator.World(mpiLibrary), timeout)),
             Engine.NcclOverMpi => new DistributedContext(launch,
-                new NcclCommunicator(launch, CudaIndex(device), WithTimeout(MpiCommunicator.World(mpiLibrary), timeout), libtorchDir: compute?.LibTorch)),
-            _ => new DistributedContext(launch, new NcclCommunicator(launch, CudaIndex(device), control: null, libtorchDir: compute?.LibTorch)),
+                new NcclCommunicator(launch, NcclBootstrap.CudaIndex(device), WithTimeout(MpiCommunicator.World(mpiLibrary), timeout), libtorchDir: compute?.LibTorch)),
+            _ => new DistributedContext(launch, new NcclCommunicator(launch, NcclBootstrap.CudaIndex(device), control: null, libtorchDir: compute?.LibTorch)),
         };
     }
 
@@ -75,9 +75,6 @@ public sealed class DistributedContext : IDisposable
     }
 
     public void Dispose() => Communicator.Dispose();
-
-    private static int CudaIndex(string device) =>
-        device.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(device.AsSpan(5), out int index) ? index : 0;
 
     private static MpiCommunicator WithTimeout(MpiCommunicator world, TimeSpan? timeout)
     {

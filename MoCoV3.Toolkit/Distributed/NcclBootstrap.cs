@@ -34,6 +34,10 @@ public static partial class NcclBootstrap
     public static string RankDevice(string device, LaunchEnvironment launch) =>
         device == "cuda" && launch.Launcher != Launcher.None ? $"cuda:{launch.LocalRank}" : device;
 
+    /// <summary>The CUDA device index of <c>cuda:N</c> (0 for plain <c>cuda</c>).</summary>
+    public static int CudaIndex(string device) =>
+        device.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(device.AsSpan(5), NumberStyles.None, CultureInfo.InvariantCulture, out int index) ? index : 0;
+
     /// <summary>
     /// The unique id every rank passes to <c>ncclCommInitRank</c>: rank 0's <paramref name="make"/>, broadcast over
     /// <paramref name="control"/> (MPI). Only rank 0 calls <paramref name="make"/>.
@@ -53,6 +57,12 @@ public static partial class NcclBootstrap
         Environment.SetEnvironmentVariable(name, value);
     }
 
-    [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8)]
+    /// <summary><paramref name="name"/> as C code (NCCL) reads it.</summary>
+    internal static string? NativeEnvironment(string name) => Marshal.PtrToStringUTF8(getenv(name));
+
+    [LibraryImport("libc.so.6", StringMarshalling = StringMarshalling.Utf8)]
     private static partial int setenv(string name, string value, int overwrite);
+
+    [LibraryImport("libc.so.6", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial nint getenv(string name);
 }

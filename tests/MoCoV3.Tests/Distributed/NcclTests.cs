@@ -76,6 +76,16 @@ public sealed class NcclTests
     }
 
     [TestMethod]
+    public void NcclCommIdIsSetWhereCCodeReadsIt()
+    {
+        const string name = "MOCOV3_NCCL_TEST_COMM_ID";
+        Assert.IsNull(NcclBootstrap.NativeEnvironment(name));
+        NcclBootstrap.SetNativeEnvironment(name, "10.0.0.1:29501");
+        Assert.AreEqual("10.0.0.1:29501", NcclBootstrap.NativeEnvironment(name));
+        Assert.AreEqual("10.0.0.1:29501", Environment.GetEnvironmentVariable(name));
+    }
+
+    [TestMethod]
     public void PlainCudaUnderALauncherIsTheLocalRanksGpu()
     {
         var torchrun = new LaunchEnvironment(Launcher.Torchrun, 5, 8, 1);
@@ -84,6 +94,8 @@ public sealed class NcclTests
         Assert.AreEqual("cuda:0", NcclBootstrap.RankDevice("cuda:0", torchrun));   // ranks sharing one GPU
         Assert.AreEqual("cpu", NcclBootstrap.RankDevice("cpu", torchrun));
         Assert.AreEqual("cuda", NcclBootstrap.RankDevice("cuda", LaunchEnvironment.SingleProcess));
+        Assert.AreEqual(3, NcclBootstrap.CudaIndex("cuda:3"));
+        Assert.AreEqual(0, NcclBootstrap.CudaIndex("cuda"));
     }
 
     [TestMethod]
