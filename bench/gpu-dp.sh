@@ -32,6 +32,10 @@ tar -C "$work" -xJf artifacts/gpu.tar.xz
 cli="$work/gpu/mocov3/mocov3"
 MOCOV3_LIBTORCH=$(python3 -c "import torch,os;print(os.path.dirname(torch.__file__)+'/lib')")
 export MOCOV3_LIBTORCH LD_LIBRARY_PATH="$MOCOV3_LIBTORCH:${LD_LIBRARY_PATH:-}" NCCL_DEBUG=${NCCL_DEBUG:-WARN}
+# The ranks share this host: sockets over loopback, no InfiniBand probing.
+export NCCL_SOCKET_IFNAME=${NCCL_SOCKET_IFNAME:-lo} NCCL_IB_DISABLE=${NCCL_IB_DISABLE:-1}
+budget=${BUDGET:-540}   # seconds for the whole run (the lead's device call allows 600): every step's timeout fits what is left
+limit() { local left=$((budget - SECONDS)); [ "$left" -gt "$1" ] && echo "$1" || echo $((left > 5 ? left : 5)); }
 unset RANK WORLD_SIZE LOCAL_RANK MASTER_ADDR MASTER_PORT NCCL_COMM_ID
 say "$(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader)"
 say "torch $(python3 -c 'import torch;print(torch.__version__, "cuda", torch.version.cuda, "nccl", torch.cuda.nccl.version())')"
@@ -47,7 +51,7 @@ ranks() {
   port=$((port + 10))
   for ((r = 0; r < n; r++)); do
     RANK=$r WORLD_SIZE=$n LOCAL_RANK=$r MASTER_ADDR=127.0.0.1 MASTER_PORT=$port NCCL_HOSTID="mocov3-rank-$r" \
-      timeout 150 "$@" >"$out/$tag.rank$r.txt" 2>&1 &
+      timeout "$(limit 120)" "$@" >"$out/$tag.rank$r.txt" 2>&1 &
     pids+=($!)
   done
   for r in "${!pids[@]}"; do wait "${pids[$r]}" || code=$?; done
@@ -58,12 +62,13 @@ hostid="$work/hostid.sh"   # under mpirun: a different NCCL_HOSTID per rank
 printf '#!/bin/sh\nexport NCCL_HOSTID="mocov3-rank-${OMPI_COMM_WORLD_RANK:-${PMI_RANK:-0}}"\nexec "$@"\n' >"$hostid"; chmod +x "$hostid"
 mpiranks() { # N TAG CMD...
   local n=$1 tag=$2; shift 2
-  timeout 150 "$mpi" -np "$n" --allow-run-as-root --oversubscribe -x LD_LIBRARY_PATH -x MOCOV3_LIBTORCH -x NCCL_DEBUG "$hostid" "$@" >"$out/$tag.txt" 2>&1
+  timeout "$(limit 120)" "$mpi" -np "$n" --allow-run-as-root --oversubscribe -x LD_LIBRARY_PATH -x MOCOV3_LIBTORCH -x NCCL_DEBUG \
+    -x NCCL_SOCKET_IFNAME -x NCCL_IB_DISABLE "$hostid" "$@" >"$out/$tag.txt" 2>&1
 }
 verdict() { [ "$1" = 0 ] && echo PASS || echo "FAIL (exit $1)"; }
 
 say "== 1. collectives on known data (one JSON line per rank; ok=true when every value is the expected one)"
-timeout 120 "$cli" nccl check --device cuda:0 >"$out/check-np1.txt" 2>&1; c=$?
+timeout "$(limit 90)" "$cli" nccl check --device cuda:0 >"$out/check-np1.txt" 2>&1; c=$?
 say "check np=1: $(verdict $c) $(tail -1 "$out/check-np1.txt")"
 ranks 2 check-np2-torchrun "$cli" nccl check --device cuda:0; c=$?
 say "check np=2 torchrun-style: $(verdict $c)"; cat "$out"/check-np2-torchrun.rank*.txt | tail -4 | tee -a "$log"
@@ -75,15 +80,15 @@ else
 fi
 
 say "== 2. all-reduce of 43 M floats (172 MB) on cuda:0, 10 repetitions, slowest rank's time (np=2: two ranks on one GPU over loopback sockets)"
-timeout 120 "$cli" nccl bench --device cuda:0 >"$out/bench-np1.txt" 2>&1; c=$?
+timeout "$(limit 90)" "$cli" nccl bench --device cuda:0 >"$out/bench-np1.txt" 2>&1; c=$?
 say "bench np=1: $(verdict $c) $(tail -1 "$out/bench-np1.txt")"
 ranks 2 bench-np2 "$cli" nccl bench --device cuda:0; c=$?
 say "bench np=2 torchrun-style: $(verdict $c) $(tail -1 "$out/bench-np2.rank0.txt")"
 
 say "== 3. pretrain vit-tiny-fmnist fp32, 8 steps, global batch 64: np=2 against np=1 (compare: SAME within 1e-4 loss / 1e-3 weights)"
-timeout 150 "$cli" "${train[@]}" "${data[@]}" --device cuda:0 --out "$work/np1" >"$out/pretrain-np1.txt" 2>&1; c=$?
+timeout "$(limit 120)" "$cli" "${train[@]}" "${data[@]}" --device cuda:0 --out "$work/np1" >"$out/pretrain-np1.txt" 2>&1; c=$?
 say "pretrain np=1: $(verdict $c) $(tail -1 "$out/pretrain-np1.txt")"
-timeout 150 "$cli" "${train[@]}" "${data[@]}" --device cuda:0 --out "$work/np1b" >"$out/pretrain-np1b.txt" 2>&1; c=$?
+timeout "$(limit 120)" "$cli" "${train[@]}" "${data[@]}" --device cuda:0 --out "$work/np1b" >"$out/pretrain-np1b.txt" 2>&1; c=$?
 say "pretrain np=1 again: $(verdict $c); GPU run-to-run noise: $("$cli" nccl compare "$work/np1" "$work/np1b" 2>&1 | tail -1)"
 ranks 2 pretrain-np2-torchrun "$cli" "${train[@]}" "${data[@]}" --device cuda:0 --out "$work/np2t"; c=$?
 say "pretrain np=2 torchrun-style: $(verdict $c) $(tail -1 "$out/pretrain-np2-torchrun.rank0.txt")"
@@ -96,4 +101,4 @@ else
   say "pretrain np=2 mpirun: SKIPPED (no mpirun on this machine)"
 fi
 for d in np1 np1b np2t np2m; do cp "$work/$d/metrics.csv" "$out/metrics-$d.csv" 2>/dev/null; done
-say "$(date -u +%FT%TZ) done; per-rank outputs in $out"
+say "$(date -u +%FT%TZ) done in ${SECONDS}s; per-rank outputs in $out (a step cut short by the budget exits 124)"

@@ -101,7 +101,7 @@ internal static class PretrainCommand
             // This rank failed on its own (its data, its disk, a bug): the others would wait for it in their next collective.
             // A NaN/inf loss is every rank's decision (the loss is averaged over ranks): those ranks end together, without this.
             int? code = CliErrors.CodeOf(e);
-            Console.Error.WriteLine($"error: rank {context.Rank} of {context.Size}: {(code is null ? e.ToString() : e.Message)}; ending the job (MPI_Abort)");
+            Console.Error.WriteLine($"error: rank {context.Rank} of {context.Size}: {(code is null ? e.ToString() : e.Message)}; ending the job ({(context.Launch.Launcher == Launcher.Torchrun ? "exit; the launcher ends the other ranks" : "MPI_Abort")})");
             context.Abort(code ?? CliErrors.Unexpected);
             throw;
         }
