@@ -159,6 +159,17 @@ public sealed class NcclTests
     }
 
     [TestMethod]
+    public void TorchrunWithoutMasterAddressIsRefusedWhenTheCommunicatorIsMade()
+    {
+        if (Environment.GetEnvironmentVariable("MASTER_ADDR") is not null || Environment.GetEnvironmentVariable("NCCL_COMM_ID") is not null)
+            Assert.Inconclusive("MASTER_ADDR or NCCL_COMM_ID is set in this environment");
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => new NcclCommunicator(new LaunchEnvironment(Launcher.Torchrun, 1, 2, 1), 1, control: null));
+        StringAssert.StartsWith(e.Message, "a torchrun-style launch needs MASTER_ADDR (and MASTER_PORT) for NCCL's bootstrap");
+        var mismatch = Assert.ThrowsExactly<ArgumentException>(() => new NcclCommunicator(new LaunchEnvironment(Launcher.OpenMpi, 1, 2, 1), 1, new SingleProcessCommunicator()));
+        Assert.AreEqual("MPI says rank 0 of 1, the launcher rank 1 of 2", mismatch.Message);
+    }
+
+    [TestMethod]
     public void NcclWithoutCudaIsRefusedByName()
     {
         if (cuda.is_available()) Assert.Inconclusive("CUDA is available here: the refusal is for machines without it");
