@@ -12,6 +12,8 @@ namespace MoCoV3.Distributed;
 /// accumulates straight into the buffer and nothing is copied (an optimiser's <c>zero_grad</c> zeroes the views in place).
 /// A gradient that was replaced by another tensor (e.g. set to null and recreated by backward) is copied into its slot
 /// and pointed back at it; a parameter without a gradient this step contributes zeros and keeps none.
+/// When the gradients already are consecutive slices of one tensor (an optimiser over a <see cref="Optim.ParameterBuffer"/>
+/// attached them so), that tensor is the buffer: the averager and the optimiser share it and nothing is re-pointed.
 /// </summary>
 public sealed class GradientAverager : IDisposable
 {
@@ -34,7 +36,8 @@ public sealed class GradientAverager : IDisposable
                 throw new ArgumentException($"one flat gradient buffer needs one dtype: parameters are {dtype} and {p.dtype}");
         }
         long total = this.parameters.Sum(p => p.numel());
-        Buffer = zeros(total, dtype);
+        // Gradients already packed in this order (an optimiser over a ParameterBuffer): reduce that buffer in place.
+        Buffer = Optim.ParameterBuffer.FlatGradientsOf(this.parameters) ?? zeros(total, dtype);
         views = new Tensor[this.parameters.Length];
         long offset = 0;
         using var _ = no_grad();
