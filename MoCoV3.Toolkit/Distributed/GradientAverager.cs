@@ -37,13 +37,19 @@ public sealed class GradientAverager : IDisposable
         }
         long total = this.parameters.Sum(p => p.numel());
         // Gradients already packed in this order (an optimiser over a ParameterBuffer): reduce that buffer in place.
-        Buffer = Optim.ParameterBuffer.FlatGradientsOf(this.parameters) ?? zeros(total, dtype);
+        var packed = Optim.ParameterBuffer.FlatGradientsOf(this.parameters);
+        Buffer = packed ?? zeros(total, dtype);
         views = new Tensor[this.parameters.Length];
         long offset = 0;
         using var _ = no_grad();
         for (int i = 0; i < this.parameters.Length; i++)
         {
             var p = this.parameters[i];
+            if (packed is not null)
+            {
+                using var grad = p.grad!;
+                offset = grad.storage_offset() - Buffer.storage_offset(); // past the packing's alignment padding
+            }
             views[i] = Buffer.narrow(0, offset, p.numel()).view(p.shape);
             if (p.grad is Tensor existing) views[i].copy_(existing);
             p.grad = views[i];

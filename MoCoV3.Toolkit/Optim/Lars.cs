@@ -227,7 +227,8 @@ public sealed class Lars : ITrainingOptimizer
                     updateViews[j] = buffer.ViewOf(update, matrices[j]).DetachFromDisposeScope();
                 }
             }
-            counts = tensor(ps.Select(p => p.numel()).ToArray(), device: values.device).DetachFromDisposeScope();
+            // Each parameter's elements and the padding after it (zeros: its ratio does not matter there).
+            counts = tensor(Enumerable.Range(0, ps.Count).Select(i => buffer.Offset(i + 1) - buffer.Offset(i)).ToArray(), device: values.device).DetachFromDisposeScope();
             matrixIndex = tensor(matrices.Select(i => (long)i).ToArray(), device: values.device).DetachFromDisposeScope();
         }
 

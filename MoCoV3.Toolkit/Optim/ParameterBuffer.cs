@@ -12,6 +12,9 @@ namespace MoCoV3.Optim;
 /// <c>Module.load</c> writes through the views; moving the module to another device or dtype afterwards makes new
 /// tensors and undoes the packing, so pack after <c>Module.to</c>.
 /// With <see cref="AttachGradients"/>, the gradients live in a second flat tensor the same way.
+/// Each parameter starts at a multiple of <see cref="Alignment"/> elements (64 bytes in fp32), as a tensor of its own
+/// would (matrix kernels and vectorised loads prefer aligned data); the padding between them is zeros in every flat
+/// tensor and stays zero under the momentum update, AdamW and LARS.
 /// </summary>
 public sealed class ParameterBuffer : IDisposable
 {
@@ -46,7 +49,7 @@ public sealed class ParameterBuffer : IDisposable
             if (!seen.Add(p.Handle)) throw new ArgumentException($"parameter {i} appears twice in the list to pack");
         }
         var offsets = OffsetsOf(list);
-        var values = empty(offsets[^1], dtype: dtype, device: device).DetachFromDisposeScope();
+        var values = zeros(offsets[^1], dtype: dtype, device: device).DetachFromDisposeScope();
         using (no_grad())
         using (var scope = NewDisposeScope())
         {
@@ -60,15 +63,18 @@ public sealed class ParameterBuffer : IDisposable
         return new ParameterBuffer(list, offsets, values);
     }
 
+    /// <summary>Elements each parameter's start is a multiple of.</summary>
+    public const int Alignment = 16;
+
     /// <summary>The flat tensor whose slices the parameters are.</summary>
     public Tensor Values { get; }
 
     public IReadOnlyList<Parameter> Parameters => parameters;
 
-    /// <summary>Number of elements of all parameters together.</summary>
+    /// <summary>Number of elements of the flat tensors: all parameters and the padding after each.</summary>
     public long Count => offsets[^1];
 
-    /// <summary>Where parameter <paramref name="index"/> starts in <see cref="Values"/>.</summary>
+    /// <summary>Where parameter <paramref name="index"/> starts in <see cref="Values"/>; <see cref="Count"/> for index = number of parameters.</summary>
     public long Offset(int index) => offsets[index];
 
     /// <summary>
@@ -150,7 +156,8 @@ public sealed class ParameterBuffer : IDisposable
 
     /// <summary>
     /// When the gradients of <paramref name="parameters"/> are already consecutive, contiguous slices of one tensor (a
-    /// <see cref="ParameterBuffer"/>'s <see cref="Gradients"/>), a flat tensor over exactly them; otherwise null.
+    /// <see cref="ParameterBuffer"/>'s <see cref="Gradients"/>: in order, with no more than the alignment padding
+    /// between them), a flat tensor from the first one's start to the last one's end; otherwise null.
     /// For a data-parallel averager that should reduce the optimiser's gradient buffer in place rather than a copy of it.
     /// </summary>
     public static Tensor? FlatGradientsOf(IReadOnlyList<Parameter> parameters)
@@ -165,10 +172,12 @@ public sealed class ParameterBuffer : IDisposable
         foreach (var p in parameters)
         {
             var grad = p.grad;
+            // In order, each after the previous one's end with at most the alignment padding between them.
+            long at = grad is null ? -1 : grad.storage_offset() - start;
             if (grad is null || grad.dtype != first.dtype || grad.device_type != first.device_type || !grad.is_contiguous()
-                || grad.numel() != p.numel() || grad.storage_offset() != start + offset || TensorMemory.StorageAddress(grad) != storage)
+                || grad.numel() != p.numel() || at < offset || at >= offset + Alignment || TensorMemory.StorageAddress(grad) != storage)
                 return null;
-            offset += p.numel();
+            offset = at + p.numel();
         }
         // Every slice lies in first's storage, so the span does too (as_strided checks the bounds all the same).
         return first.as_strided([offset], [1], start).DetachFromDisposeScope();
@@ -177,7 +186,7 @@ public sealed class ParameterBuffer : IDisposable
     private static long[] OffsetsOf(Parameter[] list)
     {
         var offsets = new long[list.Length + 1];
-        for (int i = 0; i < list.Length; i++) offsets[i + 1] = offsets[i] + list[i].numel();
+        for (int i = 0; i < list.Length; i++) offsets[i + 1] = (offsets[i] + list[i].numel() + Alignment - 1) / Alignment * Alignment;
         return offsets;
     }
 

@@ -27,22 +27,19 @@ public sealed class GradientClipping
 
     public void Apply(IReadOnlyList<Parameter> parameters)
     {
-        // Packed gradients (an optimiser over a ParameterBuffer): one norm and one scaling over the flat tensor.
-        using (var flat = Optim.ParameterBuffer.FlatGradientsOf(parameters))
-        {
-            if (flat is not null)
-            {
-                using var noGrad = no_grad();
-                using (var norm = flat.norm()) LastNorm = norm.item<float>();
-                LastScale = LastNorm > MaxNorm ? MaxNorm / (LastNorm + 1e-6) : 1;
-                if (LastScale != 1) flat.mul_(LastScale);
-                return;
-            }
-        }
         LastNorm = WatchedLayers.GradNorm(parameters);
         LastScale = LastNorm > MaxNorm ? MaxNorm / (LastNorm + 1e-6) : 1;
         if (LastScale == 1) return;
         using var _ = no_grad();
+        // Packed gradients (an optimiser over a ParameterBuffer): one kernel over the flat tensor.
+        using (var flat = Optim.ParameterBuffer.FlatGradientsOf(parameters))
+        {
+            if (flat is not null)
+            {
+                flat.mul_(LastScale);
+                return;
+            }
+        }
         foreach (var p in parameters) p.grad?.mul_(LastScale);
     }
 }
