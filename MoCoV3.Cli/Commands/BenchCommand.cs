@@ -35,12 +35,25 @@ internal static class BenchCommand
                           "augmentation on the device), without the model step; compare with bench/jpeg_dataloader_reference.py",
         };
         var batches = new Option<int>("--batches") { Description = "With --input-only: timed batches (after 1 warm-up batch)", DefaultValueFactory = _ => 8 };
+        var perParameter = new Option<bool>("--per-parameter")
+        {
+            Description = "Momentum update and optimiser step looping over the parameters, as before they were packed into flat buffers (for comparison)",
+        };
+        var profile = new Option<bool>("--profile")
+        {
+            Description = "Also time the parts outside forward/backward alone: momentum update, zero_grad, optimiser step, gradient clipping",
+        };
+        var peakTflops = new Option<double?>("--peak-tflops")
+        {
+            Description = "The device's peak TFLOP/s for the precision used (e.g. 989 for H100/H200 dense bf16): prints the model FLOPs utilisation (ViT presets)",
+        };
         var json = new Option<bool>("--json") { Description = "Print one JSON line (for bench/ scripts)" };
         var quantize = new Option<string>("--quantize") { Description = "With --onnx: none | int8 (also time the model quantised to int8-dynamic in memory)", DefaultValueFactory = _ => "none" };
         quantize.AcceptOnlyFromAmong("none", "int8");
         var command = new Command("bench", "Time full MoCo v3 training steps on synthetic data")
         {
             preset, onnx, checkpoint, batch, steps, device, libtorch, amp, threads, augment, data, inputOnly, batches, json, quantize,
+            perParameter, profile, peakTflops,
         };
         command.SetAction(r => CliErrors.Run(() =>
         {
@@ -57,7 +70,8 @@ internal static class BenchCommand
                     r.GetValue(batches), r.GetValue(device)!, r.GetValue(libtorch), r.GetValue(threads), r.GetValue(json));
             var result = StepBenchmark.Run(model, r.GetValue(batch), r.GetValue(steps),
                 device: r.GetValue(device)!, libtorch: r.GetValue(libtorch), threads: r.GetValue(threads), augment: r.GetValue(augment),
-                amp: r.GetValue(amp) ? TorchSharp.torch.ScalarType.BFloat16 : null, data: dataset);
+                amp: r.GetValue(amp) ? TorchSharp.torch.ScalarType.BFloat16 : null, data: dataset,
+                perParameter: r.GetValue(perParameter), profile: r.GetValue(profile), peakTflops: r.GetValue(peakTflops));
             if (r.GetValue(json))
             {
                 Console.WriteLine(JsonSerializer.Serialize(result, ModelPreset.Json).ReplaceLineEndings(" "));
@@ -73,7 +87,20 @@ internal static class BenchCommand
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{result.Preset} batch {result.Batch} {result.Amp} on {result.Device}: {result.ImagesPerSecond:F1} img/s " +
                     $"(step median {result.StepSecondsMedian:F4}s, min {result.StepSecondsMin:F4}s, augmentation {result.AugmentSecondsMedian:F4}s), " +
-                    $"peak RSS {result.PeakRssBytes / (1024.0 * 1024):F0} MiB{gpuMemory}{dataNote}"));
+                    $"peak RSS {result.PeakRssBytes / (1024.0 * 1024):F0} MiB{gpuMemory}{dataNote}; {result.Update} update"));
+                if (result.StepGflopsPerImage is double gflops)
+                {
+                    string mfuNote = result.Mfu is double mfu
+                        ? string.Create(CultureInfo.InvariantCulture, $", MFU {100 * mfu:F1}% of {r.GetValue(peakTflops)} TFLOP/s")
+                        : "";
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"model FLOPs {gflops:F1} GFLOP per image and step, {result.AchievedTflops:F2} TFLOP/s{mfuNote}"));
+                }
+                if (result.Profile is UpdateProfile p)
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"outside forward/backward ({result.Update}): momentum update {1e3 * p.MomentumUpdateSeconds:F2} ms, zero_grad {1e3 * p.ZeroGradSeconds:F2} ms, " +
+                        $"optimiser step {1e3 * p.OptimizerStepSeconds:F2} ms, gradient clipping {1e3 * p.ClipSeconds:F2} ms " +
+                        $"(clipping off by default); {100 * (p.TotalSeconds - p.ClipSeconds) / result.StepSecondsMedian:F1}% of the step without clipping"));
             }
             return 0;
         }));

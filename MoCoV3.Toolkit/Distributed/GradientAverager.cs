@@ -1,7 +1,6 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using TorchSharp;
 using TorchSharp.Modules;
+using MoCoV3.Runtime;
 using static TorchSharp.torch;
 
 namespace MoCoV3.Distributed;
@@ -12,6 +11,8 @@ namespace MoCoV3.Distributed;
 /// accumulates straight into the buffer and nothing is copied (an optimiser's <c>zero_grad</c> zeroes the views in place).
 /// A gradient that was replaced by another tensor (e.g. set to null and recreated by backward) is copied into its slot
 /// and pointed back at it; a parameter without a gradient this step contributes zeros and keeps none.
+/// When the gradients already are consecutive slices of one tensor (an optimiser over a <see cref="Optim.ParameterBuffer"/>
+/// attached them so), that tensor is the buffer: the averager and the optimiser share it and nothing is re-pointed.
 /// </summary>
 public sealed class GradientAverager : IDisposable
 {
@@ -34,13 +35,20 @@ public sealed class GradientAverager : IDisposable
                 throw new ArgumentException($"one flat gradient buffer needs one dtype: parameters are {dtype} and {p.dtype}");
         }
         long total = this.parameters.Sum(p => p.numel());
-        Buffer = zeros(total, dtype, device: this.parameters[0].device);
+        // Gradients already packed in this order (an optimiser over a ParameterBuffer): reduce that buffer in place.
+        var packed = Optim.ParameterBuffer.FlatGradientsOf(this.parameters);
+        Buffer = packed ?? zeros(total, dtype, device: this.parameters[0].device);
         views = new Tensor[this.parameters.Length];
         long offset = 0;
         using var _ = no_grad();
         for (int i = 0; i < this.parameters.Length; i++)
         {
             var p = this.parameters[i];
+            if (packed is not null)
+            {
+                using var grad = p.grad!;
+                offset = grad.storage_offset() - Buffer.storage_offset(); // past the packing's alignment padding
+            }
             views[i] = Buffer.narrow(0, offset, p.numel()).view(p.shape);
             if (p.grad is Tensor existing) views[i].copy_(existing);
             p.grad = views[i];
@@ -64,7 +72,7 @@ public sealed class GradientAverager : IDisposable
                 {
                     views[i].zero_();
                 }
-                else if (!SameMemory(grad, views[i]))
+                else if (!TensorMemory.SameMemory(grad, views[i]))
                 {
                     views[i].copy_(grad);
                     p.grad = views[i];
@@ -79,15 +87,7 @@ public sealed class GradientAverager : IDisposable
     public bool GradientIsInBuffer(int index)
     {
         using var grad = parameters[index].grad;
-        return grad is not null && SameMemory(grad, views[index]);
-    }
-
-    private static unsafe bool SameMemory(Tensor a, Tensor b)
-    {
-        if (!a.is_contiguous() || a.numel() != b.numel() || a.dtype != b.dtype
-            || a.device_type != b.device_type || a.device_index != b.device_index) return false;
-        if (a.device_type != DeviceType.CPU) return TensorMemory.Address(a) == TensorMemory.Address(b);
-        return Unsafe.AsPointer(ref MemoryMarshal.GetReference(a.bytes)) == Unsafe.AsPointer(ref MemoryMarshal.GetReference(b.bytes));
+        return grad is not null && TensorMemory.SameMemory(grad, views[index]);
     }
 
     public void Dispose()

@@ -1,3 +1,4 @@
+using MoCoV3.Runtime;
 using System.Collections;
 using System.Runtime.InteropServices;
 using TorchSharp;

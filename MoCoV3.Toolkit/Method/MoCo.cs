@@ -1,5 +1,6 @@
 using MoCoV3.Distributed;
 using MoCoV3.Models;
+using MoCoV3.Optim;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -127,8 +128,56 @@ public sealed class MoCo : nn.Module
     public void UpdateMomentumEncoder(double m)
     {
         using var _ = no_grad();
+        if (momentumValues is not null && queryEncoderValues is not null)
+        {
+            // Packed (FlattenParameters): the same two operations, once over every parameter.
+            momentumValues.mul_(m).add_(queryEncoderValues, alpha: 1 - m);
+            return;
+        }
         foreach (var (q, k) in base_encoder.parameters().Zip(momentum_encoder.parameters()))
             k.mul_(m).add_(q, alpha: 1 - m);
+    }
+
+    private ParameterBuffer? queryBuffer, momentumBuffer, trainableBuffer;
+    private Tensor? queryEncoderValues, momentumValues;
+
+    /// <summary>
+    /// Packs the parameters into flat buffers (<see cref="ParameterBuffer"/>), so that the momentum update is two kernels
+    /// over all of f_k and the optimiser can step all trainable parameters at once. The query side is laid out as
+    /// [f_q frozen | f_q trainable | predictor trainable | predictor frozen] and f_k in f_q's order, so f_q is one slice
+    /// (averaged into f_k) and the trainable parameters another (returned, in <see cref="TrainableParameters"/>'s order).
+    /// Names, shapes and values are unchanged. Call after <c>to(device)</c>; a second call returns the same buffer.
+    /// </summary>
+    public ParameterBuffer FlattenParameters()
+    {
+        if (trainableBuffer is not null) return trainableBuffer;
+        var q = base_encoder.parameters().ToArray();
+        var k = momentum_encoder.parameters().ToArray();
+        var head = predictor.parameters().ToArray();
+        var order = Enumerable.Range(0, q.Length).Where(i => !q[i].requires_grad).Concat(Enumerable.Range(0, q.Length).Where(i => q[i].requires_grad)).ToArray();
+        int frozen = q.Count(p => !p.requires_grad);
+        var trainableHead = head.Where(p => p.requires_grad).ToArray();
+        queryBuffer = ParameterBuffer.Pack(order.Select(i => q[i]).Concat(trainableHead).Concat(head.Where(p => !p.requires_grad)));
+        momentumBuffer = ParameterBuffer.Pack(order.Select(i => k[i]));
+        queryEncoderValues = queryBuffer.Values.narrow(0, 0, momentumBuffer.Count).DetachFromDisposeScope();
+        momentumValues = momentumBuffer.Values;
+        trainableBuffer = queryBuffer.Slice(frozen, q.Length - frozen + trainableHead.Length);
+        return trainableBuffer;
+    }
+
+    /// <summary>The trainable parameters' buffer after <see cref="FlattenParameters"/>; null before.</summary>
+    public ParameterBuffer? FlatTrainableParameters => trainableBuffer;
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            trainableBuffer?.Dispose();
+            queryEncoderValues?.Dispose();
+            queryBuffer?.Dispose();
+            momentumBuffer?.Dispose();
+        }
+        base.Dispose(disposing);
     }
 
     /// <summary>

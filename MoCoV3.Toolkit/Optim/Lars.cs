@@ -9,6 +9,8 @@ namespace MoCoV3.Optim;
 /// if <c>p.dim() &gt; 1</c>, <c>g ← g + wd·p</c> and then <c>g ← g · (η‖p‖/‖g‖)</c>, the ratio being 1
 /// when either norm is 0; parameters with <c>p.dim() ≤ 1</c> (BN γ/β, biases) get neither weight decay
 /// nor scaling. Then <c>μ ← momentum·μ + g</c> (μ starts at zero) and <c>p ← p − lr·μ</c>.
+/// Given a <see cref="ParameterBuffer"/>, the momentum buffers are views of one flat tensor and the step runs over the flat
+/// tensors: two norms per matrix parameter for the trust ratios, the rest a handful of kernels for all parameters.
 /// </summary>
 public sealed class Lars : ITrainingOptimizer
 {
@@ -20,6 +22,7 @@ public sealed class Lars : ITrainingOptimizer
     private readonly double weightDecay;
     private readonly double momentum;
     private readonly double trustCoefficient;
+    private readonly FlatState? flat;
     private bool disposed;
 
     /// <param name="parameters">Parameters to update; those with <c>requires_grad == false</c> are dropped.</param>
@@ -50,6 +53,27 @@ public sealed class Lars : ITrainingOptimizer
         }
     }
 
+    /// <summary>
+    /// LARS over packed parameters (all trainable): every gradient becomes a view of the buffer's flat gradient tensor
+    /// (<see cref="ParameterBuffer.AttachGradients"/>), the momentum buffers views of one flat tensor.
+    /// </summary>
+    public Lars(ParameterBuffer parameters, double lr, double weightDecay, double momentum = 0.9, double trustCoefficient = 0.001)
+        : this(RequireTrainable(parameters), lr, weightDecay, momentum, trustCoefficient)
+    {
+        flat = new FlatState(parameters, momentumBuffers, weightDecay);
+    }
+
+    private static IReadOnlyList<Parameter> RequireTrainable(ParameterBuffer buffer)
+    {
+        ArgumentNullException.ThrowIfNull(buffer);
+        int frozen = buffer.Parameters.Count(p => !p.requires_grad);
+        if (frozen > 0) throw new ArgumentException($"a packed LARS steps every parameter of its buffer: {frozen} of them do not require a gradient");
+        return buffer.Parameters;
+    }
+
+    /// <summary>Whether steps run over one flat buffer (constructed from a <see cref="ParameterBuffer"/>).</summary>
+    public bool IsFlat => flat is not null;
+
     public IReadOnlyList<Parameter> Parameters => parameters;
 
     public double LearningRate { get; set; }
@@ -63,6 +87,11 @@ public sealed class Lars : ITrainingOptimizer
     public void ZeroGrad()
     {
         ObjectDisposedException.ThrowIf(disposed, this);
+        if (flat is not null)
+        {
+            flat.Buffer.ZeroGradients();
+            return;
+        }
         // Both the grad accessor and zero_() hand back fresh managed wrappers; the scope disposes them.
         using var scope = NewDisposeScope();
         foreach (var p in parameters)
@@ -77,6 +106,11 @@ public sealed class Lars : ITrainingOptimizer
         // Scalars are not tracked by dispose scopes: make the few this step needs and dispose them here.
         using Scalar wd = weightDecay.ToScalar(), eta = trustCoefficient.ToScalar(), mom = momentum.ToScalar(),
             negLr = (-LearningRate).ToScalar(), zero = 0.0.ToScalar();
+        if (flat is not null)
+        {
+            flat.Step(eta, mom, negLr, zero);
+            return;
+        }
         for (int i = 0; i < parameters.Length; i++)
         {
             var p = parameters[i];
@@ -157,5 +191,78 @@ public sealed class Lars : ITrainingOptimizer
         if (disposed) return;
         disposed = true;
         foreach (var mu in momentumBuffers) mu.Dispose();
+        flat?.Dispose();
+    }
+
+    /// <summary>The flat momentum, weight-decay mask and scratch of the packed path.</summary>
+    private sealed class FlatState : IDisposable
+    {
+        private readonly Tensor momentum, decay, update, counts, matrixIndex;
+        private readonly int[] matrices;      // indices of the parameters with more than one dimension
+        private readonly Tensor[] updateViews; // their slices of update
+
+        public FlatState(ParameterBuffer buffer, Tensor[] momentumBuffers, double weightDecay)
+        {
+            Buffer = buffer;
+            buffer.AttachGradients();
+            var values = buffer.Values;
+            var ps = buffer.Parameters;
+            momentum = zeros_like(values).DetachFromDisposeScope();
+            update = empty_like(values).DetachFromDisposeScope();
+            decay = zeros_like(values).DetachFromDisposeScope();
+            matrices = Enumerable.Range(0, ps.Count).Where(i => ps[i].dim() > 1).ToArray();
+            updateViews = new Tensor[matrices.Length];
+            using (no_grad())
+            {
+                for (int i = 0; i < ps.Count; i++)
+                {
+                    // Swap each per-parameter buffer for its view of the flat one (Save and Load go through them).
+                    momentumBuffers[i].Dispose();
+                    momentumBuffers[i] = buffer.ViewOf(momentum, i).DetachFromDisposeScope();
+                }
+                for (int j = 0; j < matrices.Length; j++)
+                {
+                    using var d = buffer.ViewOf(decay, matrices[j]);
+                    d.fill_(weightDecay);
+                    updateViews[j] = buffer.ViewOf(update, matrices[j]).DetachFromDisposeScope();
+                }
+            }
+            // Each parameter's elements and the padding after it (zeros: its ratio does not matter there).
+            counts = tensor(Enumerable.Range(0, ps.Count).Select(i => buffer.Offset(i + 1) - buffer.Offset(i)).ToArray(), device: values.device).DetachFromDisposeScope();
+            matrixIndex = tensor(matrices.Select(i => (long)i).ToArray(), device: values.device).DetachFromDisposeScope();
+        }
+
+        public ParameterBuffer Buffer { get; }
+
+        /// <summary><see cref="Lars.Step"/> over the flat tensors: the same operations, the ratios of all matrices at once.</summary>
+        public void Step(Scalar eta, Scalar mom, Scalar negLr, Scalar zero)
+        {
+            var grad = Buffer.GatherGradients();
+            var values = Buffer.Values;
+            // g ← g + wd·p on the matrices (decay is wd there, 0 elsewhere), into a scratch: the gradients stay as they are.
+            update.copy_(grad).addcmul_(decay, values, value: 1);
+            if (matrices.Length > 0)
+            {
+                var paramNorms = stack(matrices.Select(i => Buffer.Parameters[i].norm()).ToList());
+                var updateNorms = stack(updateViews.Select(u => u.norm()).ToList());
+                var one = ones_like(paramNorms);
+                var ratio = where(paramNorms.gt(zero), where(updateNorms.gt(zero), paramNorms.mul(eta).div(updateNorms), one), one);
+                // One ratio per parameter (1 for vectors), spread over its elements.
+                var perParameter = ones(Buffer.Parameters.Count, dtype: ratio.dtype, device: ratio.device).index_copy_(0, matrixIndex, ratio);
+                update.mul_(perParameter.repeat_interleave(counts, output_size: Buffer.Count));
+            }
+            momentum.mul_(mom).add_(update);
+            values.add_(momentum, alpha: negLr);
+        }
+
+        public void Dispose()
+        {
+            foreach (var u in updateViews) u.Dispose();
+            momentum.Dispose();
+            update.Dispose();
+            decay.Dispose();
+            counts.Dispose();
+            matrixIndex.Dispose();
+        }
     }
 }

@@ -7,6 +7,7 @@ namespace MoCoV3.Training;
 /// <c>--clip-grad MAX</c>: before the optimiser step, all gradients are scaled together so that their joint L2 norm is at
 /// most MAX (PyTorch's clip_grad_norm_; MMSelfSup uses 5.0 for ViT-L). The paper (§4.2) found clipping helps only with a
 /// very small threshold, so it is off by default. Keeps the norm it measured, so the log shows the gradient before clipping.
+/// Gradients packed in one flat tensor (<see cref="Optim.ParameterBuffer"/>) are measured and scaled with one kernel each.
 /// </summary>
 public sealed class GradientClipping
 {
@@ -30,6 +31,15 @@ public sealed class GradientClipping
         LastScale = LastNorm > MaxNorm ? MaxNorm / (LastNorm + 1e-6) : 1;
         if (LastScale == 1) return;
         using var _ = no_grad();
+        // Packed gradients (an optimiser over a ParameterBuffer): one kernel over the flat tensor.
+        using (var flat = Optim.ParameterBuffer.FlatGradientsOf(parameters))
+        {
+            if (flat is not null)
+            {
+                flat.mul_(LastScale);
+                return;
+            }
+        }
         foreach (var p in parameters) p.grad?.mul_(LastScale);
     }
 }

@@ -15,9 +15,25 @@ namespace MoCoV3.Training;
 /// <param name="PeakDeviceBytes">CUDA: peak device memory in use (see <see cref="CudaMemory"/>); null on CPU.</param>
 /// <param name="Data">Where the batches came from: <c>synthetic</c>, or the dataset read through the prefetching loader.</param>
 /// <param name="DataWaitShare">Share of the timed steps' wall time spent waiting for the loader (0 for synthetic data).</param>
+/// <param name="Update">How the momentum update and the optimiser ran: <c>packed</c> (flat buffers) or <c>per-parameter</c>.</param>
+/// <param name="StepGflopsPerImage">Model FLOPs of one step per image (<see cref="StepFlops"/>; ViT presets only).</param>
+/// <param name="AchievedTflops">Those FLOPs times images per second.</param>
+/// <param name="Mfu">Model FLOPs utilisation: <paramref name="AchievedTflops"/> over the peak given to the benchmark.</param>
+/// <param name="Profile">With profiling: the update phases timed on their own after the steps.</param>
 public sealed record BenchResult(string Preset, int Batch, string Device, int Threads, int Steps, double StepSecondsMedian,
     double StepSecondsMin, double ImagesPerSecond, double AugmentSecondsMedian, long PeakRssBytes, string Amp = "fp32",
-    long? PeakDeviceBytes = null, string Data = "synthetic", double DataWaitShare = 0);
+    long? PeakDeviceBytes = null, string Data = "synthetic", double DataWaitShare = 0, string Update = "packed",
+    double? StepGflopsPerImage = null, double? AchievedTflops = null, double? Mfu = null, UpdateProfile? Profile = null);
+
+/// <summary>
+/// Median seconds of the parts of a step outside forward and backward, each timed alone (synchronised) on the model and
+/// gradients the benchmark left behind: the momentum update of f_k, the optimiser's zero_grad and step, and gradient
+/// clipping (<c>--clip-grad</c>, made to scale every gradient).
+/// </summary>
+public sealed record UpdateProfile(double MomentumUpdateSeconds, double ZeroGradSeconds, double OptimizerStepSeconds, double ClipSeconds)
+{
+    public double TotalSeconds => MomentumUpdateSeconds + ZeroGradSeconds + OptimizerStepSeconds + ClipSeconds;
+}
 
 /// <summary>
 /// Times the full MoCo v3 step — both crops through f_q and the predictor, the momentum update and both crops
@@ -31,14 +47,14 @@ public static class StepBenchmark
 {
     public static BenchResult Run(ModelPreset preset, int batch, int steps, int warmup = 2, string device = "cpu",
         string? libtorch = null, int? threads = null, bool augment = false, long seed = 0, ScalarType? amp = null,
-        IImageDataset? data = null)
+        IImageDataset? data = null, bool perParameter = false, bool profile = false, double? peakTflops = null)
     {
         var dev = TorchRuntime.Initialize(device, libtorch, threads, training: true);
         manual_seed(seed);
         using var model = new MoCo(preset, BackboneFactory.Create);
         model.to(dev);
         model.train();
-        using var optimizer = TrainStep.CreateOptimizer(preset, model, Schedules.ScaledLearningRate(preset.Recipe.BaseLr, batch));
+        using var optimizer = TrainStep.CreateOptimizer(preset, model, Schedules.ScaledLearningRate(preset.Recipe.BaseLr, batch), packed: !perParameter);
         var augmentation = MoCoAugmentation.FromPreset(preset);
         using var pixels = randint(0, 256, [batch, preset.Input.Channels, preset.Input.ImageSize, preset.Input.ImageSize], dtype: ScalarType.Byte, device: dev);
         using var fixed1 = randn(batch, preset.Input.Channels, preset.Input.ImageSize, preset.Input.ImageSize, device: dev);
@@ -90,9 +106,38 @@ public static class StepBenchmark
             }
         }
         double median = Median(stepTimes);
+        var updateProfile = profile ? Profile(model, optimizer, dev, Math.Max(steps, 3)) : null;
+        double? flops = StepFlops.StepPerImage(preset);
+        double? achieved = flops * batch / median / 1e12;
         return new BenchResult(preset.Name, batch, TorchRuntime.Describe(dev), get_num_threads(), steps, median, stepTimes.Min(),
             batch / median, Median(augmentTimes), Process.GetCurrentProcess().PeakWorkingSet64, amp is null ? "fp32" : "bf16", peakDevice,
-            data?.Source ?? "synthetic", timed > 0 ? waited / timed : 0);
+            data?.Source ?? "synthetic", timed > 0 ? waited / timed : 0, perParameter ? "per-parameter" : "packed",
+            flops / 1e9, achieved, peakTflops is double peak && peak > 0 ? achieved / peak : null, updateProfile);
+    }
+
+    /// <summary>Times the update phases alone, <paramref name="repeats"/> times each (they change the weights: run it last).</summary>
+    private static UpdateProfile Profile(MoCo model, Optim.ITrainingOptimizer optimizer, Device dev, int repeats)
+    {
+        var clip = new GradientClipping(1e-9); // every gradient is scaled, the expensive path
+        double Time(Action action)
+        {
+            var times = new List<double>();
+            for (int i = 0; i < repeats; i++)
+            {
+                using var scope = NewDisposeScope();
+                Synchronize(dev);
+                var clock = Stopwatch.StartNew();
+                action();
+                Synchronize(dev);
+                times.Add(clock.Elapsed.TotalSeconds);
+            }
+            return Median(times);
+        }
+        double momentum = Time(() => model.UpdateMomentumEncoder(0.99));
+        double clipping = Time(() => clip.Apply(optimizer.Parameters));
+        double step = Time(optimizer.Step);
+        double zero = Time(optimizer.ZeroGrad);
+        return new UpdateProfile(momentum, zero, step, clipping);
     }
 
     /// <summary>The loader's batches, epoch after epoch, for as many steps as asked.</summary>

@@ -49,11 +49,16 @@ public sealed class WatchedLayers
         throw new ArgumentException($"no watched layers defined for {backbone.GetType().Name}");
     }
 
-    /// <summary>L2 norm of the current gradients of <paramref name="parameters"/> (0 when none has a gradient).</summary>
+    /// <summary>
+    /// L2 norm of the current gradients of <paramref name="parameters"/> (0 when none has a gradient). Gradients packed in
+    /// one flat tensor (<see cref="Optim.ParameterBuffer"/>) are summed in one kernel over it.
+    /// </summary>
     public static double GradNorm(IEnumerable<Parameter> parameters)
     {
         using var _ = NewDisposeScope();
         using var __ = no_grad();
+        if (parameters is IReadOnlyList<Parameter> list && Optim.ParameterBuffer.FlatGradientsOf(list) is Tensor flat)
+            return Math.Sqrt(flat.to_type(ScalarType.Float32).square().sum().item<float>()); // the padding in it is zeros
         var squares = parameters.Where(p => p.grad is not null).Select(p => p.grad!.to_type(ScalarType.Float32).square().sum()).ToList();
         return squares.Count == 0 ? 0 : Math.Sqrt(stack(squares).sum().item<float>());
     }
