@@ -149,7 +149,8 @@ public sealed class RankFailureTests
                                          @"The others answered: rank (0|2) waits in MPI_\w+");
         Assert.IsTrue(error.Success, job.Err);
         Assert.AreNotEqual(error.Groups[1].Value, error.Groups[3].Value, "the answer is the other waiting rank's");
-        Assert.IsTrue(long.Parse(error.Groups[2].Value) > 6, "the step of the hang");
+        // Stopped once rank 0 logged step 6: the others may still be in that step's last collective (the every-rank stop check).
+        Assert.IsTrue(long.Parse(error.Groups[2].Value) >= 6, "the step of the hang");
         Assert.IsTrue(CheckpointFile.ReadHeader(Path.Combine(root, CheckpointFile.DefaultName)).Step >= 4);
     }
 
