@@ -139,7 +139,7 @@ public sealed record ModelPreset
         Require(!string.IsNullOrEmpty(Name) && Name.Length <= 200 && !Name.Any(char.IsControl), "name must be 1 to 200 printable characters");
         Require(Description is not null, "description must be a string, found null");
         Require(Backbone is not null && Heads is not null && Recipe is not null && Input is not null && Lincls is not null,
-            "backbone, heads, recipe and input must be objects");
+            "backbone, heads, recipe, input and lincls must be objects");
         Input!.Validate(Require);
         Backbone!.Validate(Input, Require);
         Heads!.Validate(Require);

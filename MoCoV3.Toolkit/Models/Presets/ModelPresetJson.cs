@@ -23,6 +23,10 @@ public sealed class ModelPresetJson : JsonConverter<ModelPreset>
 
     private static readonly string[] VitFields = FieldsOf(typeof(VitConfig));
     private static readonly string[] ResNetFields = FieldsOf(typeof(ResNetConfig));
+    private static readonly string[] HeadsFields = FieldsOf(typeof(HeadsConfig));
+    private static readonly string[] RecipeFields = FieldsOf(typeof(RecipeConfig));
+    private static readonly string[] InputFields = FieldsOf(typeof(InputConfig));
+    private static readonly string[] LinclsFields = FieldsOf(typeof(LinclsConfig));
 
     private static string[] GroupFields(string group, Architecture? arch) => group switch
     {
@@ -32,10 +36,10 @@ public sealed class ModelPresetJson : JsonConverter<ModelPreset>
             Architecture.ResNet => ResNetFields,
             _ => throw new JsonException("'arch' must be 'vit' or 'resnet' before a backbone can be read, found none"),
         },
-        "heads" => FieldsOf(typeof(HeadsConfig)),
-        "recipe" => FieldsOf(typeof(RecipeConfig)),
-        "input" => FieldsOf(typeof(InputConfig)),
-        "lincls" => FieldsOf(typeof(LinclsConfig)),
+        "heads" => HeadsFields,
+        "recipe" => RecipeFields,
+        "input" => InputFields,
+        "lincls" => LinclsFields,
         _ => throw new JsonException($"unknown field '{group}': a preset has {string.Join(", ", TopFields.Concat(Groups))}"),
     };
 
@@ -121,7 +125,7 @@ public sealed class ModelPresetJson : JsonConverter<ModelPreset>
         {
             if (TopFields.Contains(key)) continue;
             string? group = null, field = key;
-            if (key.StartsWith(FlatLinclsPrefix, StringComparison.Ordinal) && GroupFields("lincls", arch).Contains(key[FlatLinclsPrefix.Length..]))
+            if (key.StartsWith(FlatLinclsPrefix, StringComparison.Ordinal) && LinclsFields.Contains(key[FlatLinclsPrefix.Length..]))
                 (group, field) = ("lincls", key[FlatLinclsPrefix.Length..]);
             else group = Groups.FirstOrDefault(g => g != "lincls" && GroupFields(g, arch).Contains(key));
             if (group is null)
