@@ -63,8 +63,6 @@ public sealed class FineTuner
         var ranks = Communicator;
         bool parallel = ranks.Size > 1, root = ranks.Rank == 0;
         void OnInfo(string message) { if (root) Info?.Invoke(message); }
-        if (parallel && o.Minutes is not null)
-            throw new NotSupportedException("--minutes is not supported in data-parallel fine-tuning yet (each rank would time its own steps): use --epochs or --max-steps");
         var slice = BatchSlice.Of(o.Batch, ranks.Rank, ranks.Size); // refuses a global batch that does not split over the ranks
         using var run = ClassifierRun.Start(o.Weights, o.Data, o.Compute, o.OutputDir, o.Seed, OnInfo);
         var (device, preset, train, test, classes) = (run.Device, run.Preset, run.Train, run.Test, run.Classes);
@@ -94,7 +92,7 @@ public sealed class FineTuner
         double peakLr = o.Lr ?? FineTuneSchedule.ScaledLearningRate(o.BaseLr, o.Batch);
         var schedule = Plan(o, peakLr, total, stepsPerEpoch);
         bool planFixed = o.Minutes is null;
-        var budget = planFixed ? null : new TimeBudget(o.Minutes!.Value);   // the same step timing as pretraining
+        var budget = planFixed ? null : new TimeBudget(o.Minutes!.Value);   // the same step timing as pretraining (rank 0's clock decides)
 
         var (decay, noDecay) = WeightDecayGroups.Split(model);
         using var optimizer = optim.AdamW(
@@ -139,7 +137,7 @@ public sealed class FineTuner
                     step++;
                     imagesSinceLog += batch.Count;
 
-                    if (!planFixed && budget!.OnStep(step, clock.Elapsed.TotalSeconds, clock.Elapsed.TotalSeconds) is long fitted)
+                    if (!planFixed && budget!.OnStep(step, clock.Elapsed.TotalSeconds, clock.Elapsed.TotalSeconds, ranks) is long fitted)
                     {
                         schedule = Plan(o, peakLr, fitted, stepsPerEpoch);
                         planFixed = true;

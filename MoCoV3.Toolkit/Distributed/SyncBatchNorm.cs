@@ -17,12 +17,17 @@ namespace MoCoV3.Distributed;
 /// </code>
 /// With gradients averaged over ranks afterwards this is exactly the one-process gradient on the concatenated batch.
 /// Evaluation mode is the module's own forward (running statistics).
+/// Under <see cref="Models.Autocast"/> (<c>--amp</c>) a bf16 input is normalised in fp32 and the output returned in bf16, as
+/// libtorch's batch norm does for a bf16 input with fp32 γ, β and statistics (and PyTorch's SyncBatchNorm, whose statistics
+/// are fp32): the sums all-reduced are fp32, the running statistics stay fp32.
 /// </summary>
 public static class SyncBatchNorm
 {
     /// <summary>
     /// The forward pass of a <see cref="Sequential"/> (a projector or predictor MLP, a ResNet downsample) with every
-    /// BatchNorm synchronised over the ranks (what <c>convert_sync_batchnorm</c> does); the other layers run as they are.
+    /// BatchNorm synchronised over the ranks (what <c>convert_sync_batchnorm</c> does); Linear and Conv2d layers run through
+    /// <see cref="Models.Autocast"/> (bf16 under <c>--amp</c>, as <see cref="Models.Autocast.Forward"/> runs them in one
+    /// process), the others as they are.
     /// </summary>
     public static Tensor ForwardSequential(Sequential layers, Tensor x, ICommunicator communicator)
     {
@@ -30,6 +35,8 @@ public static class SyncBatchNorm
             x = layer switch
             {
                 BatchNorm bn => Forward(bn, x, communicator),
+                Linear linear => Models.Autocast.Linear(linear, x),
+                Conv2d conv => Models.Autocast.Conv2d(conv, x),
                 nn.Module<Tensor, Tensor> module => module.forward(x),
                 _ => throw new NotSupportedException($"SyncBatchNorm: unexpected layer {layer.GetType().Name} in a Sequential"),
             };
@@ -41,6 +48,8 @@ public static class SyncBatchNorm
         if (!bn.training) return bn.forward(x);
         if (x.dim() != 2 && x.dim() != 4)
             throw new ArgumentException($"SyncBatchNorm takes [N, C] (BatchNorm1d of the heads) or [N, C, H, W] inputs (BatchNorm2d), not [{string.Join(", ", x.shape)}]");
+        var inputType = x.dtype;
+        if (inputType is ScalarType.BFloat16 or ScalarType.Float16) x = x.to_type(ScalarType.Float32);
         long[] dims = x.dim() == 2 ? [0] : [0, 2, 3];
         // [C] statistics broadcast over [N, C] as they are, over [N, C, H, W] as [C, 1, 1].
         Tensor PerChannel(Tensor t) => x.dim() == 2 ? t : t.view(-1, 1, 1);
@@ -73,6 +82,6 @@ public static class SyncBatchNorm
             bn.running_mean.mul_(1 - momentum).add_(mean.detach().to_type(bn.running_mean.dtype), alpha: momentum);
             bn.running_var.mul_(1 - momentum).add_((variance.detach() * (n / (n - 1))).to_type(bn.running_var.dtype), alpha: momentum);
         }
-        return y;
+        return y.dtype == inputType ? y : y.to_type(inputType);
     }
 }

@@ -167,7 +167,7 @@ internal sealed class PretrainSession : IDisposable
         var loss = TrainStep.Run(model, optimizer, x1, x2, lr, m, clip, run.Amp, averager);
         step++;
         log?.Count(plan.Batch, data.WaitSeconds);
-        if (budget?.OnStep(step, clock.Elapsed.TotalSeconds - knnSeconds, clock.Elapsed.TotalSeconds) is long total)
+        if (budget?.OnStep(step, clock.Elapsed.TotalSeconds - knnSeconds, clock.Elapsed.TotalSeconds, ranks) is long total)
         {
             run = run.WithLength(total);
             events.OnInfo($"timed {budget.TimedSteps} steps: the {budget.Minutes} minute budget fits {run.Plan.TotalSteps} steps " +
@@ -276,13 +276,11 @@ internal sealed class PretrainSession : IDisposable
         return sum[0] / ranks.Size;
     }
 
-    /// <summary>What data-parallel pretraining does not support yet, named before anything is built.</summary>
+    /// <summary>A device the communicator cannot reduce tensors on, named before anything is built.</summary>
     private static void CheckDataParallel(PretrainRun run, Device device, ICommunicator ranks)
     {
         if (!ranks.Takes(device))
             throw new NotSupportedException($"data-parallel pretraining over {ranks.Description} takes CPU tensors; --device {device} needs NCCL (DistributedContext.Open with that device)");
-        if (run.Options.Amp) throw new NotSupportedException("--amp is not supported in data-parallel pretraining yet: run in fp32");
-        if (!run.LengthFixed) throw new NotSupportedException("--minutes is not supported in data-parallel pretraining yet (each rank would time its own steps): use --epochs or --max-steps");
     }
 
     private InstabilityMonitor NewMonitor()

@@ -1,3 +1,5 @@
+using MoCoV3.Distributed;
+
 namespace MoCoV3.Training;
 
 /// <summary>
@@ -52,6 +54,28 @@ public sealed class TimeBudget
         SecondsPerStep = spent / timed;
         long remaining = (long)Math.Floor(Math.Max(0, Seconds - elapsedSeconds) / Math.Max(SecondsPerStep, 1e-6));
         TotalSteps = Math.Max(step, step + remaining);
+        return TotalSteps;
+    }
+
+    /// <summary>
+    /// <see cref="OnStep(long, double, double)"/> in a data-parallel run: rank 0's clock decides and every rank receives
+    /// its decision (the total, the timed steps and their speed), so all ranks fix the same length after the same step.
+    /// Each rank timing its own steps could fix different lengths, and the rank that stopped first would leave the others
+    /// waiting in a collective. Rank 0's clock is the one that counts: it alone runs the kNN evaluations and writes the
+    /// checkpoints, which its <paramref name="timingSeconds"/> leaves out. Every rank must call this after every step until
+    /// the length is fixed (one broadcast of three numbers per call).
+    /// </summary>
+    public long? OnStep(long step, double timingSeconds, double elapsedSeconds, ICommunicator ranks)
+    {
+        ArgumentNullException.ThrowIfNull(ranks);
+        if (ranks.Size == 1) return OnStep(step, timingSeconds, elapsedSeconds);
+        if (TotalSteps is not null) return null;
+        double[] decision = [-1, 0, 0];
+        if (ranks.Rank == 0 && OnStep(step, timingSeconds, elapsedSeconds) is long total)
+            decision = [total, TimedSteps, SecondsPerStep];
+        ranks.Broadcast<double>(decision, 0);
+        if (decision[0] < 0) return null;
+        (TotalSteps, TimedSteps, SecondsPerStep) = ((long)decision[0], (long)decision[1], decision[2]);
         return TotalSteps;
     }
 }

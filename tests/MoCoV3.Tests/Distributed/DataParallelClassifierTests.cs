@@ -159,6 +159,29 @@ public sealed class DataParallelClassifierTests
         }
     }
 
+    /// <summary><c>finetune --minutes</c> on 2 ranks: rank 0's timing fixes the length for both, so both stop after the same step.</summary>
+    [TestMethod]
+    public void FineTuningForMinutesStopsEveryRankAtTheSameStep()
+    {
+        TestData.RequireFashionMnist();
+        string root = TestData.NewFolder("dp-finetune-minutes-");
+        string pretrained = EvalTestModels.ToolkitCheckpoint(EvalTestModels.MicroVit28, root, seed: 3);
+        string dir = Path.Combine(root, "np2");
+        var run = MpiRun.Mocov3(MpiFlavour.OpenMpi, 2,
+            ["finetune", "--checkpoint", pretrained, "--minutes", "0.05", "--batch", "8", "--limit", "32", "--test-limit", "8", "--log-every", "1",
+             "--threads", "1", "--out", Path.Combine(dir, "classifier.onnx"), "--run-dir", dir]);
+        Assert.AreEqual(0, run.Code, run.Err + run.Out);
+        var fitted = System.Text.RegularExpressions.Regex.Match(run.Out, @"budget fits (\d+) steps");
+        Assert.IsTrue(fitted.Success, run.Out);
+        Assert.AreEqual(1, Lines(run.Out, "timed "), $"rank 0 alone reports the fitted length:\n{run.Out}");
+        long steps = long.Parse(fitted.Groups[1].Value);
+        var logged = CsvLog.ReadColumn(Path.Combine(dir, "metrics.csv"), "step");
+        TestContext.WriteLine($"a 3 s budget on 2 ranks: {steps} steps");
+        Assert.AreEqual(steps, (long)logged[^1], "trained to the fitted length");
+        Assert.AreEqual(logged.Count, logged.Distinct().Count(), "each step logged once");
+        Assert.IsTrue(File.Exists(Path.Combine(dir, "classifier.onnx")));
+    }
+
     [TestMethod]
     public void AGlobalBatchThatDoesNotSplitOverTheRanksIsRefused()
     {

@@ -67,6 +67,63 @@ public sealed class DataParallelPretrainTests
         Assert.IsTrue(controlWeightDiff > 10 * weightDiff, $"per-rank BatchNorm must give other weights: {controlWeightDiff:E2} vs {weightDiff:E2}");
     }
 
+    /// <summary>
+    /// <c>--amp</c>: every matrix product in bf16, on one rank and on two. The first step's loss is the same forward pass on
+    /// both (the ViT's to 1e-7: its heads' SyncBatchNorm normalises in fp32 and returns bf16, as libtorch's own batch norm
+    /// does; the ResNet's BatchNorm in every block rounds to bf16 after statistics summed in another order, 6e-4 measured),
+    /// far closer than per-rank BatchNorm. Later steps cannot match as closely as in fp32: each rank's weight gradients are
+    /// bf16 products over its own rows, and AdamW turns their rounding into full-size steps in near-zero coordinates. Over
+    /// the 8 steps the two runs must stay within the difference bf16 itself makes (amp against fp32 in one process).
+    /// </summary>
+    [TestMethod]
+    [DataRow("vit", "1e-3")]
+    [DataRow("resnet", "0.05")]
+    public void UnderAmpTwoRanksTrainLikeOneProcess(string arch, string lr)
+    {
+        TestData.RequireFashionMnist();
+        string one = TestData.NewFolder("amp-np1-"), two = TestData.NewFolder("amp-np2-"), control = TestData.NewFolder("amp-np2-local-bn-"),
+               fp32 = TestData.NewFolder("fp32-np1-");
+        MpiHostRun.Scenario("pretrain", 1, one, Batch, "sync", lr, arch, "amp");
+        MpiHostRun.Scenario("pretrain", 2, two, Batch, "sync", lr, arch, "amp");
+        MpiHostRun.Scenario("pretrain", 2, control, Batch, "local", lr, arch, "amp");
+        MpiHostRun.Scenario("pretrain", 1, fp32, Batch, "sync", lr, arch);
+
+        var reference = MetricsLog.Read(Path.Combine(one, "metrics.csv"));
+        Assert.AreEqual(8, reference.Count);
+        double[] Diffs(string dir) => [.. reference.Zip(MetricsLog.Read(Path.Combine(dir, "metrics.csv"))).Select(p => Math.Abs(p.Second.Loss - p.First.Loss) / p.First.Loss)];
+        double[] parallel = Diffs(two), perRankBn = Diffs(control), amp = Diffs(fp32);
+        TestContext.WriteLine($"{arch} --amp: loss {reference[0].Loss:F4} -> {reference[^1].Loss:F4}; loss relative differences, step 1 / mean of 8: " +
+                              $"np=2 vs np=1 {parallel[0]:E1} / {parallel.Average():E1}; per-rank BatchNorm {perRankBn[0]:E1} / {perRankBn.Average():E1}; " +
+                              $"amp vs fp32 (np=1) {amp[0]:E1} / {amp.Average():E1}");
+
+        Assert.IsTrue(parallel[0] <= 2e-3, $"step 1: loss relative difference {parallel[0]:E2}");
+        Assert.IsTrue(parallel[0] * 10 <= perRankBn[0], $"step 1: per-rank BatchNorm ({perRankBn[0]:E2}) must differ far more than two ranks ({parallel[0]:E2})");
+        if (arch == "vit")
+            Assert.IsTrue(parallel[0] * 100 <= amp[0], $"step 1: two ranks ({parallel[0]:E2}) must be far closer than amp to fp32 ({amp[0]:E2}): the heads run in bf16 on both");
+        Assert.IsTrue(parallel.Average() <= 2 * amp.Average(), $"8 steps: two ranks ({parallel.Average():E2}) must stay within bf16's own difference ({amp.Average():E2})");
+        Assert.IsTrue(parallel.Average() * 3 <= perRankBn.Average(), $"8 steps: per-rank BatchNorm ({perRankBn.Average():E2}) must differ more than two ranks ({parallel.Average():E2})");
+    }
+
+    /// <summary>
+    /// <c>--minutes</c>: rank 0 times the steps and every rank takes its length, so both ranks stop after the same step
+    /// (each timing its own steps could fix different lengths and leave a rank waiting in a collective).
+    /// </summary>
+    [TestMethod]
+    public void AMinutesBudgetIsFixedByRankZeroForEveryRank()
+    {
+        TestData.RequireFashionMnist();
+        string dir = TestData.NewFolder("minutes-np2-");
+        var reports = MpiHostRun.Scenario("pretrain", 2, dir, Batch, "sync", "1e-3", "vit", "minutes=0.05");
+        long steps = reports[0].GetProperty("steps").GetInt64();
+        TestContext.WriteLine($"a 3 s budget on 2 ranks: {steps} steps");
+        Assert.AreEqual(steps, reports[1].GetProperty("steps").GetInt64(), "both ranks train the same number of steps");
+        Assert.IsTrue(steps > TimeBudget.WarmupSteps + TimeBudget.MinTimedSteps, $"the budget holds more than the timed steps: {steps}");
+        var header = CheckpointFile.ReadHeader(Path.Combine(dir, CheckpointFile.DefaultName));
+        Assert.AreEqual(steps, header.Step);
+        Assert.AreEqual(steps, header.Plan.TotalSteps, "the checkpoint holds the fitted length");
+        Assert.AreEqual(steps, MetricsLog.Read(Path.Combine(dir, "metrics.csv")).Count, "rank 0 logs every step once");
+    }
+
     [TestMethod]
     public void AGlobalBatchThatDoesNotSplitOverTheRanksIsRefused()
     {
@@ -101,6 +158,27 @@ public sealed class DataParallelPretrainTests
         Assert.IsTrue((synced.running_var! - reference.running_var!).abs().max().item<float>() < 1e-5f);
         Assert.IsTrue(reference.running_var!.sub(1).abs().max().item<float>() > 0.1f, "the running variance moved");
         Assert.AreEqual(1L, synced.num_batches_tracked!.item<long>());
+    }
+
+    /// <summary>A bf16 input (under --amp) is normalised in fp32 and comes back in bf16, as libtorch's own batch norm does.</summary>
+    [TestMethod]
+    public void SyncBatchNormOfABFloat16InputIsBatchNormsInBFloat16()
+    {
+        using var world = new SingleProcessCommunicator();
+        manual_seed(5);
+        var reference = nn.BatchNorm1d(6);
+        var synced = nn.BatchNorm1d(6);
+        var x = (randn(16, 6) * 3 + 1).to_type(ScalarType.BFloat16);
+        var expected = reference.forward(x);
+        var actual = SyncBatchNorm.Forward(synced, x, world);
+        Assert.AreEqual(expected.dtype, actual.dtype);
+        Assert.AreEqual(ScalarType.BFloat16, actual.dtype);
+        Assert.AreEqual(ScalarType.Float32, synced.running_mean!.dtype);
+        // Both round an fp32 result to bf16 (8 significant bits): at most one bf16 step apart.
+        double maxDiff = (actual.to_type(ScalarType.Float32) - expected.to_type(ScalarType.Float32)).abs().max().item<float>();
+        Assert.IsTrue(maxDiff <= 2.0 / 128, $"max difference {maxDiff}");
+        Assert.IsTrue((synced.running_mean! - reference.running_mean!).abs().max().item<float>() < 1e-5f);
+        Assert.IsTrue((synced.running_var! - reference.running_var!).abs().max().item<float>() < 1e-4f);
     }
 
     [TestMethod]
