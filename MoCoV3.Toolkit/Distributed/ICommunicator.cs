@@ -26,6 +26,12 @@ public interface ICommunicator : IDisposable
     /// <summary>Returns once every rank has called it.</summary>
     void Barrier();
 
+    /// <summary>
+    /// Wall time this rank has spent in collectives so far (communication and waiting for the other ranks), where the
+    /// communicator can tell: null where collectives only enqueue work (NCCL) or there is nothing to wait for.
+    /// </summary>
+    TimeSpan? TimeInCollectives => null;
+
     /// <summary>Names what the ranks do now (e.g. "step 12"), for the error of a collective that fails or times out.</summary>
     void SetActivity(string activity)
     {

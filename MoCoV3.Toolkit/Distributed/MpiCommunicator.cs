@@ -23,6 +23,7 @@ public sealed unsafe class MpiCommunicator : ICommunicator
     private readonly bool ownsInitialization;
     private readonly RollCall rollCall;
     private long collectives;          // collectives this rank has started
+    private long begun, inCollectives; // Stopwatch ticks: the current collective's start, the total spent in collectives
     private string activity = "starting";
 
     private MpiCommunicator(MpiNative mpi, int rank, int size, bool ownsInitialization)
@@ -97,6 +98,12 @@ public sealed unsafe class MpiCommunicator : ICommunicator
     /// </summary>
     public TimeSpan? Timeout { get; set; }
 
+    /// <summary>
+    /// Wall time this rank has spent inside collectives since it opened the world: moving the data, and waiting for ranks
+    /// that reach the collective later (the whole communication cost of a step that does not overlap it with work).
+    /// </summary>
+    public TimeSpan? TimeInCollectives => Stopwatch.GetElapsedTime(0, inCollectives);
+
     /// <summary>Names what the ranks are doing (e.g. "step 12"), for the error of a collective that times out.</summary>
     public void SetActivity(string activity) => this.activity = activity;
 
@@ -106,6 +113,7 @@ public sealed unsafe class MpiCommunicator : ICommunicator
         if (buffer.IsEmpty) return;
         lock (Gate)
         {
+            begun = Stopwatch.GetTimestamp();
             nint request = 0;
             fixed (T* data = buffer)
             {
@@ -122,6 +130,7 @@ public sealed unsafe class MpiCommunicator : ICommunicator
         if (local.IsEmpty) return;
         lock (Gate)
         {
+            begun = Stopwatch.GetTimestamp();
             nint request = 0;
             fixed (T* send = local)
             fixed (T* receive = all)
@@ -139,6 +148,7 @@ public sealed unsafe class MpiCommunicator : ICommunicator
         if (buffer.IsEmpty) return;
         lock (Gate)
         {
+            begun = Stopwatch.GetTimestamp();
             nint request = 0;
             fixed (T* data = buffer)
             {
@@ -152,6 +162,7 @@ public sealed unsafe class MpiCommunicator : ICommunicator
     {
         lock (Gate)
         {
+            begun = Stopwatch.GetTimestamp();
             nint request = 0;
             Started(mpi.Ibarrier(mpi.CommWorld, &request), "MPI_Ibarrier");
             Wait(&request, "MPI_Barrier", 0, null);
@@ -181,7 +192,11 @@ public sealed unsafe class MpiCommunicator : ICommunicator
     {
         int done = 0;
         int code = mpi.Test(request, &done, mpi.StatusIgnore);
-        if (code == MpiNative.Success && done != 0) return;
+        if (code == MpiNative.Success && done != 0)
+        {
+            inCollectives += Stopwatch.GetTimestamp() - begun;
+            return;
+        }
         long start = Stopwatch.GetTimestamp();
         long answerAt = start + (long)(AnswerAfter.TotalSeconds * Stopwatch.Frequency);
         long deadline = Timeout is TimeSpan limit ? start + (long)(limit.TotalSeconds * Stopwatch.Frequency) : long.MaxValue;
@@ -197,6 +212,7 @@ public sealed unsafe class MpiCommunicator : ICommunicator
             if (now >= deadline) TimedOut(call, count, element, Stopwatch.GetElapsedTime(start), State);
             code = mpi.Test(request, &done, mpi.StatusIgnore);
         }
+        inCollectives += Stopwatch.GetTimestamp() - begun;
         if (code != MpiNative.Success) mpi.Check(code, $"{call} (rank {Rank}, collective {collectives}, {activity})");
     }
 

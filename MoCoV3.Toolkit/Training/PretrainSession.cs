@@ -118,6 +118,7 @@ internal sealed class PretrainSession : IDisposable
             events.OnInfo($"--on-nan rollback: wrote the initial checkpoint {checkpoints.Path}");
         }
         bool stopped = false;
+        var (startStep, startCommunication) = (step, ranks.TimeInCollectives);
         while (step < run.Plan.TotalSteps && !stopped)
         {
             int stepsPerEpoch = run.Plan.StepsPerEpoch;
@@ -142,7 +143,24 @@ internal sealed class PretrainSession : IDisposable
                 if (stop || actions.Last) break;
             }
         }
+        if (ranks.Size > 1 && startCommunication is TimeSpan before && step > startStep)
+            ReportCommunication(ranks.TimeInCollectives!.Value - before, step - startStep);
         return new PretrainResult(checkpoints.Path, step, run.Plan, Elapsed, stopped);
+    }
+
+    /// <summary>
+    /// Rank 0 logs each rank's time in collectives over this run's steps (moving data, and waiting for ranks that come
+    /// later: the whole cost of communication that is not overlapped with work), as seconds per step and a share of the run.
+    /// </summary>
+    private void ReportCommunication(TimeSpan inCollectives, long steps)
+    {
+        double seconds = clock.Elapsed.TotalSeconds;
+        double[] all = new double[2 * ranks.Size];
+        ranks.AllGather<double>([inCollectives.TotalSeconds, seconds], all);
+        var perRank = Enumerable.Range(0, ranks.Size).Select(r =>
+            FormattableString.Invariant($"rank {r} {all[2 * r] / steps:F3} s/step ({100 * all[2 * r] / Math.Max(all[2 * r + 1], 1e-9):F1}%)"));
+        events.OnInfo(FormattableString.Invariant($"time in collectives (communication and waiting for the other ranks) over {steps} steps of {seconds / steps:F3} s: ") +
+                      string.Join(", ", perRank));
     }
 
     /// <summary>One optimiser step on a batch: schedules, two views, <see cref="TrainStep"/>; fixes the <c>--minutes</c> length when timed.</summary>

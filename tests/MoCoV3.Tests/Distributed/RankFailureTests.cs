@@ -35,6 +35,19 @@ public sealed class RankFailureTests
 
         var whole = MpiRun.Mocov3(MpiFlavour.OpenMpi, 2, Args(preset, reference, batch: 16));
         Assert.AreEqual(0, whole.Code, $"{whole.Err}\n{whole.Out}");
+        // Rank 0 reports each rank's time in collectives: a share of the run between 0 and 100%, for both ranks.
+        var communication = System.Text.RegularExpressions.Regex.Match(whole.Out,
+            @"time in collectives \(communication and waiting for the other ranks\) over (\d+) steps of ([\d.]+) s: rank 0 ([\d.]+) s/step \(([\d.]+)%\), rank 1 ([\d.]+) s/step \(([\d.]+)%\)");
+        Assert.IsTrue(communication.Success, whole.Out);
+        Assert.AreEqual($"{Steps}", communication.Groups[1].Value);
+        double stepSeconds = double.Parse(communication.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture);
+        foreach (int g in new[] { 3, 5 })
+        {
+            double perStep = double.Parse(communication.Groups[g].Value, System.Globalization.CultureInfo.InvariantCulture);
+            double share = double.Parse(communication.Groups[g + 1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            Assert.IsTrue(perStep > 0 && perStep < stepSeconds * 1.1, $"{perStep} s of a {stepSeconds} s step");
+            Assert.IsTrue(share > 0 && share < 100, $"{share}%");
+        }
 
         var job = KillRankOne(MpiFlavour.OpenMpi, 2, Args(preset, killed, batch: 16), MpiJob.SigKill, killed);
         long killedAfter = MpiJob.LastStep(Path.Combine(killed, "metrics.csv"));
