@@ -220,29 +220,33 @@ public sealed unsafe class NcclCommunicator : ICommunicator
 
     private void StartWatchdog(NcclNative native)
     {
+        watchdog = Watch(Rank, Size, Timeout, new NcclWatchedStream(native, comm, Device), control, () => activity);
+        watchdog.SetActivity(activity);
+        watchdog.Start();
+    }
+
+    /// <summary>
+    /// A watchdog that ends the job as a run needs: the error on stderr; under mpirun (<paramref name="control"/> is MPI) a
+    /// roll call first (over MPI, from the watchdog's thread) and then <c>MPI_Abort</c>, else this process at once with
+    /// the exit code, which a torchrun-style launcher sees and ends the other ranks for. No .NET shutdown: the main thread
+    /// (waiting on the GPU, or its own MPI rank timeout would have ended the job first) must not go on. Not started.
+    /// </summary>
+    internal static NcclWatchdog Watch(int rank, int size, TimeSpan? timeout, IWatchedStream stream, ICommunicator? control, Func<string> activity)
+    {
         var mpi = control as MpiCommunicator;
-        watchdog = new NcclWatchdog(Rank, Size, Timeout, new NcclWatchedStream(native, comm, Device),
+        return new NcclWatchdog(rank, size, timeout, stream,
             report: message =>
             {
                 Console.Out.Flush();
                 Console.Error.WriteLine(message);
                 Console.Error.Flush();
             },
-            end: EndJob,
-            rollCall: mpi is null ? null : () => mpi.CallTheRoll(TimeSpan.FromSeconds(5), () => $"rank {Rank} waits on the GPU in NCCL ({activity})"));
-        watchdog.SetActivity(activity);
-        watchdog.Start();
-    }
-
-    /// <summary>
-    /// Ends the job from the watchdog's thread: MPI_Abort under mpirun (the main thread waits on the GPU, not in MPI, or its
-    /// own MPI rank timeout would have ended the job first), else this process at once with <paramref name="code"/>, which
-    /// a torchrun-style launcher sees and ends the other ranks for. No .NET shutdown: the main thread must not go on.
-    /// </summary>
-    private void EndJob(int code)
-    {
-        if (control is MpiCommunicator mpi) mpi.Abort(code);
-        MpiNative.Exit(code);
+            end: code =>
+            {
+                mpi?.Abort(code);
+                MpiNative.Exit(code);
+            },
+            rollCall: mpi is null ? null : () => mpi.CallTheRoll(TimeSpan.FromSeconds(5), () => $"rank {rank} waits on the GPU in NCCL ({activity()})"));
     }
 
     private static byte[] MakeId(NcclNative native)
