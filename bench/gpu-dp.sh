@@ -3,7 +3,7 @@
 # unit-tested on a CPU-only machine. Two halves, like bench/gpu.sh (which this reuses for the publish):
 #
 #   bench/gpu-dp.sh pack   # here: bench/gpu.sh pack -> artifacts/gpu.tar.xz (self-contained, no libtorch) + artifacts/fmnist/
-#   bench/gpu-dp.sh run    # there, from the repository root (carry artifacts/gpu.tar.xz and artifacts/fmnist); about 5 minutes
+#   bench/gpu-dp.sh run    # there, from the repository root (carry artifacts/gpu.tar.xz and artifacts/fmnist); about 6 minutes
 #
 # Every multi-rank case puts 2 ranks on the SAME GPU (cuda:0): NCCL refuses two ranks of one communicator on one GPU of one
 # host, so each rank gets its own NCCL_HOSTID and they talk over loopback sockets. That checks correctness; the bandwidth
@@ -15,6 +15,11 @@
 #      torchrun-style and under mpirun, each compared with the first np=1 run by `mocov3 nccl compare` (per-step loss, grad
 #      norm, final weights and BatchNorm statistics; SAME = losses within 1e-4 relative, weights and statistics within 1e-3 of
 #      their largest, the CPU acceptance test's bounds; the gradient norm is shown, not bounded).
+#   4. a stopped rank (under mpirun only): 2 ranks pretrain with --rank-timeout 10; once step 3 is logged rank 1 gets SIGSTOP.
+#      PASS = the job ends with exit code 124 within 40 s of the signal and its first error names rank 1 as not answering
+#      (NCCL's watchdog, NcclWatchdog: rank 0's collective stays unfinished on the GPU, MPI's roll call finds rank 1 silent;
+#      or MPI's own rank timeout when rank 0 was waiting in MPI). The last checkpoint (every 2 steps) is shown by its size. The first three parts
+#      leave this one 100 s of the budget.
 # Results are printed and, when $OUT is set (the device runner's output folder), written to $OUT/gpu-dp.log as they come.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +40,8 @@ export MOCOV3_LIBTORCH LD_LIBRARY_PATH="$MOCOV3_LIBTORCH:${LD_LIBRARY_PATH:-}" N
 # The ranks share this host: sockets over loopback, no InfiniBand probing.
 export NCCL_SOCKET_IFNAME=${NCCL_SOCKET_IFNAME:-lo} NCCL_IB_DISABLE=${NCCL_IB_DISABLE:-1}
 budget=${BUDGET:-540}   # seconds for the whole run (the lead's device call allows 600): every step's timeout fits what is left
-limit() { local left=$((budget - SECONDS)); [ "$left" -gt "$1" ] && echo "$1" || echo $((left > 5 ? left : 5)); }
+reserve=100   # seconds kept for part 4 until it starts
+limit() { local left=$((budget - reserve - SECONDS)); [ "$left" -gt "$1" ] && echo "$1" || echo $((left > 5 ? left : 5)); }
 unset RANK WORLD_SIZE LOCAL_RANK MASTER_ADDR MASTER_PORT NCCL_COMM_ID
 say "$(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader)"
 say "torch $(python3 -c 'import torch;print(torch.__version__, "cuda", torch.version.cuda, "nccl", torch.cuda.nccl.version())')"
@@ -101,4 +107,36 @@ else
   say "pretrain np=2 mpirun: SKIPPED (no mpirun on this machine)"
 fi
 for d in np1 np1b np2t np2m; do cp "$work/$d/metrics.csv" "$out/metrics-$d.csv" 2>/dev/null; done
+
+say "== 4. rank 1 of 2 stopped (SIGSTOP) mid-run under mpirun with --rank-timeout 10: expect exit 124 within 40 s, an error naming rank 1"
+reserve=0
+if [ -n "$mpi" ]; then
+  fail="$work/fail"
+  timeout -k 5 "$(limit 95)" "$mpi" -np 2 --allow-run-as-root --oversubscribe -x LD_LIBRARY_PATH -x MOCOV3_LIBTORCH -x NCCL_DEBUG \
+    -x NCCL_SOCKET_IFNAME -x NCCL_IB_DISABLE "$hostid" "$cli" pretrain --preset vit-tiny-fmnist --batch 64 --max-steps 100000 --log-every 1 --seed 3 \
+    --threads 2 --save-every 2 --rank-timeout 10 "${data[@]}" --device cuda:0 --out "$fail" </dev/null >"$out/stopped-rank.txt" 2>&1 &
+  job=$!   # timeout's pid: a TERM to it goes on to mpirun, which ends the ranks
+  victim=""
+  until [ -n "$victim" ] || [ $((budget - SECONDS)) -lt 45 ] || ! kill -0 "$job" 2>/dev/null; do
+    sleep 0.2
+    step=$(tail -n +2 "$fail/metrics.csv" 2>/dev/null | head -n -1 | cut -d, -f1 | tail -1)
+    [ "${step:-0}" -ge 3 ] 2>/dev/null && victim=$(grep -o 'rank 1: pid [0-9]*' "$out/stopped-rank.txt" | head -1 | grep -o '[0-9]*$')
+  done
+  if [ -z "$victim" ]; then
+    kill "$job" 2>/dev/null; wait "$job"
+    say "stopped rank: FAIL (step 3 was not logged, or rank 1's pid not found: see stopped-rank.txt)"
+  else
+    kill -STOP "$victim"; stopped_at=$SECONDS
+    while kill -0 "$job" 2>/dev/null && [ $((SECONDS - stopped_at)) -lt 60 ] && [ $((budget - SECONDS)) -gt 3 ]; do sleep 0.2; done
+    if kill -0 "$job" 2>/dev/null; then kill "$job"; wait "$job"; c="none: still running, ended by this script"; else wait "$job"; c=$?; fi
+    took=$((SECONDS - stopped_at))
+    kill -KILL "$victim" 2>/dev/null   # a stopped process that outlived the job
+    first=$(grep -m1 '^error: ' "$out/stopped-rank.txt")
+    if [ "$c" = 124 ] && [ "$took" -le 40 ] && echo "$first" | grep -q 'rank 1 did not answer'; then v=PASS; else v=FAIL; fi
+    say "stopped rank: $v (exit $c, ${took}s after SIGSTOP to rank 1, pid $victim at step $step); checkpoint: $([ -f "$fail/checkpoint.ckpt" ] && echo "$(stat -c %s "$fail/checkpoint.ckpt") bytes" || echo "none written")"
+    say "  ${first:-no error line}"
+  fi
+else
+  say "stopped rank: SKIPPED (no mpirun on this machine)"
+fi
 say "$(date -u +%FT%TZ) done in ${SECONDS}s; per-rank outputs in $out (a step cut short by the budget exits 124)"

@@ -35,8 +35,14 @@ public sealed class DistributedContext : IDisposable
             Engine.SingleProcess => new DistributedContext(launch, new SingleProcessCommunicator()),
             Engine.Mpi => new DistributedContext(launch, WithTimeout(MpiCommunicator.World(mpiLibrary), timeout)),
             Engine.NcclOverMpi => new DistributedContext(launch,
-                new NcclCommunicator(launch, NcclBootstrap.CudaIndex(device), WithTimeout(MpiCommunicator.World(mpiLibrary), timeout), libtorchDir: compute?.LibTorch)),
-            _ => new DistributedContext(launch, new NcclCommunicator(launch, NcclBootstrap.CudaIndex(device), control: null, libtorchDir: compute?.LibTorch)),
+                new NcclCommunicator(launch, NcclBootstrap.CudaIndex(device), WithTimeout(MpiCommunicator.World(mpiLibrary), timeout), libtorchDir: compute?.LibTorch)
+                {
+                    Timeout = timeout,
+                }),
+            _ => new DistributedContext(launch, new NcclCommunicator(launch, NcclBootstrap.CudaIndex(device), control: null, libtorchDir: compute?.LibTorch)
+            {
+                Timeout = timeout,
+            }),
         };
     }
 

@@ -228,19 +228,43 @@ public sealed unsafe class MpiCommunicator : ICommunicator
         if (deferred) AwaitTheEnd(grace, state);
         var answers = rollCall.Call(grace, state);
         if (!deferred && rollCall.LowestCaller < Rank) AwaitTheEnd(grace, state);
-        var silent = Enumerable.Range(0, Size).Where(q => q != Rank && answers[q] is null).ToList();
         string what = element is null ? call : $"{call} of {count:N0} {ElementName(element)}{(count == 1 ? "" : "s")}";
         string message =
             $"rank {Rank} waited {waited.TotalSeconds:F0} s in {what} (collective {collectives} of this rank, {activity}), longer than the rank timeout of " +
-            $"{Timeout.Value.TotalSeconds:G} s (--rank-timeout, {RankTimeout.EnvironmentVariable}). " +
-            (silent.Count == 0
-                ? "Every other rank answered: "
-                : $"{Ranks(silent)} did not answer within {grace.TotalSeconds:G} s: dead, stopped, hung, or busy outside the collectives for that long " +
-                  "(a rank that is only slow, e.g. rank 0 in a long kNN evaluation or checkpoint write, needs a larger timeout). ") +
-            (silent.Count == Size - 1 ? "" : $"{(silent.Count == 0 ? "" : "The others answered: ")}{string.Join("; ", answers.Where(a => a is not null).Take(8))}{(answers.Count(a => a is not null) > 8 ? "; …" : "")}. ") +
-            "Ending the job (MPI_Abort).";
+            $"{Timeout.Value.TotalSeconds:G} s (--rank-timeout, {RankTimeout.EnvironmentVariable}). " + Answers(answers, grace) + "Ending the job (MPI_Abort).";
         Console.Error.WriteLine($"error: {message}");
         Abort(RankTimeout.ExitCode);
+    }
+
+    /// <summary>
+    /// A roll call from a thread other than the one making the collectives (NCCL's watchdog, while that one waits on the
+    /// GPU): who did not answer and what the others wait in, or null when MPI stays busy for <paramref name="wait"/> (a
+    /// collective of this rank then holds it, and its own rank timeout names the missing ranks). Answers the calls of other
+    /// ranks meanwhile with <paramref name="state"/>.
+    /// </summary>
+    internal string? CallTheRoll(TimeSpan wait, Func<string> state)
+    {
+        if (!Gate.TryEnter(wait)) return null;
+        try
+        {
+            var grace = TimeSpan.FromSeconds(Math.Clamp((Timeout?.TotalSeconds ?? 20) / 10, 2, 10));
+            return Answers(rollCall.Call(grace, state), grace);
+        }
+        finally
+        {
+            Gate.Exit();
+        }
+    }
+
+    /// <summary>The ranks that did not answer a roll call (by rank, null: none within <paramref name="grace"/>) and the others' answers.</summary>
+    private string Answers(string?[] answers, TimeSpan grace)
+    {
+        var silent = Enumerable.Range(0, Size).Where(q => q != Rank && answers[q] is null).ToList();
+        return (silent.Count == 0
+                   ? "Every other rank answered: "
+                   : $"{Ranks(silent)} did not answer within {grace.TotalSeconds:G} s: dead, stopped, hung, or busy outside the collectives for that long " +
+                     "(a rank that is only slow, e.g. rank 0 in a long kNN evaluation or checkpoint write, needs a larger timeout). ") +
+               (silent.Count == Size - 1 ? "" : $"{(silent.Count == 0 ? "" : "The others answered: ")}{string.Join("; ", answers.Where(a => a is not null).Take(8))}{(answers.Count(a => a is not null) > 8 ? "; …" : "")}. ");
     }
 
     /// <summary>Keeps answering roll calls while the rank that called first ends the job (2 grace periods and 10 s at most).</summary>

@@ -14,7 +14,9 @@ namespace MoCoV3.Distributed;
 /// over NCCL. NCCL work is enqueued on CUDA's legacy default stream (stream 0): TorchSharp never changes libtorch's current
 /// stream, which is therefore that stream, so NCCL is ordered after the kernels that wrote the gradients and before those
 /// that read them, with no extra synchronisation; the cost is that communication never overlaps computation.
-/// Rank timeouts and roll calls are MPI's: under a torchrun-style launch a lost rank leaves the others waiting in NCCL.
+/// A rank that dies or stops leaves the others' NCCL kernels spinning: <see cref="NcclWatchdog"/> (started with the
+/// communicator) ends the job when a collective stays unfinished longer than <see cref="Timeout"/> or NCCL reports an error;
+/// under mpirun it first asks the other ranks who is still there (MPI's roll call).
 /// </summary>
 public sealed unsafe class NcclCommunicator : ICommunicator
 {
@@ -24,6 +26,8 @@ public sealed unsafe class NcclCommunicator : ICommunicator
     private readonly string? commId;
     private NcclNative? nccl;
     private nint comm;
+    private NcclWatchdog? watchdog;
+    private string activity = "starting";
 
     /// <param name="launch">This rank's launch (rank and world size).</param>
     /// <param name="device">The CUDA device index of this rank.</param>
@@ -41,7 +45,14 @@ public sealed unsafe class NcclCommunicator : ICommunicator
         Size = launch.WorldSize;
         Device = device;
         if (control is null) commId = NcclBootstrap.CommId(ProcessVariables());
+        Timeout = RankTimeout.Resolve(null);
     }
+
+    /// <summary>
+    /// How long one collective may stay unfinished on the GPU before <see cref="NcclWatchdog"/> ends the job (null: forever;
+    /// <c>--rank-timeout</c>, see <see cref="RankTimeout"/>). Read when the communicator starts, at the first collective.
+    /// </summary>
+    public TimeSpan? Timeout { get; set; }
 
     public int Rank { get; }
     public int Size { get; }
@@ -62,6 +73,7 @@ public sealed unsafe class NcclCommunicator : ICommunicator
         nint data = TensorMemory.Address(tensor);
         native.Check(native.AllReduce((void*)data, (void*)data, (nuint)tensor.numel(), (int)DataType(tensor.dtype),
             (int)(average ? NcclReduceOp.Avg : NcclReduceOp.Sum), comm, 0), "ncclAllReduce");
+        watchdog?.Enqueued($"ncclAllReduce{(average ? " (average)" : "")} of {tensor.numel():N0} {tensor.dtype}");
         GC.KeepAlive(tensor);
     }
 
@@ -78,6 +90,7 @@ public sealed unsafe class NcclCommunicator : ICommunicator
             // Bytes: any dtype gathers as its raw bytes.
             native.Check(native.AllGather((void*)TensorMemory.Address(local), (void*)TensorMemory.Address(all),
                 (nuint)(local.numel() * local.ElementSize), (int)NcclDataType.Uint8, comm, 0), "ncclAllGather");
+            watchdog?.Enqueued($"ncclAllGather of {local.numel():N0} {local.dtype} per rank");
         }
         catch
         {
@@ -97,6 +110,7 @@ public sealed unsafe class NcclCommunicator : ICommunicator
         nint data = TensorMemory.Address(tensor);
         native.Check(native.Broadcast((void*)data, (void*)data, (nuint)(tensor.numel() * tensor.ElementSize), (int)NcclDataType.Uint8,
             root, comm, 0), "ncclBroadcast");
+        watchdog?.Enqueued($"ncclBroadcast from rank {root} of {tensor.numel():N0} {tensor.dtype}");
         GC.KeepAlive(tensor);
     }
 
@@ -144,11 +158,20 @@ public sealed unsafe class NcclCommunicator : ICommunicator
         AllReduceSum(one);   // staged: the copy back waits for the all-reduce, which waits for every rank
     }
 
-    public void SetActivity(string activity) => control?.SetActivity(activity);
+    public void SetActivity(string activity)
+    {
+        this.activity = activity;
+        watchdog?.SetActivity(activity);
+        control?.SetActivity(activity);
+    }
+
+    /// <summary>The watchdog of the started communicator (null before the first collective), for tests and checks.</summary>
+    internal NcclWatchdog? Watchdog => watchdog;
 
     /// <summary>Ends this rank's NCCL communicator at once (pending collectives fail instead of waiting).</summary>
     public void Abort()
     {
+        watchdog?.Stop();
         if (nccl is not null && comm != 0)
         {
             nccl.CommAbort(comm);
@@ -158,6 +181,11 @@ public sealed unsafe class NcclCommunicator : ICommunicator
 
     public void Dispose()
     {
+        if (watchdog is not null && !watchdog.Failed)
+        {
+            watchdog.Dispose();
+            watchdog = null;
+        }
         if (nccl is not null && comm != 0)
         {
             nccl.CommDestroy(comm);
@@ -170,6 +198,7 @@ public sealed unsafe class NcclCommunicator : ICommunicator
 
     private NcclNative Open()
     {
+        if (watchdog is { Failed: true }) Thread.Sleep(System.Threading.Timeout.Infinite);   // the watchdog is ending the job
         if (nccl is not null && comm != 0) return nccl;
         if (!cuda.is_available())
             throw new InvalidOperationException($"NCCL collectives need CUDA, which libtorch does not have here (rank {Rank} of {Size})");
@@ -185,7 +214,39 @@ public sealed unsafe class NcclCommunicator : ICommunicator
         native.Check(native.CommInitRank(&made, Size, unique, Rank), $"ncclCommInitRank (rank {Rank} of {Size} on cuda:{Device})");
         comm = made;
         nccl = native;
+        StartWatchdog(native);
         return native;
+    }
+
+    private void StartWatchdog(NcclNative native)
+    {
+        watchdog = Watch(Rank, Size, Timeout, new NcclWatchedStream(native, comm, Device), control, () => activity);
+        watchdog.SetActivity(activity);
+        watchdog.Start();
+    }
+
+    /// <summary>
+    /// A watchdog that ends the job as a run needs: the error on stderr; under mpirun (<paramref name="control"/> is MPI) a
+    /// roll call first (over MPI, from the watchdog's thread) and then <c>MPI_Abort</c>, else this process at once with
+    /// the exit code, which a torchrun-style launcher sees and ends the other ranks for. No .NET shutdown: the main thread
+    /// (waiting on the GPU, or its own MPI rank timeout would have ended the job first) must not go on. Not started.
+    /// </summary>
+    internal static NcclWatchdog Watch(int rank, int size, TimeSpan? timeout, IWatchedStream stream, ICommunicator? control, Func<string> activity)
+    {
+        var mpi = control as MpiCommunicator;
+        return new NcclWatchdog(rank, size, timeout, stream,
+            report: message =>
+            {
+                Console.Out.Flush();
+                Console.Error.WriteLine(message);
+                Console.Error.Flush();
+            },
+            end: code =>
+            {
+                mpi?.Abort(code);
+                MpiNative.Exit(code);
+            },
+            rollCall: mpi is null ? null : () => mpi.CallTheRoll(TimeSpan.FromSeconds(5), () => $"rank {rank} waits on the GPU in NCCL ({activity()})"));
     }
 
     private static byte[] MakeId(NcclNative native)

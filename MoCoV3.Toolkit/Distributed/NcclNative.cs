@@ -95,11 +95,14 @@ internal sealed unsafe class NcclNative
         return nccl;
     }
 
+    /// <summary>NCCL's text for <paramref name="result"/> (<c>ncclGetErrorString</c>).</summary>
+    public string ErrorText(int result) => Marshal.PtrToStringUTF8((nint)ErrorString(result)) ?? "unknown error";
+
     /// <summary>Throws <see cref="NcclException"/> naming <paramref name="call"/> unless <paramref name="result"/> is ncclSuccess.</summary>
     public void Check(int result, string call)
     {
         if (result == 0) return;
-        string text = Marshal.PtrToStringUTF8((nint)ErrorString(result)) ?? "unknown error";
+        string text = ErrorText(result);
         throw new NcclException($"{call} failed: {text} (ncclResult_t {result}; NCCL_DEBUG=WARN says more)", result);
     }
 }

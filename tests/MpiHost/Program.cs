@@ -1,4 +1,4 @@
-// MpiHost pretrain … : see PretrainScenario; MpiHost lincls|finetune … : see ClassifierScenario.
+// MpiHost pretrain … : see PretrainScenario; MpiHost lincls|finetune … : see ClassifierScenario; MpiHost watchdog …: see WatchdogScenario.
 // MpiHost gradients|syncbn|loss : runs the scenario on every rank (global batch 8, rows [rN, (r+1)N) on rank r) and the
 // one-process computation on the whole batch, and prints one JSON line per rank: the largest differences between the two,
 // the largest magnitude compared, and a control (the same computation without the cross-rank part) that must differ at
@@ -13,6 +13,7 @@ using static TorchSharp.torch;
 
 if (args is ["pretrain", ..]) return PretrainScenario.Run(args[1..]);
 if (args is ["lincls" or "finetune", ..]) return ClassifierScenario.Run(args[0], args[1..]);
+if (args is ["watchdog", ..]) return WatchdogScenario.Run(args[1..]);
 const int Batch = 8;
 if (args.Length != 1 || args[0] is not ("gradients" or "syncbn" or "loss"))
 {

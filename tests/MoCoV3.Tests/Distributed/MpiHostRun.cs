@@ -9,6 +9,19 @@ internal static class MpiHostRun
 {
     public static IReadOnlyList<JsonElement> Scenario(string scenario, int ranks, params string[] arguments)
     {
+        var (exitCode, output, errors) = Launch(scenario, ranks, arguments);
+        Assert.AreEqual(0, exitCode, $"MpiHost {scenario} on {ranks} ranks failed:\n{errors}\n{output}");
+        var reports = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                            .Where(line => line.StartsWith('{'))
+                            .Select(line => JsonDocument.Parse(line).RootElement)
+                            .OrderBy(r => r.GetProperty("rank").GetInt32()).ToList();
+        Assert.AreEqual(ranks, reports.Count, $"one report per rank expected:\n{output}");
+        return reports;
+    }
+
+    /// <summary>Runs the scenario to its end (2 minutes at most) and returns mpirun's exit code and the job's output.</summary>
+    public static (int ExitCode, string Out, string Err) Launch(string scenario, int ranks, params string[] arguments)
+    {
         string launcher = MpiRun.RequireLauncher(MpiFlavour.OpenMpi);
         string host = Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "MpiHost", "bin",
                                    AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Debug{Path.DirectorySeparatorChar}") ? "Debug" : "Release",
@@ -29,12 +42,6 @@ internal static class MpiHostRun
             Assert.Fail($"MpiHost {scenario} on {ranks} ranks did not finish in 2 minutes");
         }
         process.WaitForExit();
-        Assert.AreEqual(0, process.ExitCode, $"MpiHost {scenario} on {ranks} ranks failed:\n{stderr.Result}\n{stdout.Result}");
-        var reports = stdout.Result.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                                   .Where(line => line.StartsWith('{'))
-                                   .Select(line => JsonDocument.Parse(line).RootElement)
-                                   .OrderBy(r => r.GetProperty("rank").GetInt32()).ToList();
-        Assert.AreEqual(ranks, reports.Count, $"one report per rank expected:\n{stdout.Result}");
-        return reports;
+        return (process.ExitCode, stdout.Result, stderr.Result);
     }
 }
