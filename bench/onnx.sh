@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 preset=${PRESET:-vit-small}; batch=${BATCH:-32}; batches=${BATCHES:-6}; threads=${THREADS:-$(nproc)}
-if ! /usr/bin/python3 -c "import torch" 2>/dev/null; then
+# OpenBLAS too: without it Debian's torch runs on netlib's reference BLAS (bench/run.sh).
+if ! /usr/bin/python3 -c "import torch" 2>/dev/null || ! dpkg -s libopenblas0-openmp >/dev/null 2>&1; then
   echo "installing Debian's python3-torch for the reference" >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch libopenblas0-openmp >/dev/null
 fi

@@ -16,7 +16,9 @@ threads=${THREADS:-$(nproc)}
 pairs=("$@")
 [ ${#pairs[@]} -gt 0 ] || pairs=(vit-tiny-fmnist:256 resnet18-fmnist:256 vit-small:32)
 
-if [ "$device" = cpu ] && ! /usr/bin/python3 -c "import torch, torchvision" 2>/dev/null; then
+# Debian's torch takes its BLAS from the libblas.so.3 alternative: without OpenBLAS that is netlib's reference BLAS,
+# ~10x slower (a 1024^2 matmul 0.35 s against 0.04 s on 2026-12-02), so the reference step would be timed on it.
+if [ "$device" = cpu ] && { ! /usr/bin/python3 -c "import torch, torchvision" 2>/dev/null || ! dpkg -s libopenblas0-openmp >/dev/null 2>&1; }; then
   echo "installing Debian's python3-torch for the reference step" >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch python3-torchvision libopenblas0-openmp >/dev/null
 fi
