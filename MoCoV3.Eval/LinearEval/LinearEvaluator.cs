@@ -96,7 +96,7 @@ public sealed class LinearEvaluator
             FormattableString.Invariant($"{TorchRuntime.Describe(device)}: {o.Epochs} epochs, batch {o.Batch}, lr {baseLr} ({settings.BaseLrSource}) x {o.Batch}/256 = {peakLr:G4}, SGD momentum {o.Momentum}, wd {o.WeightDecay}, ") +
             FormattableString.Invariant($"crops: random-resized from {settings.CropMin} of the area, test centre {settings.EvalCrop}"));
 
-        using var stats = settings.Standardize ? FeatureStatistics.Measure(backbone, train, transforms.Eval, o.EvalBatch, device, StatisticsImages) : null;
+        using var stats = settings.Standardize ? FeatureStatistics.Measure(backbone, train, transforms.Eval, o.EvalBatch, device, StatisticsImages, ranks) : null;
         if (stats is not null)
             OnInfo($"features standardised by their mean and std over {stats.Count} training images (eval view); folded into the head at the end");
         Tensor Logits(Tensor features) => head.forward(stats is null ? features : stats.Standardize(features));

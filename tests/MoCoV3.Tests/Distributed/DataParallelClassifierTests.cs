@@ -159,6 +159,38 @@ public sealed class DataParallelClassifierTests
         }
     }
 
+    /// <summary>
+    /// <c>lincls --standardize</c> on 2 ranks: each rank embeds half of the images the feature statistics are measured on
+    /// and the sums are all-reduced, so both standardise with the statistics of all 99 (as one process does).
+    /// </summary>
+    [TestMethod]
+    public void StandardizedLinclsOnTwoRanksSharesTheFeatureStatistics()
+    {
+        TestData.RequireFashionMnist();
+        string root = TestData.NewFolder("dp-lincls-standardize-");
+        string pretrained = EvalTestModels.ToolkitCheckpoint(EvalTestModels.MicroVit28, root, seed: 3);
+        string one = Path.Combine(root, "np1"), two = Path.Combine(root, "np2");
+        string[] Args(string dir) =>
+            ["lincls", "--checkpoint", pretrained, "--epochs", "1", "--batch", "32", "--limit", "99", "--test-limit", "20", "--standardize", "true",
+             "--seed", "5", "--threads", "1", "--out", dir];
+
+        var single = MpiRun.Mocov3(null, 1, Args(one));
+        Assert.AreEqual(0, single.Code, single.Err + single.Out);
+        var parallel = MpiRun.Mocov3(MpiFlavour.OpenMpi, 2, Args(two));
+        Assert.AreEqual(0, parallel.Code, parallel.Err + parallel.Out);
+        StringAssert.Contains(single.Out, "features standardised by their mean and std over 99 training images");
+        StringAssert.Contains(parallel.Out, "features standardised by their mean and std over 99 training images", "the ranks' counts are summed");
+
+        double lossDiff = RelativeDiff(Column(one, "loss"), Column(two, "loss"));
+        using var a = Classifier(one);
+        using var b = Classifier(two);
+        var head = (ImportedBackbone m) => new[] { ("head.weight", m.Head!.Weight), ("head.bias", m.Head!.Bias!) };
+        double scale = MaxAbs(head(a)), weightDiff = MaxDiff(head(a), head(b));
+        TestContext.WriteLine($"lincls --standardize: np=2 vs np=1 loss rel diff {lossDiff:E1}, head (statistics folded in) max|Δw| {weightDiff:E1} (max|w| {scale:F3})");
+        Assert.IsTrue(lossDiff <= 1e-5, $"loss relative difference {lossDiff:E2}");
+        Assert.IsTrue(weightDiff <= 1e-4 * scale, $"head max|Δw| {weightDiff:E2}");
+    }
+
     /// <summary><c>finetune --minutes</c> on 2 ranks: rank 0's timing fixes the length for both, so both stop after the same step.</summary>
     [TestMethod]
     public void FineTuningForMinutesStopsEveryRankAtTheSameStep()
