@@ -116,7 +116,8 @@ public sealed class FineTuner
         var sinceLog = Stopwatch.StartNew();
         long imagesSinceLog = 0, step = 0;
         using (var log = root ? new CsvLog(Path.Combine(o.OutputDir, "metrics.csv"), "step", "epoch", "loss", "lr", "img_per_s", "elapsed_s") : null)
-        using (var loader = new PrefetchLoader(train, o.Batch, o.Seed, shuffle: true, dropLast: true))
+        using (var loader = new PrefetchLoader(train, o.Batch, o.Seed, shuffle: true, dropLast: true,
+                   share: parallel && !views.NeedsWholeBatch ? new RankShare(ranks.Rank, ranks.Size) : null)) // Mixup partners: other ranks' rows
         {
             model.train();
             while (step < schedule.TotalSteps)
@@ -135,7 +136,7 @@ public sealed class FineTuner
                     averager?.Average();
                     optimizer.step();
                     step++;
-                    imagesSinceLog += batch.Count;
+                    imagesSinceLog += batch.GlobalCount;
 
                     if (!planFixed && budget!.OnStep(step, clock.Elapsed.TotalSeconds, clock.Elapsed.TotalSeconds, ranks) is long fitted)
                     {

@@ -106,7 +106,9 @@ public sealed class LinearEvaluator
         var history = new List<LinclsEpoch>();
         var clock = Stopwatch.StartNew();
         using (var log = root ? new CsvLog(Path.Combine(o.OutputDir, "metrics.csv"), "epoch", "loss", "lr", "top1", "top5", "elapsed_s") : null)
-        using (var loader = new PrefetchLoader(train, Math.Min(o.Batch, train.Count), o.Seed, shuffle: true, dropLast: false))
+        // Data-parallel: each rank reads and decodes its own rows of every global batch alone.
+        using (var loader = new PrefetchLoader(train, Math.Min(o.Batch, train.Count), o.Seed, shuffle: true, dropLast: false,
+                   share: parallel ? new RankShare(ranks.Rank, ranks.Size) : null))
         {
             for (int epoch = 0; epoch < o.Epochs; epoch++)
             {
@@ -121,19 +123,14 @@ public sealed class LinearEvaluator
                     using var batch = data;
                     using var scope = NewDisposeScope();
                     var rng = new Random(SeedSequence.Derive(o.Seed, epoch, stepInEpoch++, 4));
-                    // This rank's rows: the global batch's share (the last batch of an epoch may split unevenly, even leave a rank none).
-                    var rows = parallel ? BatchSlice.Spread(batch.Count, ranks.Rank, ranks.Size) : BatchSlice.Whole(batch.Count);
+                    // This rank's rows, all the loader read: the global batch's share (the last batch of an epoch may split unevenly, even leave a rank none).
+                    var rows = batch.Rows;
                     double rowsLoss = 0; // Σ of the per-image losses of this rank's rows
                     optimizer.zero_grad();
                     if (rows.Count > 0)
                     {
                         var pixels = batch.Pixels.to(device);
                         var labels = batch.Labels.to(device);
-                        if (!rows.IsWhole)
-                        {
-                            pixels = pixels.narrow(0, rows.Offset, rows.Count);
-                            labels = labels.narrow(0, rows.Offset, rows.Count);
-                        }
                         var x = rows.IsWhole || PerRankAugmentation ? transforms.Train(pixels, rng) : transforms.Train(pixels, rng, (rows.Offset, rows.GlobalCount));
                         Tensor features;
                         using (no_grad()) features = backbone.Embed(x);
@@ -146,10 +143,10 @@ public sealed class LinearEvaluator
                     averager?.Average();
                     optimizer.step();
                     double batchLoss = ClassifierRanks.Sum(ranks, rowsLoss); // the same on every rank, so all stop together on a NaN
-                    double value = batchLoss / batch.Count;
+                    double value = batchLoss / rows.GlobalCount;
                     if (!double.IsFinite(value)) throw new NonFiniteLossException(epoch * (long)loader.StepsPerEpoch + stepInEpoch, value, null);
                     lossSum += batchLoss;
-                    seen += batch.Count;
+                    seen += rows.GlobalCount;
                 }
                 var accuracy = ClassifierEvaluation.Run(test, o.EvalBatch, device, transforms.Eval, t => Logits(backbone.Embed(t)), ranks);
                 var row = new LinclsEpoch(epoch + 1, o.Epochs, lossSum / seen, lr, accuracy.Top1, accuracy.Top5, clock.Elapsed.TotalSeconds);

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
 using System.Threading.Channels;
+using MoCoV3.Distributed;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -11,6 +12,9 @@ namespace MoCoV3.Data;
 /// Delivers the batches of an epoch while reading the next ones on a background thread, <c>prefetch</c> batches ahead.
 /// The order of an epoch is a permutation that depends only on (seed, epoch), the same in every process, so a run
 /// resumed at a step gets exactly the batches an uninterrupted run would have got.
+/// With a <see cref="RankShare"/> (data-parallel runs) the loader reads and decodes only that rank's rows of every global
+/// batch: the same order, rows <c>order[step·B + offset ..][..count]</c>, so its batches are exactly those rows of the batches
+/// a loader without a share delivers (<see cref="ImageBatch.Rows"/> says which), views included.
 /// </summary>
 /// <remarks>
 /// Each enumeration of <see cref="Epoch"/> starts its own background reader when it is first advanced and stops it when
@@ -34,11 +38,13 @@ public sealed class PrefetchLoader : IDisposable
     /// <param name="views">Cut two views of every image on the loader's threads (the dataset must be an
     /// <see cref="IViewDataset"/> that can): the batches then carry both; the step of a batch is
     /// <c>epoch * StepsPerEpoch + step in epoch</c>.</param>
+    /// <param name="share">Read only this rank's rows of every global batch of <paramref name="batchSize"/> (null: the whole
+    /// batch). The epoch order, the steps and the views do not depend on it.</param>
     /// <exception cref="ArgumentException">The dataset has not a single batch (with <paramref name="dropLast"/>, fewer
     /// images than <paramref name="batchSize"/>), or a batch would not fit a span, or views are asked of a dataset that
     /// cannot cut them.</exception>
     public PrefetchLoader(IImageDataset dataset, int batchSize, long seed, bool shuffle = true, bool dropLast = true,
-        int prefetch = 3, ViewCropping? views = null)
+        int prefetch = 3, ViewCropping? views = null, RankShare? share = null)
     {
         ArgumentNullException.ThrowIfNull(dataset);
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
@@ -53,6 +59,7 @@ public sealed class PrefetchLoader : IDisposable
                 + "manifest), not from this dataset", nameof(views));
         Dataset = dataset;
         Views = views;
+        Share = share;
         BatchSize = batchSize;
         Seed = seed;
         Shuffle = shuffle;
@@ -73,6 +80,9 @@ public sealed class PrefetchLoader : IDisposable
 
     /// <summary>How the loader cuts two views of every image; null when it reads the images as they are.</summary>
     public ViewCropping? Views { get; }
+
+    /// <summary>The rank whose rows of every global batch the loader reads; null when it reads whole batches.</summary>
+    public RankShare? Share { get; }
 
     /// <summary>Batches per epoch.</summary>
     public int StepsPerEpoch { get; }
@@ -218,21 +228,25 @@ public sealed class PrefetchLoader : IDisposable
     private ImageBatch ReadBatch(int[] order, int epoch, int step)
     {
         int start = step * BatchSize;
-        int count = Math.Min(BatchSize, order.Length - start);
-        int[] indices = order.AsSpan(start, count).ToArray();
+        int globalCount = Math.Min(BatchSize, order.Length - start);
+        BatchSlice rows = Share?.Of(globalCount) ?? BatchSlice.Whole(globalCount); // a rank may have no rows of a last, smaller batch
+        int count = rows.Count;
+        int[] indices = order.AsSpan(start + rows.Offset, count).ToArray();
         IImageDataset d = Dataset;
         Tensor pixels = torch.empty([count, d.Channels, d.Height, d.Width], dtype: ScalarType.Byte);
         Tensor labels = torch.empty([count], dtype: ScalarType.Int64);
         Tensor? view2 = Views is null ? null : torch.empty([count, d.Channels, d.Height, d.Width], dtype: ScalarType.Byte);
         try
         {
-            // Read straight into the tensors' CPU storage.
+            // Read straight into the tensors' CPU storage. Views are cut for (seed, step, dataset index): the same in any share.
+            if (count == 0)
+                return new ImageBatch(pixels, labels, epoch, step, indices, view2, rows);
             if (Views is null)
                 d.ReadBatch(indices, pixels.bytes, MemoryMarshal.Cast<byte, long>(labels.bytes));
             else
                 ((IViewDataset)d).ReadViews(indices, Views, (long)epoch * StepsPerEpoch + step, pixels.bytes, view2!.bytes,
                     MemoryMarshal.Cast<byte, long>(labels.bytes));
-            return new ImageBatch(pixels, labels, epoch, step, indices, view2);
+            return new ImageBatch(pixels, labels, epoch, step, indices, view2, rows);
         }
         catch
         {

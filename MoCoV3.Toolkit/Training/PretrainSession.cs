@@ -89,7 +89,9 @@ internal sealed class PretrainSession : IDisposable
         // Image files: both views cut from the original image on the loader's threads (the device adds the colour part).
         var views = options.Augment != AugmentationRecipe.None && dataset is IViewDataset { CanCutViews: true }
             ? new ViewCropping(new RandomResizedCrop(preset.Input.ImageSize, preset.Recipe.CropMin), plan.Seed) : null;
-        loader = new PrefetchLoader(dataset, plan.Batch, plan.Seed, shuffle: true, dropLast: true, views: views);
+        // Data-parallel: every rank reads and decodes its own rows of each global batch alone (the same rows as `slice`).
+        loader = new PrefetchLoader(dataset, plan.Batch, plan.Seed, shuffle: true, dropLast: true, views: views,
+            share: ranks.Size > 1 ? new RankShare(ranks.Rank, ranks.Size) : null);
         checkpoints = new RunCheckpoints(run.CheckpointPath, model, optimizer, run.ResumeFrom, step, writes: IsRoot);
         policy = StepPolicy.For(options, knn is not null, plan.StepsPerEpoch);
         watched = WatchedLayers.Of(model.BaseEncoder.Backbone);
@@ -170,13 +172,10 @@ internal sealed class PretrainSession : IDisposable
         double t = (double)step / plan.StepsPerEpoch;
         double lr = lrScale * Schedules.LearningRate(t, plan.PeakLr, plan.WarmupEpochs, plan.Epochs);
         double m = Schedules.Momentum(t, plan.Epochs, preset.Recipe.Momentum0);
+        if (data.Rows != slice) // the loader reads this rank's rows of the global batch alone
+            throw new InvalidOperationException($"rank {ranks.Rank}: step {step} got rows {data.Rows} of the global batch, expected {slice}");
         var pixels = data.Pixels.to(device);
         var view2 = data.View2?.to(device);
-        if (!slice.IsWhole)
-        {
-            pixels = pixels.narrow(0, slice.Offset, slice.Count);
-            view2 = view2?.narrow(0, slice.Offset, slice.Count);
-        }
         (int, int)? rows = slice.IsWhole ? null : (slice.Offset, slice.GlobalCount);
         var (x1, x2) = run.Options.Augment == AugmentationRecipe.None
             ? (augmentation.Plain(pixels), augmentation.Plain(pixels))

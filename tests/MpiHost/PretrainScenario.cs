@@ -5,9 +5,11 @@ using MoCoV3.Models;
 using MoCoV3.Training;
 
 /// <summary>
-/// MpiHost pretrain OUT BATCH sync|local [LR] [vit|resnet] [amp] [minutes=M] : 8 steps (or M minutes) of MoCo v3 pretraining (a micro vit-tiny-fmnist, full augmentation,
-/// lr &gt; 0, clipping, one thread) on the ranks of this job at global batch BATCH, rank 0 writing metrics.csv and the
-/// checkpoint to OUT; <c>amp</c> trains under bf16 autocast. <c>local</c> keeps per-rank BatchNorm statistics in the heads (the control). Prints one JSON line per rank.
+/// MpiHost pretrain OUT BATCH sync|local [LR] [vit|resnet] [DATA] [amp] [minutes=M] : 8 steps (or M minutes) of MoCo v3
+/// pretraining (a micro vit-tiny-fmnist, full augmentation, lr &gt; 0, clipping, one thread) on the ranks of this job at global
+/// batch BATCH (of Fashion-MNIST, or of the image folder DATA, whose views the loaders cut), rank 0 writing metrics.csv and
+/// the checkpoint to OUT; <c>amp</c> trains under bf16 autocast. <c>local</c> keeps per-rank BatchNorm statistics in the heads
+/// (the control). Prints one JSON line per rank.
 /// </summary>
 internal static class PretrainScenario
 {
@@ -34,13 +36,13 @@ internal static class PretrainScenario
         var flags = args.SkipWhile(a => a != "amp" && !a.StartsWith("minutes=", StringComparison.Ordinal)).ToList();
         args = args[..^flags.Count];
         double lr = 5e-3, minutes = 0;
-        if (args.Length is not (3 or 4 or 5) || !int.TryParse(args[1], out int batch) || args[2] is not ("sync" or "local")
+        if (args.Length is not (3 or 4 or 5 or 6) || !int.TryParse(args[1], out int batch) || args[2] is not ("sync" or "local")
             || (args.Length >= 4 && !double.TryParse(args[3], System.Globalization.CultureInfo.InvariantCulture, out lr))
-            || (args.Length == 5 && args[4] is not ("vit" or "resnet"))
+            || (args.Length >= 5 && args[4] is not ("vit" or "resnet"))
             || flags.Any(f => f != "amp" && !(f.StartsWith("minutes=", StringComparison.Ordinal)
                 && double.TryParse(f["minutes=".Length..], System.Globalization.CultureInfo.InvariantCulture, out minutes))))
         {
-            Console.Error.WriteLine("usage: MpiHost pretrain OUT BATCH sync|local [LR] [vit|resnet] [amp] [minutes=M]");
+            Console.Error.WriteLine("usage: MpiHost pretrain OUT BATCH sync|local [LR] [vit|resnet] [DATA] [amp] [minutes=M]");
             return 1;
         }
         using var context = DistributedContext.Open();
@@ -48,10 +50,10 @@ internal static class PretrainScenario
         {
             OutputDir = args[0], Batch = batch, MaxSteps = minutes > 0 ? null : 8, Minutes = minutes > 0 ? minutes : null, Lr = lr,
             WarmupEpochs = 0, LogEvery = 1, SaveEvery = 100, Seed = 3, TensorBoard = false, ClipGrad = 1.0,
-            Data = new() { Limit = 256 }, Compute = new() { Threads = 1 }, Amp = flags.Contains("amp"),
+            Data = new() { Path = args.Length == 6 ? args[5] : null, Limit = 256 }, Compute = new() { Threads = 1 }, Amp = flags.Contains("amp"),
         };
         var trainer = new Pretrainer { Communicator = context.Communicator, SyncBatchNorm = args[2] == "sync" };
-        var result = trainer.Run(args.Length == 5 && args[4] == "resnet" ? ResNet : Vit, options);
+        var result = trainer.Run(args.Length >= 5 && args[4] == "resnet" ? ResNet : Vit, options);
         context.Communicator.Barrier();
         var report = new Dictionary<string, object> { ["rank"] = context.Rank, ["size"] = context.Size, ["steps"] = result.Steps };
         using (var stdout = Console.OpenStandardOutput())

@@ -1,4 +1,5 @@
 using MoCoV3.Checkpoints;
+using MoCoV3.Data;
 using MoCoV3.Distributed;
 using MoCoV3.Eval.Classification;
 using MoCoV3.Eval.FineTune;
@@ -285,6 +286,42 @@ public sealed class DataParallelClassifierTests
         manual_seed(21);
         Assert.IsTrue((dropPath.forward(x.narrow(0, 4, 4)) - wholeDropped.narrow(0, 4, 4)).abs().max().item<float>() > 0,
                       "control: the slice drawn as a batch of its own gets the first rows' masks");
+    }
+
+    /// <summary>
+    /// Fine-tuning reads only a rank's rows when no Mixup/CutMix partner (another rank's row) is needed: its views of that
+    /// slice alone equal its views taken from the whole batch; with mixing on it needs, and insists on, the whole batch.
+    /// </summary>
+    [TestMethod]
+    public void FineTuningViewsOfARanksRowsAloneEqualThoseOfTheWholeBatchWhenNothingIsMixed()
+    {
+        var transforms = new ImageTransforms(EvalTestModels.MicroVit28, 0.2, 1.0);
+        manual_seed(12);
+        var slice = BatchSlice.Of(8, 1, 2);
+        ImageBatch Batch(BatchSlice rows) => new(randint(0, 256, [8, 1, 28, 28]).to_type(ScalarType.Byte).narrow(0, rows.Offset, rows.Count).contiguous(),
+            arange(8L).narrow(0, rows.Offset, rows.Count).contiguous(), 0, 0, Enumerable.Range(rows.Offset, rows.Count).ToArray(), rows: rows);
+        manual_seed(13);
+        using var whole = Batch(BatchSlice.Whole(8));
+        manual_seed(13);
+        using var own = Batch(slice);
+        CollectionAssert.AreEqual(whole.Pixels.narrow(0, 4, 4).data<byte>().ToArray(), own.Pixels.data<byte>().ToArray());
+
+        var unmixed = new FineTuneViews(transforms, new MixupCutmix(prob: 0, smoothing: 0.1), slice, 5, 8, CPU, perRankDraws: false);
+        Assert.IsFalse(unmixed.NeedsWholeBatch);
+        var (fromWhole, targetsFromWhole) = unmixed.For(whole, step: 3);
+        var (fromOwn, targetsFromOwn) = unmixed.For(own, step: 3);
+        Assert.AreEqual(4L, fromOwn.shape[0]);
+        Assert.IsTrue(fromWhole.abs().max().item<float>() > 0.1f);
+        Assert.AreEqual(0.0, (fromOwn - fromWhole).abs().max().item<float>(), "images");
+        Assert.AreEqual(0.0, (targetsFromOwn - targetsFromWhole).abs().max().item<float>(), "targets");
+        Assert.AreEqual(4L, targetsFromOwn.argmax(1).min().item<long>(), "rows 4..7's labels");
+        var (otherStep, _) = unmixed.For(own, step: 4);
+        Assert.IsTrue((otherStep - fromOwn).abs().max().item<float>() > 0.1f, "control: another step crops otherwise");
+
+        var mixed = new FineTuneViews(transforms, new MixupCutmix(), slice, 5, 8, CPU, perRankDraws: false);
+        Assert.IsTrue(mixed.NeedsWholeBatch, "Mixup/CutMix partners are the mirrored rows, another rank's");
+        var e = Assert.ThrowsExactly<ArgumentException>(() => mixed.For(own, step: 3));
+        StringAssert.Contains(e.Message, "Mixup/CutMix need the whole batch");
     }
 
     private static int Lines(string output, string start) =>
