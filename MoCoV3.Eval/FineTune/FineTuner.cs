@@ -116,20 +116,21 @@ public sealed class FineTuner
         var sinceLog = Stopwatch.StartNew();
         long imagesSinceLog = 0, step = 0;
         using (var log = root ? new CsvLog(Path.Combine(o.OutputDir, "metrics.csv"), "step", "epoch", "loss", "lr", "img_per_s", "elapsed_s") : null)
-        using (var loader = new PrefetchLoader(train, o.Batch, o.Seed, shuffle: true, dropLast: true,
-                   share: parallel && !views.NeedsWholeBatch ? new RankShare(ranks.Rank, ranks.Size) : null)) // Mixup partners: other ranks' rows
+        using (var loader = new PrefetchLoader(train, o.Batch, o.Seed, shuffle: true, dropLast: true, share: parallel ? new RankShare(ranks.Rank, ranks.Size) : null))
+        using (var partnerLoader = PartnerLoader(views, ranks, train, o))
         {
             model.train();
             while (step < schedule.TotalSteps)
             {
-                foreach (var data in loader.Epoch((int)(step / stepsPerEpoch), (int)(step % stepsPerEpoch)))
+                foreach (var (data, partnerData) in Batches(loader, partnerLoader, (int)(step / stepsPerEpoch), (int)(step % stepsPerEpoch)))
                 {
                     using var batch = data;
+                    using var partners = partnerData;
                     using var scope = NewDisposeScope();
                     double lr = schedule.LearningRate(step);
                     foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
 
-                    var (mixed, targets) = views.For(batch, step);
+                    var (mixed, targets) = views.For(batch, step, partners);
                     var loss = ClassificationLoss.SoftTarget(model.forward(mixed), targets);
                     optimizer.zero_grad();
                     loss.backward();
@@ -209,6 +210,25 @@ public sealed class FineTuner
 
     private static FineTuneSchedule Plan(FineTuneOptions o, double peakLr, long total, int stepsPerEpoch) =>
         new(peakLr, Math.Min(total, o.WarmupSteps ?? FineTuneSchedule.DefaultWarmupSteps(total, stepsPerEpoch)), total);
+
+    /// <summary>
+    /// The loader of this rank's Mixup/CutMix partners (<see cref="FineTuneViews.PartnerRows"/>: the rows of the rank whose
+    /// slice mirrors its own), which it reads beside its own rows; null when it needs none, or they are its own.
+    /// </summary>
+    private static PrefetchLoader? PartnerLoader(FineTuneViews views, ICommunicator ranks, IImageDataset train, FineTuneOptions o)
+    {
+        if (views.PartnerRows is not BatchSlice rows || rows.Offset == BatchSlice.Of(o.Batch, ranks.Rank, ranks.Size).Offset) return null;
+        var share = new RankShare(ranks.Size - 1 - ranks.Rank, ranks.Size);
+        if (share.Of(o.Batch) != rows)
+            throw new InvalidOperationException($"rank {ranks.Rank}: the partner rank's rows {share.Of(o.Batch)} are not the mirrored rows {rows}");
+        return new PrefetchLoader(train, o.Batch, o.Seed, shuffle: true, dropLast: true, share: share);
+    }
+
+    /// <summary>The epoch's batches from <paramref name="own"/>, each with the same step's from <paramref name="partners"/> when there is one.</summary>
+    private static IEnumerable<(ImageBatch Own, ImageBatch? Partners)> Batches(PrefetchLoader own, PrefetchLoader? partners, int epoch, int startStep) =>
+        partners is null
+            ? own.Epoch(epoch, startStep).Select(b => (b, (ImageBatch?)null))
+            : own.Epoch(epoch, startStep).Zip(partners.Epoch(epoch, startStep), (a, b) => (a, (ImageBatch?)b));
 
     private static void Validate(FineTuneOptions o)
     {

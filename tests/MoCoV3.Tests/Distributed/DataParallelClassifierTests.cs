@@ -192,6 +192,37 @@ public sealed class DataParallelClassifierTests
         Assert.IsTrue(weightDiff <= 1e-4 * scale, $"head max|Δw| {weightDiff:E2}");
     }
 
+    /// <summary>
+    /// Three ranks with Mixup/CutMix: each reads its own rows and its partners' (rank 0 and 2 each other's, rank 1 its own,
+    /// the middle of an odd count), 2/3 of the batch instead of all of it, and still trains like one process.
+    /// </summary>
+    [TestMethod]
+    public void VitFineTuningWithMixingOnThreeRanksReadsItsPartnersAndTrainsLikeOneProcess()
+    {
+        TestData.RequireFashionMnist();
+        string root = TestData.NewFolder("dp-finetune-np3-");
+        string pretrained = EvalTestModels.ToolkitCheckpoint(EvalTestModels.MicroVit28, root, seed: 3);
+        string one = Path.Combine(root, "np1"), three = Path.Combine(root, "np3");
+        string[] Args(string dir) =>
+            ["finetune", "--checkpoint", pretrained, "--max-steps", "4", "--batch", "12", "--limit", "48", "--test-limit", "12", "--lr", "1e-3",
+             "--log-every", "1", "--seed", "5", "--threads", "1", "--out", Path.Combine(dir, "classifier.onnx"), "--run-dir", dir];
+        var single = MpiRun.Mocov3(null, 1, Args(one));
+        Assert.AreEqual(0, single.Code, single.Err + single.Out);
+        var parallel = MpiRun.Mocov3(MpiFlavour.OpenMpi, 3, Args(three));
+        Assert.AreEqual(0, parallel.Code, parallel.Err + parallel.Out);
+        StringAssert.Contains(parallel.Out, "4 images per rank of each global batch of 12");
+
+        double lossDiff = RelativeDiff(Column(one, "loss"), Column(three, "loss"));
+        using var a = Classifier(one);
+        using var b = Classifier(three);
+        using var start = CheckpointImporter.Load(pretrained, null, null);
+        var (p0, pa, pb) = (Parameters(start), Parameters(a), Parameters(b));
+        double scale = MaxAbs(pa), weightDiff = MaxDiff(pa, pb), trained = MaxDiff(p0, pa);
+        TestContext.WriteLine($"finetune np=3 vs np=1, Mixup/CutMix on: loss rel diff {lossDiff:E1}, max|Δw| {weightDiff:E1} (max|w| {scale:F3}, training moved them by {trained:E1})");
+        Assert.IsTrue(lossDiff <= 1e-4, $"loss relative difference {lossDiff:E2}");
+        Assert.IsTrue(weightDiff <= 1e-3 * scale && trained > 10 * weightDiff, $"max|Δw| {weightDiff:E2}, trained {trained:E2}");
+    }
+
     /// <summary><c>finetune --minutes</c> on 2 ranks: rank 0's timing fixes the length for both, so both stop after the same step.</summary>
     [TestMethod]
     public void FineTuningForMinutesStopsEveryRankAtTheSameStep()
@@ -293,7 +324,7 @@ public sealed class DataParallelClassifierTests
     /// slice alone equal its views taken from the whole batch; with mixing on it needs, and insists on, the whole batch.
     /// </summary>
     [TestMethod]
-    public void FineTuningViewsOfARanksRowsAloneEqualThoseOfTheWholeBatchWhenNothingIsMixed()
+    public void FineTuningViewsOfARanksRowsAndItsPartnersEqualThoseOfTheWholeBatch()
     {
         var transforms = new ImageTransforms(EvalTestModels.MicroVit28, 0.2, 1.0);
         manual_seed(12);
@@ -307,7 +338,7 @@ public sealed class DataParallelClassifierTests
         CollectionAssert.AreEqual(whole.Pixels.narrow(0, 4, 4).data<byte>().ToArray(), own.Pixels.data<byte>().ToArray());
 
         var unmixed = new FineTuneViews(transforms, new MixupCutmix(prob: 0, smoothing: 0.1), slice, 5, 8, CPU, perRankDraws: false);
-        Assert.IsFalse(unmixed.NeedsWholeBatch);
+        Assert.IsNull(unmixed.PartnerRows, "no partners without mixing");
         var (fromWhole, targetsFromWhole) = unmixed.For(whole, step: 3);
         var (fromOwn, targetsFromOwn) = unmixed.For(own, step: 3);
         Assert.AreEqual(4L, fromOwn.shape[0]);
@@ -318,10 +349,21 @@ public sealed class DataParallelClassifierTests
         var (otherStep, _) = unmixed.For(own, step: 4);
         Assert.IsTrue((otherStep - fromOwn).abs().max().item<float>() > 0.1f, "control: another step crops otherwise");
 
-        var mixed = new FineTuneViews(transforms, new MixupCutmix(), slice, 5, 8, CPU, perRankDraws: false);
-        Assert.IsTrue(mixed.NeedsWholeBatch, "Mixup/CutMix partners are the mirrored rows, another rank's");
+        // Mixup/CutMix: the partners of rows 4..7 are rows 0..3 (mirrored), read beside the rank's own rows.
+        var mixed = new FineTuneViews(transforms, new MixupCutmix(mixupAlpha: 0.8, cutmixAlpha: 1.0, prob: 1, smoothing: 0.1), slice, 5, 8, CPU, perRankDraws: false);
+        Assert.AreEqual(new BatchSlice(0, 4, 8), mixed.PartnerRows, "Mixup/CutMix partners are the mirrored rows, another rank's");
+        manual_seed(13);
+        using var partners = Batch(new BatchSlice(0, 4, 8));
+        var (mixedWhole, mixedTargetsWhole) = mixed.For(whole, step: 3);
+        var (mixedOwn, mixedTargetsOwn) = mixed.For(own, step: 3, partners);
+        Assert.AreEqual(0.0, (mixedOwn - mixedWhole).abs().max().item<float>(), "mixed images from own + partner rows = from the whole batch");
+        Assert.AreEqual(0.0, (mixedTargetsOwn - mixedTargetsWhole).abs().max().item<float>(), "mixed targets");
+        // Smoothing alone leaves 0.1 / 8 off the label; a mixed target also weighs its partner's label.
+        Assert.IsTrue(mixedTargetsOwn.topk(2, dim: 1).values.select(1, 1).max().item<float>() > 0.05f, "the targets are mixed");
         var e = Assert.ThrowsExactly<ArgumentException>(() => mixed.For(own, step: 3));
-        StringAssert.Contains(e.Message, "Mixup/CutMix need the whole batch");
+        StringAssert.Contains(e.Message, "need their partners, rows 0..4 of 8");
+        var wrong = Assert.ThrowsExactly<ArgumentException>(() => mixed.For(own, step: 3, own));
+        StringAssert.Contains(wrong.Message, "not 4..8 of 8");
     }
 
     private static int Lines(string output, string start) =>
