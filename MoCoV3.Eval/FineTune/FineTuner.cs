@@ -117,7 +117,7 @@ public sealed class FineTuner
         long imagesSinceLog = 0, step = 0;
         using (var log = root ? new CsvLog(Path.Combine(o.OutputDir, "metrics.csv"), "step", "epoch", "loss", "lr", "img_per_s", "elapsed_s") : null)
         using (var loader = new PrefetchLoader(train, o.Batch, o.Seed, shuffle: true, dropLast: true, share: parallel ? new RankShare(ranks.Rank, ranks.Size) : null))
-        using (var partnerLoader = PartnerLoader(views, ranks, train, o))
+        using (var partnerLoader = PartnerLoader(views, slice, ranks, train, o))
         {
             model.train();
             while (step < schedule.TotalSteps)
@@ -215,9 +215,9 @@ public sealed class FineTuner
     /// The loader of this rank's Mixup/CutMix partners (<see cref="FineTuneViews.PartnerRows"/>: the rows of the rank whose
     /// slice mirrors its own), which it reads beside its own rows; null when it needs none, or they are its own.
     /// </summary>
-    private static PrefetchLoader? PartnerLoader(FineTuneViews views, ICommunicator ranks, IImageDataset train, FineTuneOptions o)
+    private static PrefetchLoader? PartnerLoader(FineTuneViews views, BatchSlice own, ICommunicator ranks, IImageDataset train, FineTuneOptions o)
     {
-        if (views.PartnerRows is not BatchSlice rows || rows.Offset == BatchSlice.Of(o.Batch, ranks.Rank, ranks.Size).Offset) return null;
+        if (views.PartnerRows is not BatchSlice rows || rows == own) return null;
         var share = new RankShare(ranks.Size - 1 - ranks.Rank, ranks.Size);
         if (share.Of(o.Batch) != rows)
             throw new InvalidOperationException($"rank {ranks.Rank}: the partner rank's rows {share.Of(o.Batch)} are not the mirrored rows {rows}");

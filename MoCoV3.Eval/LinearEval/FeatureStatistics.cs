@@ -91,7 +91,7 @@ public sealed class FeatureStatistics : IDisposable
         }
     }
 
-    /// <summary>Σ f and Σ f² per dimension (float64, on the CPU) and the row count of feature batches (disposed here).</summary>
+    /// <summary>Σ f and Σ f² per dimension (float64, on the batches' device) and the row count of feature batches (disposed here).</summary>
     private static (Tensor Sum, Tensor Squares, long Count) Sums(IEnumerable<Tensor> batches)
     {
         Tensor? sum = null, squares = null;

@@ -223,7 +223,7 @@ public sealed unsafe class MpiCommunicator : ICommunicator
     /// </summary>
     private void TimedOut(string call, int count, Type? element, TimeSpan waited, Func<string> state)
     {
-        var grace = TimeSpan.FromSeconds(Math.Clamp(Timeout!.Value.TotalSeconds / 10, 2, 10));
+        var grace = RollCallGrace;
         bool deferred = rollCall.LowestCaller is not null;
         if (deferred) AwaitTheEnd(grace, state);
         var answers = rollCall.Call(grace, state);
@@ -231,7 +231,7 @@ public sealed unsafe class MpiCommunicator : ICommunicator
         string what = element is null ? call : $"{call} of {count:N0} {ElementName(element)}{(count == 1 ? "" : "s")}";
         string message =
             $"rank {Rank} waited {waited.TotalSeconds:F0} s in {what} (collective {collectives} of this rank, {activity}), longer than the rank timeout of " +
-            $"{Timeout.Value.TotalSeconds:G} s (--rank-timeout, {RankTimeout.EnvironmentVariable}). " + Answers(answers, grace) + "Ending the job (MPI_Abort).";
+            $"{Timeout!.Value.TotalSeconds:G} s (--rank-timeout, {RankTimeout.EnvironmentVariable}). " + Answers(answers, grace) + "Ending the job (MPI_Abort).";
         Console.Error.WriteLine($"error: {message}");
         Abort(RankTimeout.ExitCode);
     }
@@ -247,14 +247,16 @@ public sealed unsafe class MpiCommunicator : ICommunicator
         if (!Gate.TryEnter(wait)) return null;
         try
         {
-            var grace = TimeSpan.FromSeconds(Math.Clamp((Timeout?.TotalSeconds ?? 20) / 10, 2, 10));
-            return Answers(rollCall.Call(grace, state), grace);
+            return Answers(rollCall.Call(RollCallGrace, state), RollCallGrace);
         }
         finally
         {
             Gate.Exit();
         }
     }
+
+    /// <summary>How long a roll call waits for answers: a tenth of the rank timeout (20 s without one), 2 to 10 s.</summary>
+    private TimeSpan RollCallGrace => TimeSpan.FromSeconds(Math.Clamp((Timeout?.TotalSeconds ?? 20) / 10, 2, 10));
 
     /// <summary>The ranks that did not answer a roll call (by rank, null: none within <paramref name="grace"/>) and the others' answers.</summary>
     private string Answers(string?[] answers, TimeSpan grace)

@@ -35,10 +35,7 @@ public sealed class DataParallelClassifierTests
         string[] Args(string dir) =>
             ["lincls", "--checkpoint", pretrained, "--epochs", "2", "--batch", "32", "--limit", "99", "--test-limit", "51", "--seed", "5", "--threads", "1", "--out", dir];
 
-        var single = MpiRun.Mocov3(null, 1, Args(one));
-        Assert.AreEqual(0, single.Code, single.Err + single.Out);
-        var parallel = MpiRun.Mocov3(MpiFlavour.OpenMpi, 2, Args(two));
-        Assert.AreEqual(0, parallel.Code, parallel.Err + parallel.Out);
+        var (_, parallel) = OneProcessThenRanks(2, Args(one), Args(two));
         MpiHostRun.Scenario("lincls", 2, control, pretrained, "per-rank");
 
         Assert.AreEqual(1, Lines(parallel.Out, "top1="), $"rank 0 alone reports:\n{parallel.Out}");
@@ -57,8 +54,7 @@ public sealed class DataParallelClassifierTests
         using var b = Classifier(two);
         using var c = Classifier(control);
         using var start = CheckpointImporter.Load(pretrained, null, null);
-        var head = (ImportedBackbone m) => new[] { ("head.weight", m.Head!.Weight), ("head.bias", m.Head!.Bias!) };
-        double scale = MaxAbs(head(a)), weightDiff = MaxDiff(head(a), head(b)), controlWeightDiff = MaxDiff(head(a), head(c));
+        double scale = MaxAbs(Head(a)), weightDiff = MaxDiff(Head(a), Head(b)), controlWeightDiff = MaxDiff(Head(a), Head(c));
         double backboneMoved = MaxDiff(Tensors(start), Tensors(b));
         TestContext.WriteLine($"lincls: loss {loss1[0]:F4} -> {loss1[^1]:F4}, top1 {top1[^1]:F2}; np=2 vs np=1: loss rel diff {lossDiff:E1}, top1 diff {top1Diff:F2}, " +
                               $"head max|Δw| {weightDiff:E1} (max|w| {scale:F3}); per-rank crops: loss rel diff {controlLossDiff:E1}, head max|Δw| {controlWeightDiff:E1}");
@@ -101,10 +97,7 @@ public sealed class DataParallelClassifierTests
             ["finetune", "--checkpoint", pretrained, "--max-steps", "4", "--batch", "8", "--limit", "32", "--test-limit", "21", "--lr", "1e-3",
              "--drop-path", dropPath, "--log-every", "1", "--seed", "5", "--threads", "1", "--out", Path.Combine(dir, "classifier.onnx"), "--run-dir", dir];
 
-        var single = MpiRun.Mocov3(null, 1, Args(one));
-        Assert.AreEqual(0, single.Code, single.Err + single.Out);
-        var parallel = MpiRun.Mocov3(MpiFlavour.OpenMpi, 2, Args(two));
-        Assert.AreEqual(0, parallel.Code, parallel.Err + parallel.Out);
+        var (_, parallel) = OneProcessThenRanks(2, Args(one), Args(two));
         if (control is not null)
         {
             var reports = MpiHostRun.Scenario("finetune", 2, other, pretrained, dropPath, control);
@@ -175,18 +168,14 @@ public sealed class DataParallelClassifierTests
             ["lincls", "--checkpoint", pretrained, "--epochs", "1", "--batch", "32", "--limit", "99", "--test-limit", "20", "--standardize", "true",
              "--seed", "5", "--threads", "1", "--out", dir];
 
-        var single = MpiRun.Mocov3(null, 1, Args(one));
-        Assert.AreEqual(0, single.Code, single.Err + single.Out);
-        var parallel = MpiRun.Mocov3(MpiFlavour.OpenMpi, 2, Args(two));
-        Assert.AreEqual(0, parallel.Code, parallel.Err + parallel.Out);
+        var (single, parallel) = OneProcessThenRanks(2, Args(one), Args(two));
         StringAssert.Contains(single.Out, "features standardised by their mean and std over 99 training images");
         StringAssert.Contains(parallel.Out, "features standardised by their mean and std over 99 training images", "the ranks' counts are summed");
 
         double lossDiff = RelativeDiff(Column(one, "loss"), Column(two, "loss"));
         using var a = Classifier(one);
         using var b = Classifier(two);
-        var head = (ImportedBackbone m) => new[] { ("head.weight", m.Head!.Weight), ("head.bias", m.Head!.Bias!) };
-        double scale = MaxAbs(head(a)), weightDiff = MaxDiff(head(a), head(b));
+        double scale = MaxAbs(Head(a)), weightDiff = MaxDiff(Head(a), Head(b));
         TestContext.WriteLine($"lincls --standardize: np=2 vs np=1 loss rel diff {lossDiff:E1}, head (statistics folded in) max|Δw| {weightDiff:E1} (max|w| {scale:F3})");
         Assert.IsTrue(lossDiff <= 1e-5, $"loss relative difference {lossDiff:E2}");
         Assert.IsTrue(weightDiff <= 1e-4 * scale, $"head max|Δw| {weightDiff:E2}");
@@ -206,10 +195,7 @@ public sealed class DataParallelClassifierTests
         string[] Args(string dir) =>
             ["finetune", "--checkpoint", pretrained, "--max-steps", "4", "--batch", "12", "--limit", "48", "--test-limit", "12", "--lr", "1e-3",
              "--log-every", "1", "--seed", "5", "--threads", "1", "--out", Path.Combine(dir, "classifier.onnx"), "--run-dir", dir];
-        var single = MpiRun.Mocov3(null, 1, Args(one));
-        Assert.AreEqual(0, single.Code, single.Err + single.Out);
-        var parallel = MpiRun.Mocov3(MpiFlavour.OpenMpi, 3, Args(three));
-        Assert.AreEqual(0, parallel.Code, parallel.Err + parallel.Out);
+        var (_, parallel) = OneProcessThenRanks(3, Args(one), Args(three));
         StringAssert.Contains(parallel.Out, "4 images per rank of each global batch of 12");
 
         double lossDiff = RelativeDiff(Column(one, "loss"), Column(three, "loss"));
@@ -365,6 +351,19 @@ public sealed class DataParallelClassifierTests
         var wrong = Assert.ThrowsExactly<ArgumentException>(() => mixed.For(own, step: 3, own));
         StringAssert.Contains(wrong.Message, "not 4..8 of 8");
     }
+
+    /// <summary>The command in one process, then the same command (its own output folder) on <paramref name="ranks"/> Open MPI ranks; both must succeed.</summary>
+    private static (MpiRun.Outcome Single, MpiRun.Outcome Parallel) OneProcessThenRanks(int ranks, string[] single, string[] parallel)
+    {
+        var one = MpiRun.Mocov3(null, 1, single);
+        Assert.AreEqual(0, one.Code, one.Err + one.Out);
+        var many = MpiRun.Mocov3(MpiFlavour.OpenMpi, ranks, parallel);
+        Assert.AreEqual(0, many.Code, many.Err + many.Out);
+        return (one, many);
+    }
+
+    /// <summary>A linear-eval classifier's head.</summary>
+    private static (string Name, Tensor Value)[] Head(ImportedBackbone m) => [("head.weight", m.Head!.Weight), ("head.bias", m.Head!.Bias!)];
 
     private static int Lines(string output, string start) =>
         output.Split('\n').Count(l => l.TrimStart().StartsWith(start, StringComparison.Ordinal));
